@@ -1,0 +1,9 @@
+//! Turning a trace into what people and machines read.
+//!
+//! `report` never reaches into the engine: everything it shows comes from the `Trace`
+//! records and the `Topology` names. Today it renders the path report of `icepath trace`
+//! (text and JSON); charts, HTML, JUnit and pcap join later.
+
+mod path;
+
+pub use path::{Hop, Outcome, PacketPath, PathReport};

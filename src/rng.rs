@@ -1,0 +1,126 @@
+//! The run's randomness: one seed, and named sub-streams forked from it.
+//!
+//! Every component that needs random draws (a link's jitter and loss, later a NAT's port
+//! choice) asks for a stream by a stable label such as `link/wan-a`. The stream depends only
+//! on the seed and the label, so adding a link to a topology leaves every other draw
+//! unchanged. Distributions are sampled here, in our own code, so results do not shift when
+//! a dependency changes its algorithms.
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+/// The seed used when the user gives none. Printed in every output so a run can be repeated.
+pub const DEFAULT_SEED: u64 = 1;
+
+/// The root of a run's randomness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimRng {
+    seed: u64,
+}
+
+/// One component's independent random stream.
+#[derive(Clone, Debug)]
+pub struct RngStream {
+    inner: ChaCha8Rng,
+}
+
+impl SimRng {
+    pub fn new(seed: u64) -> Self {
+        SimRng { seed }
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The stream for `label`: the ChaCha key is the seed, the ChaCha stream number a stable
+    /// 64-bit FNV-1a hash of the label (stable across Rust versions, unlike `DefaultHasher`).
+    pub fn fork(&self, label: &str) -> RngStream {
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&self.seed.to_le_bytes());
+        let mut inner = ChaCha8Rng::from_seed(key);
+        inner.set_stream(fnv1a64(label.as_bytes()));
+        RngStream { inner }
+    }
+}
+
+impl RngStream {
+    pub fn next_u64(&mut self) -> u64 {
+        self.inner.next_u64()
+    }
+
+    /// A uniform draw in [0, 1) with 53 bits of precision.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// A uniform draw in (0, 1], safe to take the logarithm of.
+    pub fn unit_open_low(&mut self) -> f64 {
+        1.0 - self.unit()
+    }
+
+    /// True with probability `p` (clamped to [0, 1]).
+    pub fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.unit() < p
+    }
+
+    /// A standard normal draw (Box-Muller; the second value is discarded so every call
+    /// consumes exactly two words, which keeps streams easy to reason about).
+    pub fn standard_normal(&mut self) -> f64 {
+        let u1 = self.unit_open_low();
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// A Pareto draw with scale `x_m` and shape `alpha` (inverse transform).
+    pub fn pareto(&mut self, x_m: f64, alpha: f64) -> f64 {
+        x_m / self.unit_open_low().powf(1.0 / alpha)
+    }
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_and_label_give_the_same_stream() {
+        let a: Vec<u64> = (0..4).map({ let mut s = SimRng::new(7).fork("link/a"); move |_| s.next_u64() }).collect();
+        let b: Vec<u64> = (0..4).map({ let mut s = SimRng::new(7).fork("link/a"); move |_| s.next_u64() }).collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn labels_and_seeds_separate_streams() {
+        let x = SimRng::new(7).fork("link/a").next_u64();
+        assert_ne!(x, SimRng::new(7).fork("link/b").next_u64());
+        assert_ne!(x, SimRng::new(8).fork("link/a").next_u64());
+    }
+
+    #[test]
+    fn fnv_matches_reference_vector() {
+        // FNV-1a 64 of "a" from the reference test suite (draft-eastlake-fnv).
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn draws_have_plausible_moments() {
+        let mut s = SimRng::new(1).fork("moments");
+        let n = 20_000;
+        let mean_u: f64 = (0..n).map(|_| s.unit()).sum::<f64>() / n as f64;
+        assert!((mean_u - 0.5).abs() < 0.01, "uniform mean {mean_u}");
+        let mean_n: f64 = (0..n).map(|_| s.standard_normal()).sum::<f64>() / n as f64;
+        assert!(mean_n.abs() < 0.03, "normal mean {mean_n}");
+        // Pareto(x_m = 1, alpha = 3) has mean alpha / (alpha - 1) = 1.5.
+        let mean_p: f64 = (0..n).map(|_| s.pareto(1.0, 3.0)).sum::<f64>() / n as f64;
+        assert!((mean_p - 1.5).abs() < 0.05, "pareto mean {mean_p}");
+    }
+}

@@ -1,0 +1,167 @@
+//! Topologies built by code: a chain of routers and a grid of routers, for benchmarks, scale
+//! runs and property tests. They go through `Topology::new` like any file would.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::{
+    IfaceId, Interface, Link, LinkId, LinkKind, LinkProps, Node, NodeId, NodeKind, Route, RouteOrigin, RouteTable,
+    Topology, TopologyParts,
+};
+
+/// Incremental construction of `TopologyParts` with ids assigned in order.
+#[derive(Default)]
+struct Builder {
+    parts: TopologyParts,
+}
+
+impl Builder {
+    fn node(&mut self, name: String, kind: NodeKind) -> NodeId {
+        let id = NodeId(self.parts.nodes.len() as u32);
+        self.parts.nodes.push(Node {
+            id,
+            name,
+            kind,
+            zone: None,
+            ifaces: Vec::new(),
+            forwarding: kind == NodeKind::Router,
+            routes: RouteTable::new(),
+        });
+        id
+    }
+
+    fn link(&mut self, name: String, kind: LinkKind, props: LinkProps) -> LinkId {
+        let id = LinkId(self.parts.links.len() as u32);
+        self.parts.links.push(Link { id, name, kind, props, members: Vec::new() });
+        id
+    }
+
+    fn iface(&mut self, node: NodeId, name: &str, addr: Ipv4Addr, prefix: u8, link: LinkId) -> IfaceId {
+        let id = IfaceId(self.parts.ifaces.len() as u32);
+        let net = Ipv4Net::new(addr, prefix).expect("invariant: generated prefixes are <= 32");
+        self.parts.ifaces.push(Interface { id, node, name: name.to_string(), addr, net, link });
+        self.parts.nodes[node.0 as usize].ifaces.push(id);
+        self.parts.links[link.0 as usize].members.push(id);
+        id
+    }
+
+    fn route(&mut self, node: NodeId, prefix: Ipv4Net, next_hop: Ipv4Addr) {
+        self.parts.nodes[node.0 as usize].routes.insert(Route {
+            prefix,
+            next_hop: Some(next_hop),
+            iface: None,
+            metric: 1,
+            origin: RouteOrigin::Static,
+        });
+    }
+
+    fn finish(self, name: &str) -> Topology {
+        Topology::new(TopologyParts { name: name.to_string(), zones: BTreeMap::new(), ..self.parts })
+    }
+}
+
+fn addr(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
+    Ipv4Addr::new(a, b, c, d)
+}
+
+/// Host `a` — `routers` routers — host `b`, every link with `props`: `routers + 1` links.
+/// Link k uses 10.0.k.0/24 (left end .1, right end .2); hosts are `a` (10.0.0.1) and `b`.
+pub fn chain(routers: u8, props: LinkProps) -> Topology {
+    let mut g = Builder::default();
+    let n = routers as usize;
+    let a = g.node("a".into(), NodeKind::Host);
+    let rs: Vec<NodeId> = (1..=n).map(|i| g.node(format!("r{i}"), NodeKind::Router)).collect();
+    let b = g.node("b".into(), NodeKind::Host);
+    let all: Vec<NodeId> = std::iter::once(a).chain(rs.iter().copied()).chain(std::iter::once(b)).collect();
+    for k in 0..=n {
+        let l = g.link(format!("l{k}"), LinkKind::PointToPoint, props);
+        g.iface(all[k], "right", addr(10, 0, k as u8, 1), 24, l);
+        g.iface(all[k + 1], "left", addr(10, 0, k as u8, 2), 24, l);
+    }
+    let default: Ipv4Net = "0.0.0.0/0".parse().expect("literal");
+    g.route(a, default, addr(10, 0, 0, 2));
+    g.route(b, default, addr(10, 0, n as u8, 1));
+    for (i, &r) in rs.iter().enumerate() {
+        let k = i + 1; // r sits between link k-1 (left) and link k (right)
+        g.route(r, default, addr(10, 0, k as u8, 2));
+        if k >= 2 {
+            g.route(r, Ipv4Net::new(addr(10, 0, 0, 0), 24).expect("literal"), addr(10, 0, (k - 1) as u8, 1));
+        }
+    }
+    g.finish(&format!("chain-{routers}"))
+}
+
+/// A `side` × `side` grid of routers (side ≤ 64) with XY routing, each with a LAN
+/// 10.x.y.0/24 holding one host `h-x-y` at .10. Transit links are /30s from 172.16.0.0/12.
+pub fn grid(side: u8, props: LinkProps) -> Topology {
+    assert!(side >= 1 && side <= 64, "invariant: grid side in 1..=64");
+    let s = side as usize;
+    let mut g = Builder::default();
+    let router = |x: usize, y: usize| NodeId((y * s + x) as u32);
+    for y in 0..s {
+        for x in 0..s {
+            g.node(format!("r-{x}-{y}"), NodeKind::Router);
+        }
+    }
+    let mut next_transit: u32 = u32::from(addr(172, 16, 0, 0));
+    // east[y][x] = (address of r(x,y) toward east, address of r(x+1,y) toward west)
+    let mut east = vec![vec![None; s]; s];
+    let mut north = vec![vec![None; s]; s];
+    for y in 0..s {
+        for x in 0..s {
+            for (dx, dy, table) in [(1, 0, &mut east), (0, 1, &mut north)] {
+                let (nx, ny) = (x + dx, y + dy);
+                if nx >= s || ny >= s {
+                    continue;
+                }
+                let l = g.link(format!("t-{x}-{y}-{nx}-{ny}"), LinkKind::PointToPoint, props);
+                let lo = Ipv4Addr::from(next_transit + 1);
+                let hi = Ipv4Addr::from(next_transit + 2);
+                next_transit += 4;
+                g.iface(router(x, y), &format!("to-{nx}-{ny}"), lo, 30, l);
+                g.iface(router(nx, ny), &format!("to-{x}-{y}"), hi, 30, l);
+                table[y][x] = Some((lo, hi));
+            }
+        }
+    }
+    for y in 0..s {
+        for x in 0..s {
+            let lan = g.link(format!("lan-{x}-{y}"), LinkKind::Segment, props);
+            g.iface(router(x, y), "lan", addr(10, x as u8, y as u8, 1), 24, lan);
+            let h = g.node(format!("h-{x}-{y}"), NodeKind::Host);
+            g.iface(h, "eth0", addr(10, x as u8, y as u8, 10), 24, lan);
+            g.route(h, "0.0.0.0/0".parse().expect("literal"), addr(10, x as u8, y as u8, 1));
+        }
+    }
+    for y in 0..s {
+        for x in 0..s {
+            let r = router(x, y);
+            for x2 in 0..s {
+                let hop = match x2.cmp(&x) {
+                    std::cmp::Ordering::Less => east[y][x - 1].map(|(lo, _)| lo),
+                    std::cmp::Ordering::Greater => east[y][x].map(|(_, hi)| hi),
+                    std::cmp::Ordering::Equal => continue,
+                };
+                let net = Ipv4Net::new(addr(10, x2 as u8, 0, 0), 16).expect("literal");
+                g.route(r, net, hop.expect("invariant: neighbours exist inside the grid"));
+            }
+            for y2 in 0..s {
+                let hop = match y2.cmp(&y) {
+                    std::cmp::Ordering::Less => north[y - 1][x].map(|(lo, _)| lo),
+                    std::cmp::Ordering::Greater => north[y][x].map(|(_, hi)| hi),
+                    std::cmp::Ordering::Equal => continue,
+                };
+                let net = Ipv4Net::new(addr(10, x as u8, y2 as u8, 0), 24).expect("literal");
+                g.route(r, net, hop.expect("invariant: neighbours exist inside the grid"));
+            }
+        }
+    }
+    g.finish(&format!("grid-{side}x{side}"))
+}
+
+/// The host of grid cell (x, y).
+pub fn grid_host(topo: &Topology, x: u8, y: u8) -> NodeId {
+    topo.node_by_name(&format!("h-{x}-{y}")).expect("invariant: grid host exists")
+}

@@ -1,0 +1,293 @@
+//! The validated, in-memory model of a network.
+//!
+//! A `Topology` is what the simulator runs on: nodes with their interfaces and routing
+//! tables, links with their physical properties, and the zones that group nodes for reports
+//! and audits. It is built by `schema` from a checked YAML file, or by code (benches, tests),
+//! and it knows nothing about YAML or spans: every value here is already valid.
+//!
+//! The node/link graph is a petgraph `UnGraph` whose node weights are `NodeId`s and whose
+//! edge weights are `LinkId`s (a shared segment with n members contributes a clique).
+
+pub mod generate;
+mod route;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use petgraph::graph::{NodeIndex, UnGraph};
+use serde::Serialize;
+
+use crate::time::SimDuration;
+
+pub use route::{Route, RouteOrigin, RouteTable};
+
+/// Index of a node in `Topology::nodes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct NodeId(pub u32);
+
+/// Index of a link in `Topology::links`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct LinkId(pub u32);
+
+/// Index of an interface in `Topology::ifaces` (global across nodes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct IfaceId(pub u32);
+
+/// What a node is. Only hosts and routers exist today; NATs, firewalls, VPN concentrators,
+/// Edge servers and DNS servers arrive with the middlebox work and will add variants here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeKind {
+    /// An end system: sends and receives, forwards only if `forwarding` is set.
+    Host,
+    /// Forwards packets between its interfaces by longest-prefix match.
+    Router,
+}
+
+impl NodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Host => "host",
+            NodeKind::Router => "router",
+        }
+    }
+}
+
+/// A network element.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub id: NodeId,
+    /// The identifier written in the topology file.
+    pub name: String,
+    pub kind: NodeKind,
+    pub zone: Option<String>,
+    pub ifaces: Vec<IfaceId>,
+    /// Whether packets not addressed to this node are routed on (routers) or dropped (hosts).
+    pub forwarding: bool,
+    /// Connected routes plus the static routes of the file.
+    pub routes: RouteTable,
+}
+
+/// A network interface: one address on one link.
+#[derive(Clone, Debug)]
+pub struct Interface {
+    pub id: IfaceId,
+    pub node: NodeId,
+    pub name: String,
+    pub addr: Ipv4Addr,
+    /// The on-link subnet (address with its prefix length).
+    pub net: Ipv4Net,
+    pub link: LinkId,
+}
+
+/// How a link's extra delay is distributed. Every distribution is parameterised by its
+/// mean, so `jitter: 5ms` means "5 ms of extra delay on average" whatever the shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JitterDistribution {
+    /// Uniform on [0, 2 * mean).
+    Uniform,
+    /// Normal with the given mean and a standard deviation of half the mean, cut at zero.
+    Normal,
+    /// Pareto with shape 2.5 (a heavy tail: rare long delays), scaled to the given mean.
+    Pareto,
+}
+
+/// Random extra delay added to each packet crossing a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Jitter {
+    pub mean: SimDuration,
+    pub distribution: JitterDistribution,
+}
+
+/// How much a link's transmit queue holds before it drops arrivals (tail drop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueLimit {
+    Bytes(u64),
+    Packets(u32),
+}
+
+/// Whether a link joins exactly two interfaces or is a shared L2 segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkKind {
+    PointToPoint,
+    Segment,
+}
+
+/// The physical behaviour of a link, applied per direction of each transmitting interface.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LinkProps {
+    /// One-way propagation delay.
+    pub latency: SimDuration,
+    pub jitter: Option<Jitter>,
+    /// Probability in [0, 1] that a packet is lost in transit.
+    pub loss: f64,
+    /// Bit rate; `None` means infinitely fast (no serialization delay, no queueing).
+    pub bandwidth: Option<u64>,
+    pub queue: QueueLimit,
+    /// Largest IP datagram, in bytes, the link carries.
+    pub mtu: u32,
+    /// Whether jitter may reorder packets. When false (the default), a packet never arrives
+    /// before the one sent ahead of it in the same direction, as on a real FIFO path.
+    pub reorder: bool,
+}
+
+impl Default for LinkProps {
+    fn default() -> Self {
+        LinkProps {
+            latency: SimDuration::ZERO,
+            jitter: None,
+            loss: 0.0,
+            bandwidth: None,
+            queue: QueueLimit::Packets(1000),
+            mtu: 1500,
+            reorder: false,
+        }
+    }
+}
+
+/// A point-to-point link or shared segment.
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub id: LinkId,
+    pub name: String,
+    pub kind: LinkKind,
+    pub props: LinkProps,
+    /// Interfaces attached, in file order.
+    pub members: Vec<IfaceId>,
+}
+
+/// A zone: a named group of nodes (internet, dmz, lan, home) for reports and audits.
+#[derive(Clone, Debug, Default)]
+pub struct Zone {
+    pub description: Option<String>,
+    pub members: Vec<NodeId>,
+}
+
+/// A validated network.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    pub name: String,
+    pub nodes: Vec<Node>,
+    pub links: Vec<Link>,
+    pub ifaces: Vec<Interface>,
+    pub zones: BTreeMap<String, Zone>,
+    pub graph: UnGraph<NodeId, LinkId>,
+    node_by_name: HashMap<String, NodeId>,
+    iface_by_addr: HashMap<Ipv4Addr, IfaceId>,
+}
+
+/// The parts from which a `Topology` is assembled; ids must be the indices of their vectors.
+#[derive(Clone, Debug, Default)]
+pub struct TopologyParts {
+    pub name: String,
+    pub nodes: Vec<Node>,
+    pub links: Vec<Link>,
+    pub ifaces: Vec<Interface>,
+    pub zones: BTreeMap<String, Zone>,
+}
+
+impl Topology {
+    /// Assembles a topology: checks that ids match positions, adds each interface's
+    /// connected route to its node, fills zone membership, and builds the graph.
+    ///
+    /// Panics if the parts violate the id invariant; `schema` and the builders in tests
+    /// always produce consistent parts, and user input never reaches here unchecked.
+    pub fn new(parts: TopologyParts) -> Topology {
+        let TopologyParts { name, mut nodes, links, ifaces, mut zones } = parts;
+        for (i, n) in nodes.iter().enumerate() {
+            assert_eq!(n.id.0 as usize, i, "invariant: node ids are their positions");
+        }
+        for (i, l) in links.iter().enumerate() {
+            assert_eq!(l.id.0 as usize, i, "invariant: link ids are their positions");
+        }
+        for (i, f) in ifaces.iter().enumerate() {
+            assert_eq!(f.id.0 as usize, i, "invariant: interface ids are their positions");
+        }
+        for f in &ifaces {
+            nodes[f.node.0 as usize].routes.insert(Route {
+                prefix: f.net.trunc(),
+                next_hop: None,
+                iface: Some(f.id),
+                metric: 0,
+                origin: RouteOrigin::Connected,
+            });
+        }
+        for z in zones.values_mut() {
+            z.members.clear();
+        }
+        for n in &nodes {
+            if let Some(z) = &n.zone {
+                zones.entry(z.clone()).or_default().members.push(n.id);
+            }
+        }
+        let mut graph = UnGraph::with_capacity(nodes.len(), links.len());
+        for n in &nodes {
+            graph.add_node(n.id);
+        }
+        for l in &links {
+            for (i, a) in l.members.iter().enumerate() {
+                for b in &l.members[i + 1..] {
+                    let na = ifaces[a.0 as usize].node.0 as usize;
+                    let nb = ifaces[b.0 as usize].node.0 as usize;
+                    graph.add_edge(NodeIndex::new(na), NodeIndex::new(nb), l.id);
+                }
+            }
+        }
+        let node_by_name = nodes.iter().map(|n| (n.name.clone(), n.id)).collect();
+        let iface_by_addr = ifaces.iter().map(|f| (f.addr, f.id)).collect();
+        Topology { name, nodes, links, ifaces, zones, graph, node_by_name, iface_by_addr }
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0 as usize]
+    }
+    pub fn link(&self, id: LinkId) -> &Link {
+        &self.links[id.0 as usize]
+    }
+    pub fn iface(&self, id: IfaceId) -> &Interface {
+        &self.ifaces[id.0 as usize]
+    }
+    pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
+        self.node_by_name.get(name).copied()
+    }
+    /// The interface that owns `addr`, if any node has it.
+    pub fn iface_by_addr(&self, addr: Ipv4Addr) -> Option<IfaceId> {
+        self.iface_by_addr.get(&addr).copied()
+    }
+    /// `node/iface`, the way traces name an interface.
+    pub fn iface_label(&self, id: IfaceId) -> IfaceLabel<'_> {
+        IfaceLabel { topo: self, id }
+    }
+    /// Distinct subnets in use, sorted, with the links that carry them.
+    pub fn subnets(&self) -> BTreeMap<Ipv4Net, Vec<LinkId>> {
+        let mut out: BTreeMap<Ipv4Net, Vec<LinkId>> = BTreeMap::new();
+        for f in &self.ifaces {
+            let v = out.entry(f.net.trunc()).or_default();
+            if !v.contains(&f.link) {
+                v.push(f.link);
+            }
+        }
+        out
+    }
+}
+
+/// Displays an interface as `node/iface`.
+pub struct IfaceLabel<'a> {
+    topo: &'a Topology,
+    id: IfaceId,
+}
+
+impl fmt::Display for IfaceLabel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = self.topo.iface(self.id);
+        write!(f, "{}/{}", self.topo.node(i.node).name, i.name)
+    }
+}

@@ -1,0 +1,161 @@
+//! The typed record of a run: what happened to every packet, when, and where.
+//!
+//! The engine writes it; reports and the CLI read it. Nothing here refers back to the
+//! engine, so a trace can be kept, compared and rendered after the run is gone.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+
+use crate::net::link::Transit;
+use crate::net::{DropKind, DropReason};
+use crate::time::SimTime;
+use crate::topology::{IfaceId, LinkId, NodeId};
+use crate::wire::{Datagram, Protocol};
+
+/// Identifies one datagram for the whole of its journey (numbered from 1 in send order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct PacketId(pub u64);
+
+/// The addressing and size of a datagram, as sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PacketSummary {
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub protocol: Protocol,
+    /// IPv4 total length in bytes.
+    pub size: u32,
+    pub ttl: u8,
+}
+
+impl PacketSummary {
+    pub fn of(d: &Datagram) -> Self {
+        PacketSummary { src: d.src, dst: d.dst, protocol: d.protocol(), size: d.wire_len() as u32, ttl: d.ttl }
+    }
+}
+
+/// How much the engine writes down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TraceLevel {
+    /// Counters only (benchmarks, large runs).
+    Counters,
+    /// Sends, deliveries and drops.
+    Outcomes,
+    /// Every hop and link crossing as well.
+    Hops,
+}
+
+/// One thing that happened.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// A node originated a datagram.
+    Sent { at: SimTime, packet: PacketId, node: NodeId, summary: PacketSummary },
+    /// A datagram left an interface onto a link, and how long the crossing will take.
+    Transmitted { at: SimTime, packet: PacketId, link: LinkId, from: IfaceId, to: IfaceId, transit: Transit },
+    /// A datagram arrived at a node and was forwarded on (its TTL after decrement).
+    Forwarded { at: SimTime, packet: PacketId, node: NodeId, arrived_on: IfaceId, ttl: u8 },
+    /// A datagram reached the node it was addressed to.
+    Delivered { at: SimTime, packet: PacketId, node: NodeId, iface: Option<IfaceId> },
+    /// A datagram was dropped.
+    Dropped { at: SimTime, packet: PacketId, reason: DropReason },
+}
+
+impl Record {
+    pub fn at(&self) -> SimTime {
+        match self {
+            Record::Sent { at, .. }
+            | Record::Transmitted { at, .. }
+            | Record::Forwarded { at, .. }
+            | Record::Delivered { at, .. }
+            | Record::Dropped { at, .. } => *at,
+        }
+    }
+
+    pub fn packet(&self) -> PacketId {
+        match self {
+            Record::Sent { packet, .. }
+            | Record::Transmitted { packet, .. }
+            | Record::Forwarded { packet, .. }
+            | Record::Delivered { packet, .. }
+            | Record::Dropped { packet, .. } => *packet,
+        }
+    }
+}
+
+/// Totals kept at every trace level.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub sent: u64,
+    pub delivered: u64,
+    pub hops: u64,
+    pub dropped: BTreeMap<DropKind, u64>,
+}
+
+impl Counters {
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+}
+
+/// A run's record.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    level: TraceLevel,
+    records: Vec<Record>,
+    counters: Counters,
+}
+
+impl Trace {
+    pub fn new(level: TraceLevel) -> Self {
+        Trace { level, records: Vec::new(), counters: Counters::default() }
+    }
+
+    pub fn level(&self) -> TraceLevel {
+        self.level
+    }
+
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The records of one packet, in time order.
+    pub fn packet(&self, id: PacketId) -> impl Iterator<Item = &Record> {
+        self.records.iter().filter(move |r| r.packet() == id)
+    }
+
+    /// Adds a record, updating the counters; keeps it if the level asks for it.
+    pub fn record(&mut self, r: Record) {
+        let keep = match &r {
+            Record::Sent { .. } => {
+                self.counters.sent += 1;
+                self.level >= TraceLevel::Outcomes
+            }
+            Record::Delivered { .. } => {
+                self.counters.delivered += 1;
+                self.level >= TraceLevel::Outcomes
+            }
+            Record::Dropped { reason, .. } => {
+                *self.counters.dropped.entry(reason.kind()).or_default() += 1;
+                self.level >= TraceLevel::Outcomes
+            }
+            Record::Forwarded { .. } => {
+                self.counters.hops += 1;
+                self.level >= TraceLevel::Hops
+            }
+            Record::Transmitted { .. } => self.level >= TraceLevel::Hops,
+        };
+        if keep {
+            debug_assert!(self.records.last().is_none_or(|l| l.at() <= r.at()), "invariant: records are in time order");
+            self.records.push(r);
+        }
+    }
+
+    /// Whether anything is worth recording beyond counters (lets callers skip building records).
+    pub fn wants(&self, level: TraceLevel) -> bool {
+        self.level >= level
+    }
+}
