@@ -146,12 +146,22 @@ impl<'t> Engine<'t> {
 
     /// Runs until idle or a limit is reached.
     pub fn run(&mut self) -> RunOutcome {
+        self.run_until(SimTime::MAX)
+    }
+
+    /// Processes every event up to and including `deadline` (or until a limit), then
+    /// returns; more packets can be sent and the run resumed. Reports `Idle` when nothing
+    /// is pending at or before the deadline.
+    pub fn run_until(&mut self, deadline: SimTime) -> RunOutcome {
         loop {
             let Some(at) = self.queue.peek_time() else {
                 return self.outcome(StopReason::Idle);
             };
             if at > self.limits.horizon {
                 return self.outcome(StopReason::Horizon { horizon: self.limits.horizon });
+            }
+            if at > deadline {
+                return self.outcome(StopReason::Idle);
             }
             if self.events >= self.limits.max_events {
                 return self.outcome(StopReason::EventBudget { max_events: self.limits.max_events });

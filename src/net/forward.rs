@@ -22,10 +22,8 @@ pub enum Verdict {
 /// node itself when `None`). Decrements the TTL of packets it forwards (RFC 791 §3.2).
 pub fn forward(topo: &Topology, node: NodeId, arrived_on: Option<IfaceId>, packet: &mut Datagram) -> Verdict {
     let dst = *packet.dst.ip();
-    if let Some(owner) = topo.iface_by_addr(dst) {
-        if topo.iface(owner).node == node {
-            return Verdict::Deliver;
-        }
+    if topo.is_local(node, dst) {
+        return Verdict::Deliver;
     }
     let n = topo.node(node);
     if let Some(iface) = arrived_on {
@@ -37,16 +35,8 @@ pub fn forward(topo: &Topology, node: NodeId, arrived_on: Option<IfaceId>, packe
         }
         packet.ttl -= 1;
     }
-    let Some(route) = n.routes.lookup(dst) else {
+    let Some((via, target)) = egress(topo, node, dst) else {
         return Verdict::Drop(DropReason::NoRoute { node, dst });
-    };
-    let target = route.next_hop.unwrap_or(dst);
-    let via = match route.iface {
-        Some(i) => i,
-        None => match on_link_iface(topo, node, target) {
-            Some(i) => i,
-            None => return Verdict::Drop(DropReason::NoRoute { node, dst: target }),
-        },
     };
     match neighbour(topo, via, target) {
         Some(to) => Verdict::Forward { via, to },
@@ -54,13 +44,24 @@ pub fn forward(topo: &Topology, node: NodeId, arrived_on: Option<IfaceId>, packe
     }
 }
 
+/// The interface `node` sends toward `dst` from, and the on-link address it hands the packet
+/// to (the route's next hop, or `dst` itself for a connected route). `None`: no route.
+pub fn egress(topo: &Topology, node: NodeId, dst: Ipv4Addr) -> Option<(IfaceId, Ipv4Addr)> {
+    let route = topo.node(node).routes.lookup(dst)?;
+    let target = route.next_hop.unwrap_or(dst);
+    let via = match route.iface {
+        Some(i) => i,
+        None => on_link_iface(topo, node, target)?,
+    };
+    Some((via, target))
+}
+
 /// The node's interface whose subnet holds `addr`, the first in file order.
 fn on_link_iface(topo: &Topology, node: NodeId, addr: Ipv4Addr) -> Option<IfaceId> {
     topo.node(node).ifaces.iter().copied().find(|&i| topo.iface(i).net.contains(&addr))
 }
 
-/// The interface on `via`'s link that owns `addr` (what ARP would find).
+/// The interface on `via`'s link that owns `addr`, other than `via` itself.
 fn neighbour(topo: &Topology, via: IfaceId, addr: Ipv4Addr) -> Option<IfaceId> {
-    let to = topo.iface_by_addr(addr)?;
-    (to != via && topo.iface(to).link == topo.iface(via).link).then_some(to)
+    topo.neighbour_on(topo.iface(via).link, addr).filter(|&to| to != via)
 }

@@ -11,12 +11,13 @@
 pub mod generate;
 mod route;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use petgraph::graph::{NodeIndex, UnGraph};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::time::SimDuration;
@@ -180,8 +181,8 @@ pub struct Topology {
     pub ifaces: Vec<Interface>,
     pub zones: BTreeMap<String, Zone>,
     pub graph: UnGraph<NodeId, LinkId>,
-    node_by_name: HashMap<String, NodeId>,
-    iface_by_addr: HashMap<Ipv4Addr, IfaceId>,
+    node_by_name: FxHashMap<String, NodeId>,
+    iface_by_addr: FxHashMap<Ipv4Addr, IfaceId>,
 }
 
 /// The parts from which a `Topology` is assembled; ids must be the indices of their vectors.
@@ -261,6 +262,20 @@ impl Topology {
     /// The interface that owns `addr`, if any node has it.
     pub fn iface_by_addr(&self, addr: Ipv4Addr) -> Option<IfaceId> {
         self.iface_by_addr.get(&addr).copied()
+    }
+    /// Whether `addr` belongs to one of `node`'s interfaces.
+    pub fn is_local(&self, node: NodeId, addr: Ipv4Addr) -> bool {
+        self.node(node).ifaces.iter().any(|&i| self.iface(i).addr == addr)
+    }
+    /// The interface on `link` that owns `addr` (what ARP would find).
+    pub fn neighbour_on(&self, link: LinkId, addr: Ipv4Addr) -> Option<IfaceId> {
+        // A scan beats hashing on the small links that carry most hops; big segments hash.
+        let members = &self.link(link).members;
+        if members.len() <= 8 {
+            members.iter().copied().find(|&i| self.iface(i).addr == addr)
+        } else {
+            self.iface_by_addr(addr).filter(|&i| self.iface(i).link == link)
+        }
     }
     /// `node/iface`, the way traces name an interface.
     pub fn iface_label(&self, id: IfaceId) -> IfaceLabel<'_> {

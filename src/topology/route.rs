@@ -4,11 +4,10 @@
 //! use (longest first), a hash map from masked destination to the best route of that
 //! prefix. A lookup probes at most one map per distinct length, usually two or three.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::IfaceId;
@@ -41,7 +40,7 @@ pub struct Route {
 pub struct RouteTable {
     routes: Vec<Route>,
     /// (prefix length, masked network -> index of best route), longest length first.
-    index: Vec<(u8, HashMap<u32, usize, BuildHasherDefault<U32Hasher>>)>,
+    index: Vec<(u8, FxHashMap<u32, usize>)>,
 }
 
 impl RouteTable {
@@ -58,11 +57,11 @@ impl RouteTable {
         let pos = match self.index.iter().position(|(l, _)| *l <= len) {
             Some(p) if self.index[p].0 == len => p,
             Some(p) => {
-                self.index.insert(p, (len, HashMap::default()));
+                self.index.insert(p, (len, FxHashMap::default()));
                 p
             }
             None => {
-                self.index.push((len, HashMap::default()));
+                self.index.push((len, FxHashMap::default()));
                 self.index.len() - 1
             }
         };
@@ -93,24 +92,6 @@ impl RouteTable {
 
 fn mask(len: u8) -> u32 {
     if len == 0 { 0 } else { u32::MAX << (32 - len as u32) }
-}
-
-/// A multiplicative hasher for u32 keys (lookups only; never iterated, so order is moot).
-#[derive(Default)]
-struct U32Hasher(u64);
-
-impl Hasher for U32Hasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
 }
 
 #[cfg(test)]

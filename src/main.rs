@@ -1,0 +1,291 @@
+//! The `icepath` command line: reads files, calls the library, prints, picks the exit code.
+//!
+//! Exit codes: 0 success; 1 the simulation ran but the outcome is a failure (a traced
+//! packet was dropped); 2 invalid input (a topology with errors, a bad argument).
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use icepath::report::PathReport;
+use icepath::rng::DEFAULT_SEED;
+use icepath::schema::{self, Severity};
+use icepath::topology::{NodeKind, Topology};
+use icepath::trace::TraceLevel;
+use icepath::wire::{Datagram, Protocol, TcpFlags, TcpHeader};
+use icepath::{Engine, Limits, SimDuration, SimRng, SimTime};
+
+/// icepath: simulate how packets, NATs, firewalls, VPNs and ICE treat your network design.
+#[derive(Parser)]
+#[command(name = "icepath", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a topology file and summarise it.
+    Check {
+        /// The topology YAML file.
+        topology: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Send packets through a topology and show the hop-by-hop path of each.
+    Trace {
+        /// The topology YAML file.
+        topology: String,
+        /// The node that sends.
+        #[arg(long)]
+        from: String,
+        /// Destination: ADDRESS[:PORT], or the id of a node (its first interface address).
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_enum, default_value_t = Proto::Udp)]
+        proto: Proto,
+        /// Payload bytes per packet (172 = a 20 ms G.711 RTP packet).
+        #[arg(long, default_value_t = 172)]
+        size: usize,
+        /// Number of packets.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Time between packets, e.g. 20ms.
+        #[arg(long, default_value = "20ms")]
+        interval: String,
+        /// Source port.
+        #[arg(long, default_value_t = 50000)]
+        src_port: u16,
+        /// Set the IPv4 Don't Fragment bit (on by default, as media stacks do).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        df: bool,
+        /// The run's seed; every random draw derives from it.
+        #[arg(long, default_value_t = DEFAULT_SEED)]
+        seed: u64,
+        /// Stop after this much virtual time, e.g. 60s.
+        #[arg(long, default_value = "3600s")]
+        horizon: String,
+        /// Stop after this many events.
+        #[arg(long, default_value_t = Limits::default().max_events)]
+        max_events: u64,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Proto {
+    Udp,
+    Tcp,
+}
+
+/// A failure that ends the command with a message and an exit code.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn input(message: impl Into<String>) -> Self {
+        Failure { message: message.into(), code: 2 }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { topology, format } => check(&topology, format),
+        Command::Trace { .. } => trace(cli.command),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprint!("{}", f.message);
+            if !f.message.ends_with('\n') {
+                eprintln!();
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Reads and validates a topology; prints warnings to stderr.
+fn load(path: &str) -> Result<Topology, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::input(format!("error: cannot read {path}: {e}")))?;
+    match schema::load_topology(path, &text) {
+        Ok(loaded) => {
+            if !loaded.warnings.is_empty() {
+                eprint!("{}", schema::render(&loaded.warnings, &text));
+            }
+            Ok(loaded.topology)
+        }
+        Err(err) => {
+            let errors = err.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+            let mut msg = schema::render(&err.diagnostics, &text);
+            let _ = writeln!(msg, "{path}: {errors} error{} found; nothing was simulated", plural(errors));
+            Err(Failure::input(msg))
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn check(path: &str, format: Format) -> Result<u8, Failure> {
+    let t = load(path)?;
+    let hosts = t.nodes.iter().filter(|n| n.kind == NodeKind::Host).count();
+    let routers = t.nodes.iter().filter(|n| n.kind == NodeKind::Router).count();
+    let subnets = t.subnets();
+    let link_names = |ids: &[icepath::topology::LinkId]| ids.iter().map(|l| t.link(*l).name.as_str()).collect::<Vec<_>>();
+    let zone_members = |z: &icepath::topology::Zone| z.members.iter().map(|n| t.node(*n).name.as_str()).collect::<Vec<_>>();
+    match format {
+        Format::Json => {
+            let json = serde_json::json!({
+                "topology": t.name,
+                "file": path,
+                "nodes": t.nodes.len(),
+                "hosts": hosts,
+                "routers": routers,
+                "links": t.links.len(),
+                "interfaces": t.ifaces.len(),
+                "subnets": subnets.iter().map(|(net, links)| serde_json::json!({"subnet": net.to_string(), "links": link_names(links)})).collect::<Vec<_>>(),
+                "zones": t.zones.iter().map(|(name, z)| serde_json::json!({"zone": name, "nodes": zone_members(z)})).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&json).expect("invariant: json value serializes"));
+        }
+        Format::Text => {
+            println!("{path}: ok, topology `{}`", t.name);
+            println!(
+                "  {} nodes ({hosts} host{}, {routers} router{}), {} links, {} interfaces",
+                t.nodes.len(),
+                plural(hosts),
+                plural(routers),
+                t.links.len(),
+                t.ifaces.len()
+            );
+            println!("  subnets:");
+            for (net, links) in &subnets {
+                println!("    {net:<18} {}", link_names(links).join(", "));
+            }
+            if !t.zones.is_empty() {
+                println!("  zones:");
+                for (name, z) in &t.zones {
+                    println!("    {name:<10} {}", zone_members(z).join(", "));
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn trace(cmd: Command) -> Result<u8, Failure> {
+    let Command::Trace {
+        topology, from, to, proto, size, count, interval, src_port, df, seed, horizon, max_events, format,
+    } = cmd
+    else {
+        unreachable!("trace() is only called for the trace command")
+    };
+    let interval = duration_arg("--interval", &interval)?;
+    let horizon = duration_arg("--horizon", &horizon)?;
+    let t = load(&topology)?;
+    let from_id = node_arg(&t, "--from", &from)?;
+    let dst = destination(&t, &to)?;
+    // The source address is the one a real stack would pick: the egress interface's.
+    let src_ip = source_address(&t, from_id, *dst.ip())
+        .ok_or_else(|| Failure::input(format!("error: --from {from}: node has no interface to send from")))?;
+    let src = SocketAddrV4::new(src_ip, src_port);
+    let limits = Limits { horizon: SimTime::ZERO + horizon, max_events };
+    let mut engine = Engine::new(&t, SimRng::new(seed), limits, TraceLevel::Hops);
+    for i in 0..count {
+        let payload = vec![0u8; size];
+        let mut d = match proto {
+            Proto::Udp => Datagram::udp(src, dst, payload),
+            Proto::Tcp => {
+                let h = TcpHeader { seq: i, ack: 0, flags: TcpFlags(TcpFlags::SYN.0), window: 65535 };
+                Datagram::tcp(src, dst, h, payload)
+            }
+        };
+        d.dont_fragment = df;
+        d.ident = i as u16;
+        let at = SimTime::ZERO + SimDuration::from_nanos(interval.as_nanos().saturating_mul(i as u64));
+        engine.send_at(at, from_id, d);
+    }
+    let run = engine.run();
+    let report = PathReport::new(&t, seed, engine.trace(), &run);
+    match format {
+        Format::Json => print!("{}", report.to_json()),
+        Format::Text => {
+            let p = match proto {
+                Proto::Udp => Protocol::Udp,
+                Proto::Tcp => Protocol::Tcp,
+            };
+            println!(
+                "tracing {count} {p} packet{} of {size} payload bytes from {from} ({src}) to {dst}, every {interval}; seed {seed}",
+                plural(count as usize)
+            );
+            print!("{}", report.to_text());
+        }
+    }
+    Ok(if report.all_delivered() { 0 } else { 1 })
+}
+
+fn duration_arg(flag: &str, text: &str) -> Result<SimDuration, Failure> {
+    schema::parse_duration(text).map_err(|e| Failure::input(format!("error: {flag} {text}: expected {e}")))
+}
+
+/// Resolves a node id, suggesting the closest one on a typo.
+fn node_arg(t: &Topology, flag: &str, name: &str) -> Result<icepath::topology::NodeId, Failure> {
+    t.node_by_name(name).ok_or_else(|| {
+        let names: Vec<&str> = t.nodes.iter().map(|n| n.name.as_str()).collect();
+        let hint = match schema::suggest(name, &names) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("known nodes: {}", names.join(", ")),
+        };
+        Failure::input(format!("error: {flag}: unknown node `{name}` in topology `{}`\n  hint: {hint}", t.name))
+    })
+}
+
+/// Parses `ADDRESS[:PORT]` or a node id (default port 3478, the STUN/TURN port).
+fn destination(t: &Topology, to: &str) -> Result<SocketAddrV4, Failure> {
+    const DEFAULT_PORT: u16 = 3478;
+    if let Ok(sa) = to.parse::<SocketAddrV4>() {
+        return Ok(sa);
+    }
+    if let Ok(ip) = to.parse::<Ipv4Addr>() {
+        return Ok(SocketAddrV4::new(ip, DEFAULT_PORT));
+    }
+    let (name, port) = match to.rsplit_once(':') {
+        Some((n, p)) => {
+            let port = p.parse::<u16>().map_err(|_| {
+                Failure::input(format!("error: --to {to}: port `{p}` is not a number between 0 and 65535"))
+            })?;
+            (n, port)
+        }
+        None => (to, DEFAULT_PORT),
+    };
+    if name.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(Failure::input(format!(
+            "error: --to {to}: expected ADDRESS[:PORT] like 192.0.2.10:3478, or a node id"
+        )));
+    }
+    let node = node_arg(t, "--to", name)?;
+    let iface = t.node(node).ifaces.first().copied().ok_or_else(|| {
+        Failure::input(format!("error: --to {to}: node `{name}` has no interfaces"))
+    })?;
+    Ok(SocketAddrV4::new(t.iface(iface).addr, port))
+}
+
+/// The address of the interface `node` would send toward `dst` from, else its first one.
+fn source_address(t: &Topology, node: icepath::topology::NodeId, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+    let egress = icepath::net::forward::egress(t, node, dst).map(|(via, _)| via);
+    egress.or(t.node(node).ifaces.first().copied()).map(|i| t.iface(i).addr)
+}
