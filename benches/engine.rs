@@ -8,14 +8,14 @@
 //!
 //! Throughput is reported in events (criterion's "elements").
 
-use std::collections::{BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::hint::black_box;
 use std::net::SocketAddrV4;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use icepath::topology::generate::{chain, grid, grid_host};
 use icepath::topology::LinkProps;
+use icepath::topology::generate::{chain, grid, grid_host};
 use icepath::trace::TraceLevel;
 use icepath::wire::Datagram;
 use icepath::{Engine, Limits, SimDuration, SimRng, SimTime, Topology};

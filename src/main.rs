@@ -4,6 +4,7 @@
 //! packet was dropped); 2 invalid input (a topology with errors, a bad argument).
 
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
 
@@ -123,16 +124,26 @@ fn load(path: &str) -> Result<Topology, Failure> {
     match schema::load_topology(path, &text) {
         Ok(loaded) => {
             if !loaded.warnings.is_empty() {
-                eprint!("{}", schema::render(&loaded.warnings, &text));
+                eprint!("{}", render(&loaded.warnings, &text));
             }
             Ok(loaded.topology)
         }
         Err(err) => {
             let errors = err.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
-            let mut msg = schema::render(&err.diagnostics, &text);
+            let mut msg = render(&err.diagnostics, &text);
             let _ = writeln!(msg, "{path}: {errors} error{} found; nothing was simulated", plural(errors));
             Err(Failure::input(msg))
         }
+    }
+}
+
+/// Diagnostics for stderr: miette's graphical report on a terminal, plain compiler-style text
+/// (stable, grep-able, what CI logs and golden tests see) otherwise.
+fn render(diagnostics: &[schema::Diagnostic], text: &str) -> String {
+    if std::io::stderr().is_terminal() {
+        schema::render_fancy(diagnostics, text, true)
+    } else {
+        schema::render(diagnostics, text)
     }
 }
 
@@ -145,8 +156,13 @@ fn check(path: &str, format: Format) -> Result<u8, Failure> {
     let hosts = t.nodes.iter().filter(|n| n.kind == NodeKind::Host).count();
     let routers = t.nodes.iter().filter(|n| n.kind == NodeKind::Router).count();
     let subnets = t.subnets();
-    let link_names = |ids: &[icepath::topology::LinkId]| ids.iter().map(|l| t.link(*l).name.as_str()).collect::<Vec<_>>();
-    let zone_members = |z: &icepath::topology::Zone| z.members.iter().map(|n| t.node(*n).name.as_str()).collect::<Vec<_>>();
+    let islands = t.islands();
+    let island_names =
+        |i: &Vec<icepath::topology::NodeId>| i.iter().map(|n| t.node(*n).name.as_str()).collect::<Vec<_>>();
+    let link_names =
+        |ids: &[icepath::topology::LinkId]| ids.iter().map(|l| t.link(*l).name.as_str()).collect::<Vec<_>>();
+    let zone_members =
+        |z: &icepath::topology::Zone| z.members.iter().map(|n| t.node(*n).name.as_str()).collect::<Vec<_>>();
     match format {
         Format::Json => {
             let json = serde_json::json!({
@@ -158,6 +174,7 @@ fn check(path: &str, format: Format) -> Result<u8, Failure> {
                 "links": t.links.len(),
                 "interfaces": t.ifaces.len(),
                 "subnets": subnets.iter().map(|(net, links)| serde_json::json!({"subnet": net.to_string(), "links": link_names(links)})).collect::<Vec<_>>(),
+                "islands": islands.iter().map(island_names).collect::<Vec<_>>(),
                 "zones": t.zones.iter().map(|(name, z)| serde_json::json!({"zone": name, "nodes": zone_members(z)})).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&json).expect("invariant: json value serializes"));
@@ -172,6 +189,15 @@ fn check(path: &str, format: Format) -> Result<u8, Failure> {
                 t.links.len(),
                 t.ifaces.len()
             );
+            if islands.len() > 1 {
+                println!(
+                    "  {} islands: links do not join every node, so these groups can never reach each other:",
+                    islands.len()
+                );
+                for i in &islands {
+                    println!("    {}", island_names(i).join(", "));
+                }
+            }
             println!("  subnets:");
             for (net, links) in &subnets {
                 println!("    {net:<18} {}", link_names(links).join(", "));
@@ -189,7 +215,19 @@ fn check(path: &str, format: Format) -> Result<u8, Failure> {
 
 fn trace(cmd: Command) -> Result<u8, Failure> {
     let Command::Trace {
-        topology, from, to, proto, size, count, interval, src_port, df, seed, horizon, max_events, format,
+        topology,
+        from,
+        to,
+        proto,
+        size,
+        count,
+        interval,
+        src_port,
+        df,
+        seed,
+        horizon,
+        max_events,
+        format,
     } = cmd
     else {
         unreachable!("trace() is only called for the trace command")
@@ -278,9 +316,12 @@ fn destination(t: &Topology, to: &str) -> Result<SocketAddrV4, Failure> {
         )));
     }
     let node = node_arg(t, "--to", name)?;
-    let iface = t.node(node).ifaces.first().copied().ok_or_else(|| {
-        Failure::input(format!("error: --to {to}: node `{name}` has no interfaces"))
-    })?;
+    let iface = t
+        .node(node)
+        .ifaces
+        .first()
+        .copied()
+        .ok_or_else(|| Failure::input(format!("error: --to {to}: node `{name}` has no interfaces")))?;
     Ok(SocketAddrV4::new(t.iface(iface).addr, port))
 }
 

@@ -93,8 +93,18 @@ mod tests {
 
     #[test]
     fn same_seed_and_label_give_the_same_stream() {
-        let a: Vec<u64> = (0..4).map({ let mut s = SimRng::new(7).fork("link/a"); move |_| s.next_u64() }).collect();
-        let b: Vec<u64> = (0..4).map({ let mut s = SimRng::new(7).fork("link/a"); move |_| s.next_u64() }).collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut s = SimRng::new(7).fork("link/a");
+                move |_| s.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut s = SimRng::new(7).fork("link/a");
+                move |_| s.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
     }
 

@@ -6,14 +6,34 @@ use common::{check_golden, icepath, stderr, stdout};
 
 #[test]
 fn trace_branch_office_golden() {
-    let o = icepath(&["trace", "topologies/branch-office.yaml", "--from", "branch-pc", "--to", "hq-server", "--count", "3"]);
+    let o = icepath(&[
+        "trace",
+        "topologies/branch-office.yaml",
+        "--from",
+        "branch-pc",
+        "--to",
+        "hq-server",
+        "--count",
+        "3",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     check_golden("tests/golden/cli/trace-branch-office.txt", &stdout(&o));
 }
 
 #[test]
 fn trace_json_golden() {
-    let o = icepath(&["trace", "topologies/home-isp.yaml", "--from", "laptop", "--to", "192.0.2.10:443", "--proto", "tcp", "--format", "json"]);
+    let o = icepath(&[
+        "trace",
+        "topologies/home-isp.yaml",
+        "--from",
+        "laptop",
+        "--to",
+        "192.0.2.10:443",
+        "--proto",
+        "tcp",
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     check_golden("tests/golden/cli/trace-home-isp.json", &stdout(&o));
 }
@@ -36,7 +56,20 @@ fn check_reports_every_error_and_exits_2() {
 #[test]
 fn same_seed_gives_identical_json_and_another_seed_differs() {
     let args = |seed: &'static str| {
-        ["trace", "topologies/branch-office.yaml", "--from", "branch-pc", "--to", "hq-server", "--count", "20", "--seed", seed, "--format", "json"]
+        [
+            "trace",
+            "topologies/branch-office.yaml",
+            "--from",
+            "branch-pc",
+            "--to",
+            "hq-server",
+            "--count",
+            "20",
+            "--seed",
+            seed,
+            "--format",
+            "json",
+        ]
     };
     let a = stdout(&icepath(&args("7")));
     let b = stdout(&icepath(&args("7")));
@@ -79,7 +112,8 @@ fn bad_destination_and_duration_are_input_errors() {
     let o = icepath(&["trace", "topologies/home-isp.yaml", "--from", "laptop", "--to", "192.0.2.300"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("expected ADDRESS[:PORT]"), "{}", stderr(&o));
-    let o = icepath(&["trace", "topologies/home-isp.yaml", "--from", "laptop", "--to", "web", "--interval", "20 parsecs"]);
+    let o =
+        icepath(&["trace", "topologies/home-isp.yaml", "--from", "laptop", "--to", "web", "--interval", "20 parsecs"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--interval"), "{}", stderr(&o));
 }
@@ -120,8 +154,26 @@ fn oversized_packet_hits_the_mtu() {
 
 #[test]
 fn event_budget_stops_the_run_and_says_so() {
-    let o = icepath(&["trace", "topologies/branch-office.yaml", "--from", "branch-pc", "--to", "hq-server", "--max-events", "2"]);
+    let o = icepath(&[
+        "trace",
+        "topologies/branch-office.yaml",
+        "--from",
+        "branch-pc",
+        "--to",
+        "hq-server",
+        "--max-events",
+        "2",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(out.contains("still in flight") && out.contains("event budget of 2 events"), "{out}");
+}
+
+#[test]
+fn check_points_out_islands() {
+    let o = icepath(&["check", "tests/fixtures/islands.yaml"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("2 islands") && out.contains("    h1, h2\n    h3\n"), "{out}");
+    assert!(stderr(&o).contains("warning: links[1].id: link \"b\" has 1 member"), "{}", stderr(&o));
 }

@@ -5,6 +5,8 @@
 use std::fs;
 use std::path::Path;
 
+mod common;
+
 use icepath::schema::{Severity, load_topology, render};
 
 /// Loads `tests/fixtures/broken/<name>.yaml`, renders what it reports, compares with the golden.
@@ -15,15 +17,7 @@ fn check(name: &str) {
         Ok(loaded) => format!("loaded with {} warning(s)\n{}", loaded.warnings.len(), render(&loaded.warnings, &text)),
         Err(err) => render(&err.diagnostics, &text),
     };
-    let golden = format!("tests/golden/broken/{name}.txt");
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        fs::create_dir_all("tests/golden/broken").expect("creating tests/golden/broken");
-        fs::write(&golden, &actual).unwrap_or_else(|e| panic!("writing {golden}: {e}"));
-        return;
-    }
-    let expected = fs::read_to_string(&golden)
-        .unwrap_or_else(|e| panic!("reading {golden}: {e}; run with UPDATE_GOLDEN=1 to create it"));
-    assert_eq!(actual, expected, "{file} renders differently from {golden}; run with UPDATE_GOLDEN=1 to accept");
+    common::check_golden(&format!("tests/golden/broken/{name}.txt"), &actual);
 }
 
 macro_rules! golden {
@@ -167,5 +161,15 @@ fn every_host_reaches_every_other_host_in_bundled_topologies() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn documented_example_loads() {
+    let doc = fs::read_to_string("docs/topology-format.md").expect("reading docs/topology-format.md");
+    let example = doc.split("## Example").nth(1).expect("an Example section");
+    let yaml = example.split("```yaml\n").nth(1).and_then(|s| s.split("```").next()).expect("a yaml block");
+    if let Err(err) = load_topology("docs/example.yaml", yaml) {
+        panic!("{}", render(&err.diagnostics, yaml));
     }
 }

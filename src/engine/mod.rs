@@ -10,9 +10,9 @@ mod queue;
 
 use std::fmt;
 
+use crate::net::DropReason;
 use crate::net::forward::{Verdict, forward};
 use crate::net::link::{LinkDrop, LinkTx};
-use crate::net::DropReason;
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
 use crate::topology::{IfaceId, NodeId, Topology};
@@ -212,7 +212,14 @@ impl<'t> Engine<'t> {
                 }
                 match self.tx[via.0 as usize].transmit(self.now, props, size) {
                     Ok(transit) => {
-                        self.trace.record(Record::Transmitted { at: self.now, packet: id, link, from: via, to, transit });
+                        self.trace.record(Record::Transmitted {
+                            at: self.now,
+                            packet: id,
+                            link,
+                            from: via,
+                            to,
+                            transit,
+                        });
                         self.queue.push(self.now + transit.total(), Event::Arrive { slot, iface: to });
                     }
                     Err(LinkDrop::QueueFull) => self.drop_packet(slot, DropReason::QueueFull { link, iface: via }),

@@ -106,11 +106,7 @@ fn limits_stop_the_run_and_say_which() {
 
 #[test]
 fn queue_overflow_on_a_slow_link() {
-    let props = LinkProps {
-        bandwidth: Some(64_000),
-        queue: crate::topology::QueueLimit::Packets(5),
-        ..props_ms(1)
-    };
+    let props = LinkProps { bandwidth: Some(64_000), queue: crate::topology::QueueLimit::Packets(5), ..props_ms(1) };
     let t = chain(1, props);
     let mut e = Engine::new(&t, SimRng::new(1), Limits::default(), TraceLevel::Outcomes);
     let a = t.node_by_name("a").unwrap();

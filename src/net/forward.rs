@@ -12,7 +12,10 @@ use super::DropReason;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Send out of `via` to the neighbour interface `to` on the same link.
-    Forward { via: IfaceId, to: IfaceId },
+    Forward {
+        via: IfaceId,
+        to: IfaceId,
+    },
     /// The packet is for this node.
     Deliver,
     Drop(DropReason),

@@ -58,7 +58,13 @@ pub enum LinkDrop {
 
 impl LinkTx {
     pub fn new(rng: RngStream) -> Self {
-        LinkTx { rng, backlog: VecDeque::new(), backlog_bytes: 0, busy_until: SimTime::ZERO, last_arrival: SimTime::ZERO }
+        LinkTx {
+            rng,
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
+            busy_until: SimTime::ZERO,
+            last_arrival: SimTime::ZERO,
+        }
     }
 
     /// Offers a packet of `size` bytes at `now`; returns how long it takes to arrive.
@@ -127,7 +133,8 @@ mod tests {
 
     #[test]
     fn serialization_and_queueing_add_up() {
-        let props = LinkProps { bandwidth: Some(8_000_000), latency: SimDuration::from_millis(10), ..LinkProps::default() };
+        let props =
+            LinkProps { bandwidth: Some(8_000_000), latency: SimDuration::from_millis(10), ..LinkProps::default() };
         let mut l = tx();
         // 1000 bytes at 8 Mbit/s = 1 ms on the wire.
         let a = l.transmit(SimTime::ZERO, &props, 1000).unwrap();

@@ -56,8 +56,19 @@ pub struct Hop {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum Outcome {
-    Delivered { at: SimTime, node: String, iface: Option<String>, one_way: SimDuration },
-    Dropped { at: SimTime, node: String, iface: Option<String>, kind: DropKind, reason: String },
+    Delivered {
+        at: SimTime,
+        node: String,
+        iface: Option<String>,
+        one_way: SimDuration,
+    },
+    Dropped {
+        at: SimTime,
+        node: String,
+        iface: Option<String>,
+        kind: DropKind,
+        reason: String,
+    },
     /// The run stopped (at a limit) before the packet arrived or was dropped.
     InFlight,
 }

@@ -67,7 +67,7 @@ use ipnet::Ipv4Net;
 
 use crate::topology::Topology;
 
-pub use render::render;
+pub use render::{render, render_fancy};
 pub use units::{UnitError, parse_duration};
 
 /// The name among `candidates` that `found` is most likely a typo of, if any is close

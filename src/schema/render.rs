@@ -1,12 +1,16 @@
 //! Diagnostics as text for people: each compiler-style line with a snippet of the source.
 //!
-//! The output is plain text, no colour, and depends only on its inputs, so it can be
-//! compared byte for byte in golden tests.
+//! `render` is plain text, no colour, and depends only on its inputs, so it can be compared
+//! byte for byte in golden tests and read in CI logs; its first line per problem is the
+//! `file:line:col:` form editors jump to. `render_fancy` hands the same diagnostics to
+//! miette's graphical reporter (colours, labelled source boxes) for a terminal.
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
-use super::Diagnostic;
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+
 use super::tree::offset_of;
+use super::{Diagnostic, Severity};
 
 /// Renders every diagnostic followed by the offending source line with a caret under the
 /// column, and a blank line after each:
@@ -26,6 +30,82 @@ pub fn render(diagnostics: &[Diagnostic], source: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Renders with miette's graphical reporter. `color` picks its coloured Unicode theme (for a
+/// terminal) or the colourless one; the width is fixed so output does not depend on the
+/// terminal's size.
+pub fn render_fancy(diagnostics: &[Diagnostic], source: &str, color: bool) -> String {
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let mut out = String::new();
+    for d in diagnostics {
+        let named = NamedSource::new(&d.file, source.to_string());
+        let fancy = Fancy { d, source: named };
+        // Writing into a String cannot fail.
+        let _ = handler.render_report(&mut out, &fancy);
+    }
+    out
+}
+
+/// A diagnostic bound to its source text, as miette wants it.
+struct Fancy<'a> {
+    d: &'a Diagnostic,
+    source: NamedSource<String>,
+}
+
+impl fmt::Debug for Fancy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.d, f)
+    }
+}
+
+impl fmt::Display for Fancy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.d;
+        write!(f, "{}:{}:{}: ", d.file, d.line, d.column)?;
+        if !d.path.is_empty() {
+            write!(f, "{}: ", d.path)?;
+        }
+        f.write_str(&d.message)
+    }
+}
+
+impl std::error::Error for Fancy<'_> {}
+
+impl miette::Diagnostic for Fancy<'_> {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.d.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.d.hint.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let text = self.source.inner();
+        let d = self.d;
+        // Same placement rule as the plain snippet: trust the offset when it is consistent.
+        let offset = if d.offset <= text.len() && text.is_char_boundary(d.offset) {
+            d.offset
+        } else {
+            offset_of(text, d.line, d.column)
+        };
+        let len =
+            if text.is_char_boundary((offset + d.len).min(text.len())) { d.len.min(text.len() - offset) } else { 0 };
+        let label = match &d.path {
+            p if p.is_empty() => "here".to_string(),
+            p => p.rsplit('.').next().unwrap_or(p).to_string(),
+        };
+        Some(Box::new(std::iter::once(LabeledSpan::new(Some(label), offset, len))))
+    }
 }
 
 /// The line holding the diagnostic, with carets under its span (at least one).
@@ -57,6 +137,17 @@ mod tests {
     use crate::schema::load_topology;
 
     use super::*;
+
+    #[test]
+    fn fancy_rendering_shows_place_label_and_hint() {
+        let text = "links:\n  - id: a\n    latency: 20 parsecs\nnodes: []\n";
+        let err = load_topology("t.yaml", text).unwrap_err();
+        let out = render_fancy(&err.diagnostics, text, false);
+        assert!(out.contains("t.yaml:3:14: links[0].latency: expected a duration"), "{out}");
+        assert!(out.contains("[t.yaml:3:14]"), "{out}");
+        assert!(out.contains("latency: 20 parsecs"), "{out}");
+        assert!(!out.contains('\u{1b}'), "no colour codes without colour: {out}");
+    }
 
     #[test]
     fn snippet_points_at_the_value() {

@@ -96,7 +96,7 @@ pub fn chain(routers: u8, props: LinkProps) -> Topology {
 /// A `side` × `side` grid of routers (side ≤ 64) with XY routing, each with a LAN
 /// 10.x.y.0/24 holding one host `h-x-y` at .10. Transit links are /30s from 172.16.0.0/12.
 pub fn grid(side: u8, props: LinkProps) -> Topology {
-    assert!(side >= 1 && side <= 64, "invariant: grid side in 1..=64");
+    assert!((1..=64).contains(&side), "invariant: grid side in 1..=64");
     let s = side as usize;
     let mut g = Builder::default();
     let router = |x: usize, y: usize| NodeId((y * s + x) as u32);

@@ -17,6 +17,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use petgraph::graph::{NodeIndex, UnGraph};
+use petgraph::unionfind::UnionFind;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -281,6 +282,23 @@ impl Topology {
     pub fn iface_label(&self, id: IfaceId) -> IfaceLabel<'_> {
         IfaceLabel { topo: self, id }
     }
+    /// Groups of nodes joined by links, each sorted, the largest (then first) group first. A
+    /// connected network has one island; more mean some nodes can never reach others.
+    pub fn islands(&self) -> Vec<Vec<NodeId>> {
+        let mut sets = UnionFind::<usize>::new(self.nodes.len());
+        for e in self.graph.edge_indices() {
+            let (a, b) = self.graph.edge_endpoints(e).expect("invariant: edge indices are valid");
+            sets.union(a.index(), b.index());
+        }
+        let mut groups: BTreeMap<usize, Vec<NodeId>> = BTreeMap::new();
+        for n in &self.nodes {
+            groups.entry(sets.find(n.id.0 as usize)).or_default().push(n.id);
+        }
+        let mut out: Vec<Vec<NodeId>> = groups.into_values().collect();
+        out.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
+        out
+    }
+
     /// Distinct subnets in use, sorted, with the links that carry them.
     pub fn subnets(&self) -> BTreeMap<Ipv4Net, Vec<LinkId>> {
         let mut out: BTreeMap<Ipv4Net, Vec<LinkId>> = BTreeMap::new();

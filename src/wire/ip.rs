@@ -332,8 +332,8 @@ mod tests {
         // A widely used worked example: header 4500 0073 0000 4000 4011 ____ c0a8 0001 c0a8 00c7
         // has checksum b861.
         let h = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0,
-            0xa8, 0x00, 0xc7,
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
+            0x00, 0xc7,
         ];
         assert_eq!(checksum(&[&h], 0), 0xb861);
     }
@@ -376,7 +376,9 @@ mod tests {
                 ident,
                 transport: match tcp {
                     None => Transport::Udp,
-                    Some((seq, ack, flags, window)) => Transport::Tcp(TcpHeader { seq, ack, flags: TcpFlags(flags), window }),
+                    Some((seq, ack, flags, window)) => {
+                        Transport::Tcp(TcpHeader { seq, ack, flags: TcpFlags(flags), window })
+                    }
                 },
                 payload,
             })

@@ -16,10 +16,12 @@ pub fn check_golden(path: &str, actual: &str) {
         fs::write(path, actual).unwrap_or_else(|e| panic!("writing {path}: {e}"));
         return;
     }
-    let expected =
-        fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}; run with UPDATE_GOLDEN=1 to create it"));
+    let expected = fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("reading {path}: {e}; run with UPDATE_GOLDEN=1 to create it"));
     if actual != expected {
-        panic!("output differs from {path} (run with UPDATE_GOLDEN=1 to accept)\n--- expected\n{expected}\n--- actual\n{actual}");
+        panic!(
+            "output differs from {path} (run with UPDATE_GOLDEN=1 to accept)\n--- expected\n{expected}\n--- actual\n{actual}"
+        );
     }
 }
 
