@@ -59,6 +59,9 @@ enum Command {
         /// Source port.
         #[arg(long, default_value_t = 50000)]
         src_port: u16,
+        /// The program sending (host firewall rules can be scoped to it), e.g. communicator.exe.
+        #[arg(long)]
+        app: Option<String>,
         /// Set the IPv4 Don't Fragment bit (on by default, as media stacks do).
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         df: bool,
@@ -223,6 +226,7 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
         count,
         interval,
         src_port,
+        app,
         df,
         seed,
         horizon,
@@ -236,13 +240,18 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
     let horizon = duration_arg("--horizon", &horizon)?;
     let t = load(&topology)?;
     let from_id = node_arg(&t, "--from", &from)?;
-    let dst = destination(&t, &to)?;
+    let (dst, resolved) = destination(&t, from_id, &to)?;
     // The source address is the one a real stack would pick: the egress interface's.
     let src_ip = source_address(&t, from_id, *dst.ip())
         .ok_or_else(|| Failure::input(format!("error: --from {from}: node has no interface to send from")))?;
     let src = SocketAddrV4::new(src_ip, src_port);
     let limits = Limits { horizon: SimTime::ZERO + horizon, max_events };
     let mut engine = Engine::new(&t, SimRng::new(seed), limits, TraceLevel::Hops);
+    // VPN clients connect first, as they would before the user sends anything.
+    engine.connect_vpns();
+    engine.run();
+    let start = engine.now();
+    let first = icepath::trace::PacketId(engine.trace().counters().sent + 1);
     for i in 0..count {
         let payload = vec![0u8; size];
         let mut d = match proto {
@@ -254,11 +263,11 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
         };
         d.dont_fragment = df;
         d.ident = i as u16;
-        let at = SimTime::ZERO + SimDuration::from_nanos(interval.as_nanos().saturating_mul(i as u64));
-        engine.send_at(at, from_id, d);
+        let at = start + SimDuration::from_nanos(interval.as_nanos().saturating_mul(i as u64));
+        engine.send_from_app(at, from_id, d, app.as_deref());
     }
     let run = engine.run();
-    let report = PathReport::new(&t, seed, engine.trace(), &run);
+    let report = PathReport::new(&t, seed, engine.trace(), &run, first);
     match format {
         Format::Json => print!("{}", report.to_json()),
         Format::Text => {
@@ -266,6 +275,18 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
                 Proto::Udp => Protocol::Udp,
                 Proto::Tcp => Protocol::Tcp,
             };
+            if let Some(r) = &resolved {
+                println!("{to} resolves to {} for {from} (view `{}` of {}, asked from {})", dst.ip(), r.view, t.node(r.server).name, r.source);
+            }
+            for s in engine.vpn_sessions() {
+                println!(
+                    "vpn: {} knows client {} at {} (tunnel up at {})",
+                    t.node(s.concentrator).name,
+                    s.inner,
+                    s.outer,
+                    s.since
+                );
+            }
             println!(
                 "tracing {count} {p} packet{} of {size} payload bytes from {from} ({src}) to {dst}, every {interval}; seed {seed}",
                 plural(count as usize)
@@ -292,14 +313,19 @@ fn node_arg(t: &Topology, flag: &str, name: &str) -> Result<icepath::topology::N
     })
 }
 
-/// Parses `ADDRESS[:PORT]` or a node id (default port 3478, the STUN/TURN port).
-fn destination(t: &Topology, to: &str) -> Result<SocketAddrV4, Failure> {
+/// Parses `ADDRESS[:PORT]`, a node id, or a DNS name resolved through the sender's
+/// resolver (default port 3478, the STUN/TURN port).
+fn destination(
+    t: &Topology,
+    from: icepath::topology::NodeId,
+    to: &str,
+) -> Result<(SocketAddrV4, Option<icepath::net::dns::Resolution>), Failure> {
     const DEFAULT_PORT: u16 = 3478;
     if let Ok(sa) = to.parse::<SocketAddrV4>() {
-        return Ok(sa);
+        return Ok((sa, None));
     }
     if let Ok(ip) = to.parse::<Ipv4Addr>() {
-        return Ok(SocketAddrV4::new(ip, DEFAULT_PORT));
+        return Ok((SocketAddrV4::new(ip, DEFAULT_PORT), None));
     }
     let (name, port) = match to.rsplit_once(':') {
         Some((n, p)) => {
@@ -312,8 +338,14 @@ fn destination(t: &Topology, to: &str) -> Result<SocketAddrV4, Failure> {
     };
     if name.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return Err(Failure::input(format!(
-            "error: --to {to}: expected ADDRESS[:PORT] like 192.0.2.10:3478, or a node id"
+            "error: --to {to}: expected ADDRESS[:PORT] like 192.0.2.10:3478, a node id or a DNS name"
         )));
+    }
+    if t.node_by_name(name).is_none() && name.contains('.') {
+        let r = icepath::net::dns::resolve(t, from, name)
+            .map_err(|e| Failure::input(format!("error: --to {to}: cannot resolve: {e}")))?;
+        let addr = *r.addrs.first().expect("invariant: views hold at least one address per name");
+        return Ok((SocketAddrV4::new(addr, port), Some(r)));
     }
     let node = node_arg(t, "--to", name)?;
     let iface = t
@@ -322,7 +354,7 @@ fn destination(t: &Topology, to: &str) -> Result<SocketAddrV4, Failure> {
         .first()
         .copied()
         .ok_or_else(|| Failure::input(format!("error: --to {to}: node `{name}` has no interfaces")))?;
-    Ok(SocketAddrV4::new(t.iface(iface).addr, port))
+    Ok((SocketAddrV4::new(t.iface(iface).addr, port), None))
 }
 
 /// The address of the interface `node` would send toward `dst` from, else its first one.

@@ -23,7 +23,7 @@ fn trace_json(topo: &Topology, seed: u64, count: u64) -> (String, Vec<Record>) {
         e.send_at(SimTime::ZERO + SimDuration::from_micros(i * 500), from, d);
     }
     let run = e.run();
-    (PathReport::new(topo, seed, e.trace(), &run).to_json(), e.trace().records().to_vec())
+    (PathReport::new(topo, seed, e.trace(), &run, icepath::trace::PacketId(1)).to_json(), e.trace().records().to_vec())
 }
 
 proptest! {

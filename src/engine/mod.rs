@@ -8,16 +8,23 @@
 
 mod queue;
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use rustc_hash::FxHashMap;
 
 use crate::net::DropReason;
-use crate::net::forward::{Verdict, forward};
+use crate::net::firewall::{Crossing, Decider, Firewall, FirewallVerdict};
+use crate::net::forward::{Verdict, egress, forward};
 use crate::net::link::{LinkDrop, LinkTx};
+use crate::net::nat::{Nat, NatOutcome};
+use crate::net::tunnel::{self, CryptoEngine, TunnelPayload};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
-use crate::topology::{IfaceId, NodeId, Topology};
+use crate::topology::{Action, Direction, Encapsulation, IfaceId, NodeId, NodeKind, Topology};
 use crate::trace::{PacketId, PacketSummary, Record, Trace, TraceLevel};
-use crate::wire::Datagram;
+use crate::wire::{Datagram, Protocol};
 
 pub use queue::EventQueue;
 
@@ -73,15 +80,30 @@ pub struct RunOutcome {
 
 #[derive(Clone, Copy, Debug)]
 enum Event {
-    /// A node sends a packet it originated.
+    /// A node's own stack sends a packet it originated.
     Originate { slot: u32, node: NodeId },
-    /// A packet finished crossing a link and arrives on an interface.
+    /// A node emits a packet it already holds (a tunnel's outer packet after encryption).
+    Egress { slot: u32, node: NodeId },
+    /// A packet finished crossing a link (or was unwrapped from a tunnel) and arrives on
+    /// an interface.
     Arrive { slot: u32, iface: IfaceId },
 }
 
 struct InFlight {
     id: PacketId,
     datagram: Datagram,
+}
+
+/// A VPN client's tunnel as its concentrator knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VpnSession {
+    pub concentrator: NodeId,
+    /// The client's inner (VPN) address.
+    pub inner: Ipv4Addr,
+    /// Where the client's tunnel packets come from, as the concentrator sees them (after
+    /// any NAT on the way).
+    pub outer: SocketAddrV4,
+    pub since: SimTime,
 }
 
 /// A simulation of one topology.
@@ -94,6 +116,16 @@ pub struct Engine<'t> {
     free: Vec<u32>,
     /// Transmit state per interface (indexed by `IfaceId`).
     tx: Vec<LinkTx>,
+    /// Per node (indexed by `NodeId`): NAT state, firewall state, crypto engine.
+    nats: Vec<Option<Nat>>,
+    firewalls: Vec<Option<Firewall>>,
+    crypto: Vec<Option<CryptoEngine>>,
+    /// Client tunnels learned by concentrators, keyed by (concentrator, inner address).
+    sessions: BTreeMap<(NodeId, Ipv4Addr), VpnSession>,
+    /// Which program owns a (node, protocol, port) socket, learned from what it sends.
+    sockets: FxHashMap<(NodeId, Protocol, u16), u32>,
+    apps: Vec<String>,
+    tunnel_seq: u32,
     next_packet: u64,
     events: u64,
     trace: Trace,
@@ -109,6 +141,17 @@ impl<'t> Engine<'t> {
                 LinkTx::new(rng.fork(&label))
             })
             .collect();
+        let nats = topo
+            .nodes
+            .iter()
+            .map(|n| n.roles.nat.clone().map(|c| Nat::new(c, rng.fork(&format!("nat/{}", n.name)))))
+            .collect();
+        let firewalls = topo.nodes.iter().map(|n| n.roles.firewall.clone().map(Firewall::new)).collect();
+        let crypto = topo
+            .nodes
+            .iter()
+            .map(|n| n.roles.concentrator.as_ref().map(|c| CryptoEngine::new(c, rng.fork(&format!("vpn/{}", n.name)))))
+            .collect();
         Engine {
             topo,
             now: SimTime::ZERO,
@@ -117,6 +160,13 @@ impl<'t> Engine<'t> {
             packets: Vec::new(),
             free: Vec::new(),
             tx,
+            nats,
+            firewalls,
+            crypto,
+            sessions: BTreeMap::new(),
+            sockets: FxHashMap::default(),
+            apps: Vec::new(),
+            tunnel_seq: 0,
             next_packet: 1,
             events: 0,
             trace: Trace::new(level),
@@ -135,13 +185,54 @@ impl<'t> Engine<'t> {
         self.trace
     }
 
+    /// The NAT state of `node`, if it translates.
+    pub fn nat(&self, node: NodeId) -> Option<&Nat> {
+        self.nats[node.0 as usize].as_ref()
+    }
+
+    /// Client tunnels the concentrators know, in (concentrator, address) order.
+    pub fn vpn_sessions(&self) -> impl Iterator<Item = &VpnSession> {
+        self.sessions.values()
+    }
+
     /// Schedules `node` to send `datagram` at `at` (not before the current time).
     pub fn send_at(&mut self, at: SimTime, node: NodeId, datagram: Datagram) -> PacketId {
+        self.send_from_app(at, node, datagram, None)
+    }
+
+    /// As `send_at`, from a named program (host firewall rules can be scoped to it; the
+    /// socket's port is remembered so replies are attributed to the same program).
+    pub fn send_from_app(&mut self, at: SimTime, node: NodeId, datagram: Datagram, app: Option<&str>) -> PacketId {
+        if let Some(app) = app {
+            let id = match self.apps.iter().position(|a| a == app) {
+                Some(i) => i as u32,
+                None => {
+                    self.apps.push(app.to_string());
+                    (self.apps.len() - 1) as u32
+                }
+            };
+            self.sockets.insert((node, datagram.protocol(), datagram.src.port()), id);
+        }
         let id = PacketId(self.next_packet);
         self.next_packet += 1;
         let slot = self.store(InFlight { id, datagram });
         self.queue.push(at.max(self.now), Event::Originate { slot, node });
         id
+    }
+
+    /// Every VPN client connects: it sends a tunnel-setup packet to its concentrator, as
+    /// IKE would, so the concentrator learns where the client is (through any NAT). Run
+    /// the engine afterwards to let the handshakes land.
+    pub fn connect_vpns(&mut self) {
+        let topo = self.topo;
+        for n in &topo.nodes {
+            let Some(vpn) = &n.roles.vpn else { continue };
+            let Some((via, _)) = egress(topo, n.id, vpn.server) else { continue };
+            let src = SocketAddrV4::new(topo.iface(via).addr, vpn.encapsulation.port);
+            let dst = SocketAddrV4::new(vpn.server, vpn.encapsulation.port);
+            let inner = topo.iface(vpn.iface).addr;
+            self.send_at(self.now, n.id, tunnel::hello(src, dst, inner));
+        }
     }
 
     /// Runs until idle or a limit is reached.
@@ -179,53 +270,347 @@ impl<'t> Engine<'t> {
     }
 
     fn handle(&mut self, event: Event) {
-        let (slot, node, arrived_on) = match event {
+        match event {
             Event::Originate { slot, node } => {
                 let p = self.packet(slot);
                 let r = Record::Sent { at: self.now, packet: p.id, node, summary: PacketSummary::of(&p.datagram) };
                 self.trace.record(r);
-                (slot, node, None)
+                self.route(slot, node, None);
             }
-            Event::Arrive { slot, iface } => (slot, self.topo.iface(iface).node, Some(iface)),
-        };
+            Event::Egress { slot, node } => self.route(slot, node, None),
+            Event::Arrive { slot, iface } => self.arrive(slot, iface),
+        }
+    }
+
+    /// A packet arrives on `iface`: NAT and tunnel handling, then routing.
+    fn arrive(&mut self, slot: u32, iface: IfaceId) {
+        let topo = self.topo;
+        let node = topo.iface(iface).node;
+        let n = topo.node(node);
+        if let Some(nat) = self.nats[node.0 as usize].as_mut() {
+            let p = self.packets[slot as usize].as_mut().expect("invariant: an event's packet is in flight");
+            let dst = *p.datagram.dst.ip();
+            let outcome = if iface == nat.config().outside {
+                // Inbound translation before routing (RFC 4787 §5), like DNAT in PREROUTING.
+                nat.inbound(self.now, &mut p.datagram)
+            } else if nat.owns_external(dst) {
+                // Hairpinning (RFC 4787 §6): translate the source as if leaving, then the
+                // destination as if arriving, so the inside peer sees the external source.
+                if !nat.config().behavior.hairpinning {
+                    return self.drop_packet(slot, DropReason::NatNoHairpin { node, iface });
+                }
+                let before = (p.datagram.src, p.datagram.dst);
+                match nat.outbound(self.now, &mut p.datagram) {
+                    NatOutcome::Refused(refusal) => {
+                        return self.drop_packet(slot, DropReason::NatRefused { node, iface, refusal });
+                    }
+                    _ => match nat.inbound(self.now, &mut p.datagram) {
+                        NatOutcome::Translated { action, .. } => NatOutcome::Translated { action, before },
+                        other => other,
+                    },
+                }
+            } else {
+                NatOutcome::PassThrough
+            };
+            match outcome {
+                NatOutcome::Translated { action, before } => {
+                    let after = (p.datagram.src, p.datagram.dst);
+                    let id = p.id;
+                    self.trace.record(Record::Translated { at: self.now, packet: id, node, action, before, after });
+                }
+                NatOutcome::PassThrough => {}
+                NatOutcome::Refused(refusal) => {
+                    return self.drop_packet(slot, DropReason::NatRefused { node, iface, refusal });
+                }
+            }
+        }
+        if !topo.iface(iface).is_tunnel {
+            if let Some(end) = self.tunnel_end_for(node, slot) {
+                return self.decapsulate(slot, node, iface, end);
+            }
+        }
+        self.route(slot, node, Some(iface));
+        let _ = n;
+    }
+
+    /// Routes a packet at `node` (arrived on `arrived_on`, or sent by the node itself) and
+    /// carries out the verdict: local delivery through the host firewall, or forwarding
+    /// through the network firewall, NAT and tunnels onto a link.
+    fn route(&mut self, slot: u32, node: NodeId, arrived_on: Option<IfaceId>) {
         let topo = self.topo;
         let p = self.packets[slot as usize].as_mut().expect("invariant: an event's packet is in flight");
         let id = p.id;
         match forward(topo, node, arrived_on, &mut p.datagram) {
+            Verdict::Drop(reason) => self.drop_packet(slot, reason),
             Verdict::Deliver => {
+                if let Some(iface) = arrived_on {
+                    if !self.host_filter(slot, node, iface, Direction::In) {
+                        return;
+                    }
+                }
                 self.trace.record(Record::Delivered { at: self.now, packet: id, node, iface: arrived_on });
                 self.release(slot);
             }
-            Verdict::Drop(reason) => self.drop_packet(slot, reason),
             Verdict::Forward { via, to } => {
                 let ttl = p.datagram.ttl;
-                let size = p.datagram.wire_len() as u32;
-                let dont_fragment = p.datagram.dont_fragment;
-                if let Some(iface) = arrived_on {
-                    self.trace.record(Record::Forwarded { at: self.now, packet: id, node, arrived_on: iface, ttl });
-                }
-                let link = topo.iface(via).link;
-                let props = &topo.link(link).props;
-                if size > props.mtu {
-                    let reason = DropReason::MtuExceeded { node, iface: via, size, mtu: props.mtu, dont_fragment };
-                    return self.drop_packet(slot, reason);
-                }
-                match self.tx[via.0 as usize].transmit(self.now, props, size) {
-                    Ok(transit) => {
-                        self.trace.record(Record::Transmitted {
-                            at: self.now,
-                            packet: id,
-                            link,
-                            from: via,
-                            to,
-                            transit,
-                        });
-                        self.queue.push(self.now + transit.total(), Event::Arrive { slot, iface: to });
+                match arrived_on {
+                    Some(iface) => {
+                        self.trace.record(Record::Forwarded { at: self.now, packet: id, node, arrived_on: iface, ttl });
+                        if !self.network_filter(slot, node, iface, via) {
+                            return;
+                        }
                     }
-                    Err(LinkDrop::QueueFull) => self.drop_packet(slot, DropReason::QueueFull { link, iface: via }),
-                    Err(LinkDrop::Lost) => self.drop_packet(slot, DropReason::LinkLoss { link, iface: via }),
+                    None => {
+                        if !self.host_filter(slot, node, via, Direction::Out) {
+                            return;
+                        }
+                    }
+                }
+                self.leave(slot, node, arrived_on, via, to);
+            }
+        }
+    }
+
+    /// The last steps on `node` before the wire: outbound NAT, tunnel encapsulation, MTU,
+    /// then the link.
+    fn leave(&mut self, slot: u32, node: NodeId, arrived_on: Option<IfaceId>, via: IfaceId, to: IfaceId) {
+        let topo = self.topo;
+        if let Some(nat) = self.nats[node.0 as usize].as_mut() {
+            if via == nat.config().outside && arrived_on != Some(via) {
+                let p = self.packets[slot as usize].as_mut().expect("invariant: an event's packet is in flight");
+                match nat.outbound(self.now, &mut p.datagram) {
+                    NatOutcome::Translated { action, before } => {
+                        let after = (p.datagram.src, p.datagram.dst);
+                        let id = p.id;
+                        self.trace.record(Record::Translated { at: self.now, packet: id, node, action, before, after });
+                    }
+                    NatOutcome::PassThrough => {}
+                    NatOutcome::Refused(refusal) => {
+                        return self.drop_packet(slot, DropReason::NatRefused { node, iface: via, refusal });
+                    }
                 }
             }
+        }
+        if topo.iface(via).is_tunnel {
+            return self.encapsulate(slot, node, arrived_on, via, to);
+        }
+        let p = self.packet(slot);
+        let (id, size, dont_fragment) = (p.id, p.datagram.wire_len() as u32, p.datagram.dont_fragment);
+        let link = topo.iface(via).link;
+        let props = &topo.link(link).props;
+        if size > props.mtu {
+            let reason = DropReason::MtuExceeded { node, iface: via, size, mtu: props.mtu, dont_fragment };
+            return self.drop_packet(slot, reason);
+        }
+        match self.tx[via.0 as usize].transmit(self.now, props, size) {
+            Ok(transit) => {
+                self.trace.record(Record::Transmitted { at: self.now, packet: id, link, from: via, to, transit });
+                self.queue.push(self.now + transit.total(), Event::Arrive { slot, iface: to });
+            }
+            Err(LinkDrop::QueueFull) => self.drop_packet(slot, DropReason::QueueFull { link, iface: via }),
+            Err(LinkDrop::Lost) => self.drop_packet(slot, DropReason::LinkLoss { link, iface: via }),
+        }
+    }
+
+    /// Host firewalls (hosts, Edge and DNS servers) decide traffic to and from the node.
+    /// Returns false when the packet was dropped.
+    fn host_filter(&mut self, slot: u32, node: NodeId, iface: IfaceId, direction: Direction) -> bool {
+        let topo = self.topo;
+        if !is_host_style(topo.node(node).kind) {
+            return true;
+        }
+        let Some(fw) = self.firewalls[node.0 as usize].as_mut() else { return true };
+        let p = self.packets[slot as usize].as_ref().expect("invariant: an event's packet is in flight");
+        let port = match direction {
+            Direction::Out => p.datagram.src.port(),
+            Direction::In => p.datagram.dst.port(),
+        };
+        let app = self.sockets.get(&(node, p.datagram.protocol(), port)).map(|&i| self.apps[i as usize].as_str());
+        let f = topo.iface(iface);
+        let crossing = Crossing {
+            direction: Some(direction),
+            in_iface: (direction == Direction::In).then_some(iface),
+            out_iface: (direction == Direction::Out).then_some(iface),
+            iface_type: Some(f.iface_type),
+            profile: Some(f.profile),
+            app,
+        };
+        let verdict = fw.check(self.now, &p.datagram, &crossing);
+        self.firewall_outcome(slot, node, iface, verdict, Some(direction))
+    }
+
+    /// Network firewalls (firewall nodes and routers with rules) decide forwarded traffic.
+    fn network_filter(&mut self, slot: u32, node: NodeId, arrived_on: IfaceId, via: IfaceId) -> bool {
+        if is_host_style(self.topo.node(node).kind) {
+            return true;
+        }
+        let Some(fw) = self.firewalls[node.0 as usize].as_mut() else { return true };
+        let p = self.packets[slot as usize].as_ref().expect("invariant: an event's packet is in flight");
+        let crossing = Crossing {
+            direction: None,
+            in_iface: Some(arrived_on),
+            out_iface: Some(via),
+            iface_type: None,
+            profile: None,
+            app: None,
+        };
+        let verdict = fw.check(self.now, &p.datagram, &crossing);
+        self.firewall_outcome(slot, node, arrived_on, verdict, None)
+    }
+
+    fn firewall_outcome(
+        &mut self,
+        slot: u32,
+        node: NodeId,
+        iface: IfaceId,
+        verdict: FirewallVerdict,
+        direction: Option<Direction>,
+    ) -> bool {
+        let id = self.packet(slot).id;
+        match verdict.action {
+            Action::Allow => {
+                self.trace.record(Record::Allowed { at: self.now, packet: id, node, decider: verdict.decider });
+                true
+            }
+            Action::Deny => {
+                let rule = match verdict.decider {
+                    Decider::Rule(i) => Some(i),
+                    _ => None,
+                };
+                self.drop_packet(slot, DropReason::Firewall { node, iface, rule, direction });
+                false
+            }
+        }
+    }
+
+    /// Which tunnel, if any, terminates at `node` for this packet: it is addressed to the
+    /// node on a tunnel port and comes from where the tunnel's far end lives.
+    fn tunnel_end_for(&self, node: NodeId, slot: u32) -> Option<TunnelEnd> {
+        let topo = self.topo;
+        let n = topo.node(node);
+        let d = &self.packet(slot).datagram;
+        if d.protocol() != Protocol::Udp || !topo.is_local(node, *d.dst.ip()) {
+            return None;
+        }
+        let port = d.dst.port();
+        if let Some(c) = &n.roles.concentrator {
+            // Any client of this concentrator using this port.
+            let enc = topo.links[topo.iface(c.tunnel).link.0 as usize]
+                .members
+                .iter()
+                .filter_map(|&m| topo.node(topo.iface(m).node).roles.vpn.as_ref())
+                .map(|v| v.encapsulation)
+                .find(|e| e.port == port)?;
+            return Some(TunnelEnd { iface: c.tunnel, encapsulation: enc });
+        }
+        if let Some(v) = &n.roles.vpn {
+            if v.encapsulation.port == port && *d.src.ip() == v.server {
+                return Some(TunnelEnd { iface: v.iface, encapsulation: v.encapsulation });
+            }
+        }
+        n.roles
+            .site_tunnels
+            .iter()
+            .find(|t| t.encapsulation.port == port && *d.src.ip() == t.remote)
+            .map(|t| TunnelEnd { iface: t.iface, encapsulation: t.encapsulation })
+    }
+
+    /// Unwraps a tunnel packet that arrived on `iface` and hands the inner packet to the
+    /// tunnel interface (after the crypto engine, on a concentrator).
+    fn decapsulate(&mut self, slot: u32, node: NodeId, iface: IfaceId, end: TunnelEnd) {
+        let topo = self.topo;
+        let p = self.packets[slot as usize].as_ref().expect("invariant: an event's packet is in flight");
+        let outer_src = p.datagram.src;
+        let id = p.id;
+        let payload = match tunnel::decapsulate(&p.datagram, end.encapsulation) {
+            Ok(x) => x,
+            Err(_) => return self.drop_packet(slot, DropReason::TunnelMalformed { node, iface }),
+        };
+        let is_concentrator = topo.node(node).roles.concentrator.is_some();
+        let inner = match payload {
+            TunnelPayload::Hello { inner } => {
+                if is_concentrator {
+                    self.learn_session(node, inner, outer_src);
+                }
+                self.trace.record(Record::Delivered { at: self.now, packet: id, node, iface: Some(iface) });
+                return self.release(slot);
+            }
+            TunnelPayload::Data(inner) => inner,
+        };
+        let mut delay = SimDuration::ZERO;
+        if is_concentrator {
+            self.learn_session(node, *inner.src.ip(), outer_src);
+            match self.crypto[node.0 as usize].as_mut().and_then(|c| c.admit(self.now)) {
+                Some(d) => delay = d,
+                None => return self.drop_packet(slot, DropReason::ConcentratorBusy { node }),
+            }
+        }
+        let tunnel = topo.iface(end.iface).link;
+        let summary = PacketSummary::of(&inner);
+        self.trace.record(Record::Decapsulated { at: self.now, packet: id, node, tunnel, inner: summary, delay });
+        self.packets[slot as usize].as_mut().expect("invariant: in flight").datagram = inner;
+        self.queue.push(self.now + delay, Event::Arrive { slot, iface: end.iface });
+    }
+
+    fn learn_session(&mut self, node: NodeId, inner: Ipv4Addr, outer: SocketAddrV4) {
+        let now = self.now;
+        self.sessions
+            .entry((node, inner))
+            .and_modify(|s| s.outer = outer)
+            .or_insert(VpnSession { concentrator: node, inner, outer, since: now });
+    }
+
+    /// Wraps a packet leaving by tunnel interface `via` toward tunnel member `to`, and
+    /// sends the outer packet from `node` (after the crypto engine, on a concentrator).
+    fn encapsulate(&mut self, slot: u32, node: NodeId, arrived_on: Option<IfaceId>, via: IfaceId, to: IfaceId) {
+        let topo = self.topo;
+        let n = topo.node(node);
+        let (src, dst, enc) = if let Some(c) = n.roles.concentrator.as_ref().filter(|c| c.tunnel == via) {
+            if arrived_on == Some(via) && !c.hairpin {
+                return self.drop_packet(slot, DropReason::VpnHairpinBlocked { node });
+            }
+            let client = topo.iface(to);
+            let Some(enc) = topo.node(client.node).roles.vpn.as_ref().map(|v| v.encapsulation) else {
+                return self.drop_packet(slot, DropReason::TunnelNotEstablished { node, peer: to });
+            };
+            let Some(session) = self.sessions.get(&(node, client.addr)) else {
+                return self.drop_packet(slot, DropReason::TunnelNotEstablished { node, peer: to });
+            };
+            (SocketAddrV4::new(topo.iface(c.outside).addr, enc.port), session.outer, enc)
+        } else if let Some(v) = n.roles.vpn.as_ref().filter(|v| v.iface == via) {
+            let Some((under, _)) = egress(topo, node, v.server).filter(|(i, _)| !topo.iface(*i).is_tunnel) else {
+                return self.drop_packet(slot, DropReason::TunnelLoop { node, iface: via });
+            };
+            let port = v.encapsulation.port;
+            (SocketAddrV4::new(topo.iface(under).addr, port), SocketAddrV4::new(v.server, port), v.encapsulation)
+        } else if let Some(t) = n.roles.site_tunnels.iter().find(|t| t.iface == via) {
+            let port = t.encapsulation.port;
+            (SocketAddrV4::new(t.local, port), SocketAddrV4::new(t.remote, port), t.encapsulation)
+        } else {
+            return self.drop_packet(slot, DropReason::TunnelNotEstablished { node, peer: to });
+        };
+        self.tunnel_seq = self.tunnel_seq.wrapping_add(1);
+        let p = self.packets[slot as usize].as_mut().expect("invariant: an event's packet is in flight");
+        let outer = tunnel::encapsulate(&p.datagram, src, dst, enc, self.tunnel_seq);
+        if egress(topo, node, *outer.dst.ip()).is_some_and(|(i, _)| topo.iface(i).is_tunnel) {
+            return self.drop_packet(slot, DropReason::TunnelLoop { node, iface: via });
+        }
+        let id = p.id;
+        let summary = PacketSummary::of(&outer);
+        p.datagram = outer;
+        let tunnel = topo.iface(via).link;
+        self.trace.record(Record::Encapsulated { at: self.now, packet: id, node, tunnel, outer: summary });
+        let delay = match self.crypto[node.0 as usize].as_mut() {
+            Some(c) => match c.admit(self.now) {
+                Some(d) => d,
+                None => return self.drop_packet(slot, DropReason::ConcentratorBusy { node }),
+            },
+            None => SimDuration::ZERO,
+        };
+        if delay == SimDuration::ZERO {
+            self.route(slot, node, None);
+        } else {
+            self.queue.push(self.now + delay, Event::Egress { slot, node });
         }
     }
 
@@ -256,6 +641,19 @@ impl<'t> Engine<'t> {
         self.packets[slot as usize] = None;
         self.free.push(slot);
     }
+}
+
+/// Where a tunnel packet is unwrapped: the tunnel interface the inner packet arrives on.
+#[derive(Clone, Copy, Debug)]
+struct TunnelEnd {
+    iface: IfaceId,
+    encapsulation: Encapsulation,
+}
+
+/// Hosts, Edge servers and DNS servers filter what they send and receive (host firewall);
+/// the other kinds filter what they forward (network firewall).
+fn is_host_style(kind: NodeKind) -> bool {
+    matches!(kind, NodeKind::Host | NodeKind::Edge | NodeKind::Dns)
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use crate::topology::{IfaceId, LinkId, NodeId, Topology};
+use super::nat::NatRefusal;
+use crate::topology::{Direction, IfaceId, LinkId, NodeId, Topology};
 
 /// The reason a packet was dropped, with the ids of everything involved. `describe` turns it
 /// into a sentence naming them.
@@ -26,6 +27,23 @@ pub enum DropReason {
     QueueFull { link: LinkId, iface: IfaceId },
     /// Lost in transit by the link's random loss.
     LinkLoss { link: LinkId, iface: IfaceId },
+    /// A NAT refused an inbound packet (no mapping, filtering, expiry) or ran out of ports.
+    NatRefused { node: NodeId, iface: IfaceId, refusal: NatRefusal },
+    /// An inside host addressed the NAT's external address and the NAT does not hairpin.
+    NatNoHairpin { node: NodeId, iface: IfaceId },
+    /// A firewall denied the packet: by a rule (index into the node's rules) or by its
+    /// default policy (`rule: None`). `direction` is set for host firewalls.
+    Firewall { node: NodeId, iface: IfaceId, rule: Option<u32>, direction: Option<Direction> },
+    /// A concentrator had no tunnel to the client behind `peer` (it never heard from it).
+    TunnelNotEstablished { node: NodeId, peer: IfaceId },
+    /// A tunnel's outer packet would itself be routed into a tunnel.
+    TunnelLoop { node: NodeId, iface: IfaceId },
+    /// A tunnel packet that does not unwrap (bad length or inner bytes).
+    TunnelMalformed { node: NodeId, iface: IfaceId },
+    /// The concentrator's crypto queue was full.
+    ConcentratorBusy { node: NodeId },
+    /// Client-to-client traffic would turn around in a concentrator that forbids it.
+    VpnHairpinBlocked { node: NodeId },
 }
 
 /// The cause alone, for counters and machine-readable output.
@@ -39,6 +57,14 @@ pub enum DropKind {
     MtuExceeded,
     QueueFull,
     LinkLoss,
+    NatRefused,
+    NatNoHairpin,
+    Firewall,
+    TunnelNotEstablished,
+    TunnelLoop,
+    TunnelMalformed,
+    ConcentratorBusy,
+    VpnHairpinBlocked,
 }
 
 impl DropKind {
@@ -51,6 +77,14 @@ impl DropKind {
             DropKind::MtuExceeded => "mtu-exceeded",
             DropKind::QueueFull => "queue-full",
             DropKind::LinkLoss => "link-loss",
+            DropKind::NatRefused => "nat",
+            DropKind::NatNoHairpin => "nat-no-hairpin",
+            DropKind::Firewall => "firewall",
+            DropKind::TunnelNotEstablished => "tunnel-not-established",
+            DropKind::TunnelLoop => "tunnel-loop",
+            DropKind::TunnelMalformed => "tunnel-malformed",
+            DropKind::ConcentratorBusy => "concentrator-busy",
+            DropKind::VpnHairpinBlocked => "vpn-hairpin-blocked",
         }
     }
 }
@@ -65,6 +99,14 @@ impl DropReason {
             DropReason::MtuExceeded { .. } => DropKind::MtuExceeded,
             DropReason::QueueFull { .. } => DropKind::QueueFull,
             DropReason::LinkLoss { .. } => DropKind::LinkLoss,
+            DropReason::NatRefused { .. } => DropKind::NatRefused,
+            DropReason::NatNoHairpin { .. } => DropKind::NatNoHairpin,
+            DropReason::Firewall { .. } => DropKind::Firewall,
+            DropReason::TunnelNotEstablished { .. } => DropKind::TunnelNotEstablished,
+            DropReason::TunnelLoop { .. } => DropKind::TunnelLoop,
+            DropReason::TunnelMalformed { .. } => DropKind::TunnelMalformed,
+            DropReason::ConcentratorBusy { .. } => DropKind::ConcentratorBusy,
+            DropReason::VpnHairpinBlocked { .. } => DropKind::VpnHairpinBlocked,
         }
     }
 
@@ -75,7 +117,15 @@ impl DropReason {
             | DropReason::TtlExpired { node, .. }
             | DropReason::NotForwarding { node, .. }
             | DropReason::NeighborUnreachable { node, .. }
-            | DropReason::MtuExceeded { node, .. } => node,
+            | DropReason::MtuExceeded { node, .. }
+            | DropReason::NatRefused { node, .. }
+            | DropReason::NatNoHairpin { node, .. }
+            | DropReason::Firewall { node, .. }
+            | DropReason::TunnelNotEstablished { node, .. }
+            | DropReason::TunnelLoop { node, .. }
+            | DropReason::TunnelMalformed { node, .. }
+            | DropReason::ConcentratorBusy { node }
+            | DropReason::VpnHairpinBlocked { node } => node,
             DropReason::QueueFull { iface, .. } | DropReason::LinkLoss { iface, .. } => topo.iface(iface).node,
         }
     }
@@ -83,13 +133,21 @@ impl DropReason {
     /// The interface involved, if any.
     pub fn iface(&self) -> Option<IfaceId> {
         match *self {
-            DropReason::NoRoute { .. } => None,
+            DropReason::NoRoute { .. }
+            | DropReason::TunnelNotEstablished { .. }
+            | DropReason::ConcentratorBusy { .. }
+            | DropReason::VpnHairpinBlocked { .. } => None,
             DropReason::TtlExpired { iface, .. }
             | DropReason::NotForwarding { iface, .. }
             | DropReason::NeighborUnreachable { iface, .. }
             | DropReason::MtuExceeded { iface, .. }
             | DropReason::QueueFull { iface, .. }
-            | DropReason::LinkLoss { iface, .. } => Some(iface),
+            | DropReason::LinkLoss { iface, .. }
+            | DropReason::NatRefused { iface, .. }
+            | DropReason::NatNoHairpin { iface, .. }
+            | DropReason::Firewall { iface, .. }
+            | DropReason::TunnelLoop { iface, .. }
+            | DropReason::TunnelMalformed { iface, .. } => Some(iface),
         }
     }
 
@@ -153,6 +211,54 @@ impl fmt::Display for Described<'_> {
                 t.link(link).props.loss * 100.0,
                 t.iface_label(iface)
             ),
+            DropReason::NatRefused { node, iface, refusal } => {
+                write!(f, "{}: NAT refused the packet on {}: {refusal}", name(node), t.iface_label(iface))
+            }
+            DropReason::NatNoHairpin { node, iface } => write!(
+                f,
+                "{}: packet from inside ({}) to the NAT's own external address, and this NAT does not hairpin",
+                name(node),
+                t.iface_label(iface)
+            ),
+            DropReason::Firewall { node, iface, rule, direction } => {
+                let n = t.node(node);
+                let dir = match direction {
+                    Some(Direction::In) => " inbound",
+                    Some(Direction::Out) => " outbound",
+                    None => "",
+                };
+                write!(f, "{}: firewall denied{dir} on {} ", n.name, t.iface_label(iface))?;
+                let fw = n.roles.firewall.as_ref();
+                match rule.and_then(|i| fw.and_then(|c| c.rules.get(i as usize)).map(|r| (i, r))) {
+                    Some((i, r)) => {
+                        write!(f, "by rule #{}", i + 1)?;
+                        match &r.name {
+                            Some(name) => write!(f, " \"{name}\""),
+                            None => Ok(()),
+                        }
+                    }
+                    None => f.write_str("by its default policy (no rule matched)"),
+                }
+            }
+            DropReason::TunnelNotEstablished { node, peer } => write!(
+                f,
+                "{}: no tunnel to {} (the client never reached the concentrator)",
+                name(node),
+                name(t.iface(peer).node)
+            ),
+            DropReason::TunnelLoop { node, iface } => write!(
+                f,
+                "{}: the tunnel's outer packet would be routed into a tunnel again ({})",
+                name(node),
+                t.iface_label(iface)
+            ),
+            DropReason::TunnelMalformed { node, iface } => {
+                write!(f, "{}: tunnel packet on {} does not unwrap", name(node), t.iface_label(iface))
+            }
+            DropReason::ConcentratorBusy { node } => write!(f, "{}: crypto queue full (concentrator overloaded)", name(node)),
+            DropReason::VpnHairpinBlocked { node } => {
+                write!(f, "{}: client-to-client traffic may not hairpin through this concentrator", name(node))
+            }
         }
     }
 }

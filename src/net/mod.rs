@@ -6,8 +6,12 @@
 //! (`link`). NATs, firewalls, VPNs and DNS views join here later.
 
 mod drop;
+pub mod dns;
+pub mod firewall;
 pub mod forward;
 pub mod link;
+pub mod nat;
+pub mod tunnel;
 
 pub use drop::{DropKind, DropReason};
 pub use forward::Verdict;

@@ -5,5 +5,6 @@
 //! (text and JSON); charts, HTML, JUnit and pcap join later.
 
 mod path;
+pub mod pcap;
 
-pub use path::{Hop, Outcome, PacketPath, PathReport};
+pub use path::{Outcome, PacketPath, PathReport, Step};

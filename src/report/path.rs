@@ -1,14 +1,17 @@
 //! The hop-by-hop path report behind `icepath trace`.
 
 use std::fmt::Write as _;
+use std::net::SocketAddrV4;
 
 use serde::Serialize;
 
 use crate::engine::{RunOutcome, StopReason};
 use crate::net::DropKind;
+use crate::net::firewall::Decider;
 use crate::net::link::Transit;
+use crate::net::nat::NatAction;
 use crate::time::{SimDuration, SimTime};
-use crate::topology::Topology;
+use crate::topology::{NodeId, Topology};
 use crate::trace::{Counters, PacketId, PacketSummary, Record, Trace};
 
 /// Everything `icepath trace` found. Times are integer nanoseconds of virtual time.
@@ -32,107 +35,130 @@ pub struct PacketPath {
     pub from: String,
     #[serde(flatten)]
     pub summary: PacketSummary,
-    pub hops: Vec<Hop>,
+    pub steps: Vec<Step>,
     pub outcome: Outcome,
 }
 
-/// A link crossing: the node that transmitted, where the packet went, and how long it took.
+/// One thing that happened to a packet on its way, in time order.
 #[derive(Clone, Debug, Serialize)]
-pub struct Hop {
-    /// When the packet left `node`.
-    pub at: SimTime,
-    pub node: String,
-    /// The interface it arrived on (none at the sender).
-    pub arrived_on: Option<String>,
-    /// TTL after this node's decrement (the sender's initial TTL at the sender).
-    pub ttl: u8,
-    pub out: String,
-    pub link: String,
-    pub to: String,
-    pub transit: Transit,
+#[serde(rename_all = "kebab-case", tag = "step")]
+pub enum Step {
+    /// It arrived at a router and will be forwarded (TTL after the decrement).
+    Forward { at: SimTime, node: String, arrived_on: String, ttl: u8 },
+    /// It left `node` by `out` over `link` toward `to`, and how long the crossing takes.
+    Link { at: SimTime, node: String, out: String, link: String, to: String, transit: Transit },
+    /// A NAT rewrote it.
+    Nat { at: SimTime, node: String, action: NatAction, before: [SocketAddrV4; 2], after: [SocketAddrV4; 2] },
+    /// A firewall let it through.
+    Firewall { at: SimTime, node: String, decided_by: String },
+    /// It was wrapped into a tunnel packet.
+    Encapsulate { at: SimTime, node: String, tunnel: String, outer: PacketSummary },
+    /// It was unwrapped from a tunnel packet; `delay` is the crypto time before it goes on.
+    Decapsulate { at: SimTime, node: String, tunnel: String, inner: PacketSummary, delay: SimDuration },
 }
 
 /// How the journey ended.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum Outcome {
-    Delivered {
-        at: SimTime,
-        node: String,
-        iface: Option<String>,
-        one_way: SimDuration,
-    },
-    Dropped {
-        at: SimTime,
-        node: String,
-        iface: Option<String>,
-        kind: DropKind,
-        reason: String,
-    },
+    Delivered { at: SimTime, node: String, iface: Option<String>, one_way: SimDuration },
+    Dropped { at: SimTime, node: String, iface: Option<String>, kind: DropKind, reason: String },
     /// The run stopped (at a limit) before the packet arrived or was dropped.
     InFlight,
 }
 
 impl PathReport {
-    /// Builds the report from a trace recorded at `TraceLevel::Hops`.
-    pub fn new(topo: &Topology, seed: u64, trace: &Trace, run: &RunOutcome) -> PathReport {
+    /// Builds the report from a trace recorded at `TraceLevel::Hops`, for the packets with
+    /// ids from `first` on (earlier ones, such as VPN handshakes, are left out).
+    pub fn new(topo: &Topology, seed: u64, trace: &Trace, run: &RunOutcome, first: PacketId) -> PathReport {
         let mut packets: Vec<PacketPath> = Vec::new();
-        let mut pending_arrival: Vec<Option<(String, u8)>> = Vec::new();
-        let index = |id: PacketId| (id.0 - 1) as usize;
+        let name = |n: NodeId| topo.node(n).name.clone();
         for r in trace.records() {
-            match r {
-                Record::Sent { at, packet, node, summary } => {
-                    debug_assert_eq!(index(*packet), packets.len(), "invariant: packet ids are dense");
-                    packets.push(PacketPath {
-                        id: *packet,
-                        sent_at: *at,
-                        from: topo.node(*node).name.clone(),
-                        summary: *summary,
-                        hops: Vec::new(),
-                        outcome: Outcome::InFlight,
-                    });
-                    pending_arrival.push(None);
+            if r.packet() < first {
+                continue;
+            }
+            if let Record::Sent { at, packet, node, summary } = r {
+                packets.push(PacketPath {
+                    id: *packet,
+                    sent_at: *at,
+                    from: name(*node),
+                    summary: *summary,
+                    steps: Vec::new(),
+                    outcome: Outcome::InFlight,
+                });
+                continue;
+            }
+            let index = (r.packet().0 - first.0) as usize;
+            let Some(p) = packets.get_mut(index) else { continue };
+            debug_assert_eq!(p.id, r.packet(), "invariant: packet ids are dense");
+            let step = match r {
+                Record::Sent { .. } => unreachable!("handled above"),
+                Record::Forwarded { at, node, arrived_on, ttl, .. } => {
+                    Step::Forward { at: *at, node: name(*node), arrived_on: topo.iface(*arrived_on).name.clone(), ttl: *ttl }
                 }
-                Record::Forwarded { packet, arrived_on, ttl, .. } => {
-                    pending_arrival[index(*packet)] = Some((topo.iface(*arrived_on).name.clone(), *ttl));
-                }
-                Record::Transmitted { at, packet, link, from, to, transit } => {
-                    let i = index(*packet);
+                Record::Transmitted { at, link, from, to, transit, .. } => {
                     let f = topo.iface(*from);
-                    let (arrived_on, ttl) = match pending_arrival[i].take() {
-                        Some((iface, ttl)) => (Some(iface), ttl),
-                        None => (None, packets[i].summary.ttl),
-                    };
-                    packets[i].hops.push(Hop {
+                    Step::Link {
                         at: *at,
-                        node: topo.node(f.node).name.clone(),
-                        arrived_on,
-                        ttl,
+                        node: name(f.node),
                         out: f.name.clone(),
                         link: topo.link(*link).name.clone(),
                         to: topo.iface_label(*to).to_string(),
                         transit: *transit,
-                    });
+                    }
                 }
-                Record::Delivered { at, packet, node, iface } => {
-                    let p = &mut packets[index(*packet)];
+                Record::Translated { at, node, action, before, after, .. } => Step::Nat {
+                    at: *at,
+                    node: name(*node),
+                    action: *action,
+                    before: [before.0, before.1],
+                    after: [after.0, after.1],
+                },
+                Record::Allowed { at, node, decider, .. } => {
+                    let decided_by = match decider {
+                        Decider::Rule(i) => {
+                            let rule = topo.node(*node).roles.firewall.as_ref().and_then(|f| f.rules.get(*i as usize));
+                            match rule.and_then(|r| r.name.as_ref()) {
+                                Some(n) => format!("rule #{} \"{n}\"", i + 1),
+                                None => format!("rule #{}", i + 1),
+                            }
+                        }
+                        Decider::Default => "default policy".to_string(),
+                        Decider::Established => "established flow".to_string(),
+                    };
+                    Step::Firewall { at: *at, node: name(*node), decided_by }
+                }
+                Record::Encapsulated { at, node, tunnel, outer, .. } => {
+                    Step::Encapsulate { at: *at, node: name(*node), tunnel: topo.link(*tunnel).name.clone(), outer: *outer }
+                }
+                Record::Decapsulated { at, node, tunnel, inner, delay, .. } => Step::Decapsulate {
+                    at: *at,
+                    node: name(*node),
+                    tunnel: topo.link(*tunnel).name.clone(),
+                    inner: *inner,
+                    delay: *delay,
+                },
+                Record::Delivered { at, node, iface, .. } => {
                     p.outcome = Outcome::Delivered {
                         at: *at,
-                        node: topo.node(*node).name.clone(),
+                        node: name(*node),
                         iface: iface.map(|i| topo.iface(i).name.clone()),
                         one_way: at.saturating_since(p.sent_at),
                     };
+                    continue;
                 }
-                Record::Dropped { at, packet, reason } => {
-                    packets[index(*packet)].outcome = Outcome::Dropped {
+                Record::Dropped { at, reason, .. } => {
+                    p.outcome = Outcome::Dropped {
                         at: *at,
-                        node: topo.node(reason.node(topo)).name.clone(),
+                        node: name(reason.node(topo)),
                         iface: reason.iface().map(|i| topo.iface(i).name.clone()),
                         kind: reason.kind(),
                         reason: reason.describe(topo).to_string(),
                     };
+                    continue;
                 }
-            }
+            };
+            p.steps.push(step);
         }
         let Counters { sent, delivered, .. } = *trace.counters();
         PathReport {
@@ -147,9 +173,9 @@ impl PathReport {
         }
     }
 
-    /// Whether every packet reached its destination.
+    /// Whether every reported packet reached its destination.
     pub fn all_delivered(&self) -> bool {
-        self.sent > 0 && self.delivered == self.sent
+        !self.packets.is_empty() && self.packets.iter().all(|p| matches!(p.outcome, Outcome::Delivered { .. }))
     }
 
     /// Pretty JSON, stable for a given seed.
@@ -167,32 +193,65 @@ impl PathReport {
                 "packet {}: {} {} -> {}, {} bytes, sent by {} at {}",
                 p.id.0, s.protocol, s.src, s.dst, s.size, p.from, p.sent_at
             );
-            for h in &p.hops {
-                let place = match &h.arrived_on {
-                    None => format!("{} sends", h.node),
-                    Some(i) => format!("{} in {} (ttl {})", h.node, i, h.ttl),
+            let mut arrival: Option<(&str, &str, u8)> = None;
+            let mut links = 0;
+            for step in &p.steps {
+                let line = match step {
+                    Step::Forward { node, arrived_on, ttl, .. } => {
+                        arrival = Some((node, arrived_on, *ttl));
+                        continue;
+                    }
+                    Step::Link { at, node, out, link, to, transit: t } => {
+                        links += 1;
+                        let place = match arrival.take() {
+                            Some((n, i, ttl)) if n == node => format!("{n} in {i} (ttl {ttl})"),
+                            _ => format!("{node} sends"),
+                        };
+                        format!(
+                            "  {:>12}  {place}, out {out} over {link} to {to}: queue {}, tx {}, latency {}, jitter {}",
+                            at.to_string(),
+                            t.queue,
+                            t.serialization,
+                            t.latency,
+                            t.jitter
+                        )
+                    }
+                    Step::Nat { at, node, action, before, after } => format!(
+                        "  {:>12}  {node} NAT ({}): {} -> {} becomes {} -> {}",
+                        at.to_string(),
+                        action.as_str(),
+                        before[0],
+                        before[1],
+                        after[0],
+                        after[1]
+                    ),
+                    Step::Firewall { at, node, decided_by } => {
+                        format!("  {:>12}  {node} firewall allows ({decided_by})", at.to_string())
+                    }
+                    Step::Encapsulate { at, node, tunnel, outer } => format!(
+                        "  {:>12}  {node} encapsulates into tunnel {tunnel}: {} {} -> {}, {} bytes",
+                        at.to_string(),
+                        outer.protocol,
+                        outer.src,
+                        outer.dst,
+                        outer.size
+                    ),
+                    Step::Decapsulate { at, node, tunnel, inner, delay } => format!(
+                        "  {:>12}  {node} decapsulates from tunnel {tunnel}: {} -> {}, {} bytes; crypto {delay}",
+                        at.to_string(),
+                        inner.src,
+                        inner.dst,
+                        inner.size
+                    ),
                 };
-                let t = &h.transit;
-                let _ = writeln!(
-                    o,
-                    "  {:>12}  {place}, out {} over {} to {}: queue {}, tx {}, latency {}, jitter {}",
-                    h.at.to_string(),
-                    h.out,
-                    h.link,
-                    h.to,
-                    t.queue,
-                    t.serialization,
-                    t.latency,
-                    t.jitter
-                );
+                let _ = writeln!(o, "{line}");
             }
             let _ = match &p.outcome {
                 Outcome::Delivered { at, node, iface, one_way } => writeln!(
                     o,
-                    "  {:>12}  delivered to {node}{} after {one_way} ({} links)",
+                    "  {:>12}  delivered to {node}{} after {one_way} ({links} links)",
                     at.to_string(),
                     iface.as_ref().map(|i| format!("/{i}")).unwrap_or_default(),
-                    p.hops.len()
                 ),
                 Outcome::Dropped { at, kind, reason, .. } => {
                     writeln!(o, "  {:>12}  DROPPED ({}): {reason}", at.to_string(), kind.as_str())

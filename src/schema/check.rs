@@ -11,18 +11,24 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::decode::{At, Decoder, Path, unknown_hint};
-use super::read::{FileIface, FileLink, FileNode, FileTopology};
+use super::read::{EdgeRole, FileIface, FileLink, FileNode, FileTopology};
 use super::tree::Pos;
 use super::{DupKind, Problem, RefKind};
 use crate::topology::{
-    IfaceId, Interface, Link, LinkId, LinkKind, Node, NodeId, NodeKind, Route, RouteOrigin, RouteTable, Topology,
-    TopologyParts, Zone,
+    Concentrator, DnsServer, DnsView, EdgeConfig, FirewallConfig, IfaceId, IfaceType, Interface, Link, LinkId,
+    LinkKind, LinkProps, NatConfig, NetworkProfile, Node, NodeId, NodeRoles, Route, RouteOrigin, RouteTable,
+    SiteTunnelEnd, StaticNat, Topology, TopologyParts, TunnelMode, VpnClient, Zone,
 };
+
+mod middlebox;
+
+use middlebox::{ExtraNet, Virtual, check_middleboxes};
+pub(crate) use middlebox::{POOL_IFACE, pool_gateway};
 
 /// Checks the file as a whole and, when no error was found, builds the topology.
 pub(crate) fn check_and_build(dc: &mut Decoder<'_>, file: &str, f: FileTopology) -> Option<Topology> {
     let link_index = unique_ids(dc, f.links.iter().map(|l| l.id.as_ref()), DupKind::LinkId);
-    unique_ids(dc, f.nodes.iter().map(|n| n.id.as_ref()), DupKind::NodeId);
+    let node_index = unique_ids(dc, f.nodes.iter().map(|n| n.id.as_ref()), DupKind::NodeId);
     let zone_names: Vec<&str> = f.zones.iter().map(|z| z.name.value.as_str()).collect();
     let link_names: Vec<&str> = f.links.iter().filter_map(|l| l.id.as_ref()).map(|i| i.value.as_str()).collect();
 
@@ -56,7 +62,10 @@ pub(crate) fn check_and_build(dc: &mut Decoder<'_>, file: &str, f: FileTopology)
                 }
             }
         }
-        check_routes(dc, node, node_name);
+    }
+    let boxes = check_middleboxes(dc, &f, &node_index, &mut addresses);
+    for (node, virtuals) in f.nodes.iter().zip(&boxes.virtuals) {
+        check_routes(dc, node, node.id.as_ref().map_or("?", |i| i.value.as_str()), virtuals);
     }
 
     let mut link_nets: Vec<Option<(Ipv4Net, Pos, Path)>> = Vec::new();
@@ -65,12 +74,19 @@ pub(crate) fn check_and_build(dc: &mut Decoder<'_>, file: &str, f: FileTopology)
         let first = link.id.as_ref().is_some_and(|id| link_index.get(id.value.as_str()) == Some(&i));
         link_nets.push(check_link(dc, link, members, members_known && first));
     }
-    check_overlaps(dc, &f.links, &link_nets);
+    let mut named_nets: Vec<(String, Option<(Ipv4Net, Pos, Path)>)> = f
+        .links
+        .iter()
+        .zip(link_nets)
+        .map(|(l, n)| (l.id.as_ref().map_or("?".to_string(), |i| i.value.clone()), n))
+        .collect();
+    named_nets.extend(boxes.extra_nets.into_iter().map(|ExtraNet { name, net, pos, path }| (name, Some((net, pos, path)))));
+    check_overlaps(dc, &named_nets);
 
     if dc.has_errors() {
         return None;
     }
-    let topology = build(file, &f, &link_index);
+    let topology = build(file, &f, &link_index, &node_index);
     if topology.is_none() {
         // Unreachable when every check above is complete; say so rather than fail silently.
         let problem = Problem::InvalidValue {
@@ -227,16 +243,19 @@ fn host_range_hint(net: Ipv4Net) -> String {
 
 /// Warns when subnets of different links overlap without being identical: legal (real
 /// networks do it) but a frequent copy-and-paste slip.
-fn check_overlaps(dc: &mut Decoder<'_>, links: &[FileLink], nets: &[Option<(Ipv4Net, Pos, Path)>]) {
-    for (j, b) in nets.iter().enumerate() {
+fn check_overlaps(dc: &mut Decoder<'_>, nets: &[(String, Option<(Ipv4Net, Pos, Path)>)]) {
+    for (j, (b_name, b)) in nets.iter().enumerate() {
         let Some((b_net, b_pos, b_path)) = b else { continue };
-        for (i, a) in nets[..j].iter().enumerate() {
+        for (a_name, a) in &nets[..j] {
             let Some((a_net, _, _)) = a else { continue };
             let overlap = a_net.contains(&b_net.network()) || b_net.contains(&a_net.network());
             if overlap && a_net != b_net {
-                let name = |k: usize| links[k].id.as_ref().map_or("?".to_string(), |i| i.value.clone());
-                let problem =
-                    Problem::OverlappingSubnets { net: *b_net, link: name(j), other_net: *a_net, other_link: name(i) };
+                let problem = Problem::OverlappingSubnets {
+                    net: *b_net,
+                    link: b_name.clone(),
+                    other_net: *a_net,
+                    other_link: a_name.clone(),
+                };
                 let hint =
                     Some("the longest prefix wins, so the smaller subnet shadows part of the larger".to_string());
                 dc.report(*b_pos, b_path, problem, hint);
@@ -246,9 +265,11 @@ fn check_overlaps(dc: &mut Decoder<'_>, links: &[FileLink], nets: &[Option<(Ipv4
     }
 }
 
-/// The gateway and each static route must leave through a subnet the node is on.
-fn check_routes(dc: &mut Decoder<'_>, node: &FileNode, node_name: &str) {
-    let nets: Vec<Ipv4Net> = node.interfaces.iter().filter_map(|i| i.address.as_ref()).map(|a| a.value).collect();
+/// The gateway and each static route must leave through a subnet the node is on, virtual
+/// interfaces (VPN, tunnels, a concentrator's pool) included.
+fn check_routes(dc: &mut Decoder<'_>, node: &FileNode, node_name: &str, virtuals: &[Virtual]) {
+    let mut nets: Vec<Ipv4Net> = node.interfaces.iter().filter_map(|i| i.address.as_ref()).map(|a| a.value).collect();
+    nets.extend(virtuals.iter().map(|v| v.net));
     let subnets_hint = || {
         if nets.is_empty() {
             "this node has no valid interface address".to_string()
@@ -261,13 +282,16 @@ fn check_routes(dc: &mut Decoder<'_>, node: &FileNode, node_name: &str) {
     if let Some(gw) = node.gateway.as_ref().filter(|_| node.complete) {
         check_next_hop(dc, gw, "gateway", &nets, &scope, &subnets_hint);
     }
-    let iface_names: Vec<&str> =
+    let mut iface_names: Vec<&str> =
         node.interfaces.iter().filter_map(|i| i.name.as_ref()).map(|n| n.value.as_str()).collect();
+    iface_names.extend(virtuals.iter().map(|v| v.name.as_str()));
     for route in &node.routes {
         let mut iface_net: Option<Option<Ipv4Net>> = None;
         if let Some(name) = &route.interface {
+            let virtual_net = virtuals.iter().find(|v| v.name == name.value).map(|v| v.net);
             match node.interfaces.iter().find(|i| i.name.as_ref().is_some_and(|n| n.value == name.value)) {
                 Some(i) => iface_net = Some(i.address.as_ref().map(|a| a.value)),
+                None if virtual_net.is_some() => iface_net = Some(virtual_net),
                 None => {
                     let problem = Problem::UnknownReference { kind: RefKind::Interface, name: name.value.clone() };
                     let hint = unknown_hint(&name.value, &format!("interfaces of \"{node_name}\""), &iface_names);
@@ -306,69 +330,263 @@ fn check_next_hop(
 
 /// Builds the topology from a file that passed every check; `None` if something is
 /// missing after all (which the checks make impossible).
-fn build(file: &str, f: &FileTopology, link_index: &HashMap<&str, usize>) -> Option<Topology> {
+///
+/// Ids are positions. Links: the file's links, then one `<concentrator>-pool` link per
+/// concentrator, then one link per site-to-site tunnel, each in file order. Interfaces: every
+/// node's physical interfaces in file order, then the virtual ones: each concentrator's
+/// `pool0`, each VPN client's interface, then both ends of each tunnel.
+fn build(
+    file: &str,
+    f: &FileTopology,
+    link_index: &HashMap<&str, usize>,
+    node_index: &HashMap<&str, usize>,
+) -> Option<Topology> {
     let name = match &f.name {
         Some(n) => n.value.clone(),
         None => default_name(file),
     };
     let mut links: Vec<Link> = Vec::with_capacity(f.links.len());
-    for (i, l) in f.links.iter().enumerate() {
-        let id = LinkId(u32::try_from(i).ok()?);
-        links.push(Link { id, name: l.id.as_ref()?.value.clone(), kind: l.kind, props: l.props, members: Vec::new() });
+    let new_link = |links: &mut Vec<Link>, name: String, kind: LinkKind, props: LinkProps| -> Option<LinkId> {
+        let id = LinkId(u32::try_from(links.len()).ok()?);
+        links.push(Link { id, name, kind, props, members: Vec::new() });
+        Some(id)
+    };
+    for l in &f.links {
+        new_link(&mut links, l.id.as_ref()?.value.clone(), l.kind, l.props)?;
     }
+    let mut pool_links: HashMap<usize, LinkId> = HashMap::new();
+    for (ni, n) in f.nodes.iter().enumerate() {
+        if n.concentrator.is_some() {
+            let id = new_link(&mut links, format!("{}-pool", n.id.as_ref()?.value), LinkKind::Tunnel, LinkProps::default())?;
+            pool_links.insert(ni, id);
+        }
+    }
+    let mut tunnel_links: Vec<LinkId> = Vec::with_capacity(f.tunnels.len());
+    for t in &f.tunnels {
+        tunnel_links.push(new_link(&mut links, t.id.as_ref()?.value.clone(), LinkKind::Tunnel, LinkProps::default())?);
+    }
+
     let mut nodes: Vec<Node> = Vec::with_capacity(f.nodes.len());
     let mut ifaces: Vec<Interface> = Vec::new();
     for (ni, n) in f.nodes.iter().enumerate() {
         let node_id = NodeId(u32::try_from(ni).ok()?);
         let kind = n.kind?;
-        let mut own: Vec<IfaceId> = Vec::with_capacity(n.interfaces.len());
-        for i in &n.interfaces {
-            let id = IfaceId(u32::try_from(ifaces.len()).ok()?);
-            let net = i.address.as_ref()?.value;
-            let link = *link_index.get(i.link.as_ref()?.value.as_str())?;
-            links.get_mut(link)?.members.push(id);
-            own.push(id);
-            ifaces.push(Interface {
-                id,
-                node: node_id,
-                name: i.name.as_ref()?.value.clone(),
-                addr: net.addr(),
-                net,
-                link: LinkId(link as u32),
-            });
-        }
-        let mut routes = RouteTable::new();
-        if let Some(gw) = &n.gateway {
-            routes.insert(Route {
-                prefix: Ipv4Net::default(),
-                next_hop: Some(gw.value),
-                iface: None,
-                metric: 1,
-                origin: RouteOrigin::Static,
-            });
-        }
-        for r in &n.routes {
-            let iface = match &r.interface {
-                Some(name) => Some(*own.iter().find(|id| ifaces[id.0 as usize].name == name.value)?),
-                None => None,
-            };
-            routes.insert(Route {
-                prefix: r.to.as_ref()?.value,
-                next_hop: r.via.as_ref().map(|v| v.value),
-                iface,
-                metric: r.metric,
-                origin: RouteOrigin::Static,
-            });
-        }
         nodes.push(Node {
             id: node_id,
             name: n.id.as_ref()?.value.clone(),
             kind,
             zone: n.zone.as_ref().map(|z| z.value.clone()),
-            ifaces: own,
-            forwarding: n.forwarding.unwrap_or(kind == NodeKind::Router),
-            routes,
+            ifaces: Vec::with_capacity(n.interfaces.len()),
+            forwarding: n.forwarding.unwrap_or(kind.forwards_by_default()),
+            routes: RouteTable::new(),
+            roles: NodeRoles::default(),
         });
+        for i in &n.interfaces {
+            let link = LinkId(u32::try_from(*link_index.get(i.link.as_ref()?.value.as_str())?).ok()?);
+            let spec = IfaceSpec {
+                name: i.name.as_ref()?.value.clone(),
+                net: i.address.as_ref()?.value,
+                link,
+                iface_type: i.iface_type,
+                profile: i.profile,
+                is_tunnel: false,
+            };
+            add_iface(&mut nodes, &mut ifaces, &mut links, node_id, spec)?;
+        }
+    }
+
+    // Virtual interfaces: concentrator pools, VPN clients, tunnel ends.
+    let mut pool_ifaces: HashMap<usize, IfaceId> = HashMap::new();
+    for (ni, n) in f.nodes.iter().enumerate() {
+        let Some(c) = &n.concentrator else { continue };
+        let spec = IfaceSpec {
+            name: POOL_IFACE.to_string(),
+            net: pool_gateway(c.pool.as_ref()?.value)?,
+            link: *pool_links.get(&ni)?,
+            iface_type: IfaceType::Lan,
+            profile: NetworkProfile::Domain,
+            is_tunnel: true,
+        };
+        pool_ifaces.insert(ni, add_iface(&mut nodes, &mut ifaces, &mut links, NodeId(ni as u32), spec)?);
+    }
+    let mut vpn_ifaces: HashMap<usize, (IfaceId, usize)> = HashMap::new();
+    for (ni, n) in f.nodes.iter().enumerate() {
+        let Some(vpn) = &n.vpn else { continue };
+        let conc = *node_index.get(vpn.concentrator.as_ref()?.value.as_str())?;
+        let spec = IfaceSpec {
+            name: vpn.interface.value.clone(),
+            net: vpn.address.as_ref()?.value,
+            link: *pool_links.get(&conc)?,
+            iface_type: IfaceType::RemoteAccess,
+            profile: vpn.profile,
+            is_tunnel: true,
+        };
+        vpn_ifaces.insert(ni, (add_iface(&mut nodes, &mut ifaces, &mut links, NodeId(ni as u32), spec)?, conc));
+    }
+    for (t, &link) in f.tunnels.iter().zip(&tunnel_links) {
+        let mut ends = Vec::with_capacity(2);
+        for end in [t.a.as_ref()?, t.b.as_ref()?] {
+            let ni = *node_index.get(end.node.as_ref()?.value.as_str())?;
+            let spec = IfaceSpec {
+                name: end.interface.as_ref()?.value.clone(),
+                net: end.address.as_ref()?.value,
+                link,
+                iface_type: IfaceType::Lan,
+                profile: NetworkProfile::Domain,
+                is_tunnel: true,
+            };
+            let iface = add_iface(&mut nodes, &mut ifaces, &mut links, NodeId(ni as u32), spec)?;
+            let underlay = iface_by_name(&nodes[ni], &ifaces, &end.underlay.as_ref()?.value)?;
+            ends.push((ni, iface, ifaces[underlay.0 as usize].addr));
+        }
+        let [(na, ia, ua), (nb, ib, ub)] = ends[..] else { return None };
+        let encapsulation = t.encapsulation;
+        nodes[na].roles.site_tunnels.push(SiteTunnelEnd { iface: ia, local: ua, remote: ub, encapsulation });
+        nodes[nb].roles.site_tunnels.push(SiteTunnelEnd { iface: ib, local: ub, remote: ua, encapsulation });
+    }
+
+    // Routes and roles, now that every interface exists.
+    for (ni, n) in f.nodes.iter().enumerate() {
+        let mut routes = RouteTable::new();
+        let route = |prefix: Ipv4Net, next_hop: Option<Ipv4Addr>, iface: Option<IfaceId>, metric: u32| Route {
+            prefix,
+            next_hop,
+            iface,
+            metric,
+            origin: RouteOrigin::Static,
+        };
+        if let Some(gw) = &n.gateway {
+            routes.insert(route(Ipv4Net::default(), Some(gw.value), None, 1));
+        }
+        for r in &n.routes {
+            let iface = match &r.interface {
+                Some(name) => Some(iface_by_name(&nodes[ni], &ifaces, &name.value)?),
+                None => None,
+            };
+            routes.insert(route(r.to.as_ref()?.value, r.via.as_ref().map(|v| v.value), iface, r.metric));
+        }
+        let mut roles = std::mem::take(&mut nodes[ni].roles);
+        if let (Some(vpn), Some(&(iface, conc))) = (&n.vpn, vpn_ifaces.get(&ni)) {
+            let c = f.nodes[conc].concentrator.as_ref()?;
+            let pool_gw = pool_gateway(c.pool.as_ref()?.value)?.addr();
+            let server = match &vpn.server {
+                Some(s) => s.value,
+                None => ifaces[iface_by_name(&nodes[conc], &ifaces, &c.outside.as_ref()?.value)?.0 as usize].addr,
+            };
+            let gw = n.gateway.as_ref()?.value;
+            let mode = vpn.mode.clone()?;
+            // The tunnel's own packets to the concentrator must not enter the tunnel.
+            routes.insert(route(Ipv4Net::from(server), Some(gw), None, 0));
+            match &mode {
+                TunnelMode::Full => routes.insert(route(Ipv4Net::default(), Some(pool_gw), Some(iface), 0)),
+                TunnelMode::Split { include, exclude } => {
+                    for p in include {
+                        routes.insert(route(*p, Some(pool_gw), Some(iface), 5));
+                    }
+                    // Metric 0 so that an exclude beats an include of the same prefix.
+                    for p in exclude {
+                        routes.insert(route(*p, Some(gw), None, 0));
+                    }
+                }
+            }
+            roles.vpn = Some(VpnClient {
+                iface,
+                concentrator: nodes[conc].id,
+                server,
+                mode,
+                encapsulation: vpn.encapsulation,
+            });
+        }
+        if let Some(c) = &n.concentrator {
+            roles.concentrator = Some(Concentrator {
+                outside: iface_by_name(&nodes[ni], &ifaces, &c.outside.as_ref()?.value)?,
+                tunnel: *pool_ifaces.get(&ni)?,
+                pool: c.pool.as_ref()?.value,
+                crypto_delay: c.crypto_delay,
+                crypto_jitter: c.crypto_jitter,
+                capacity_pps: c.capacity_pps,
+                queue_packets: c.queue_packets,
+                hairpin: c.hairpin,
+            });
+        }
+        if let Some(nat) = &n.nat {
+            let outside = iface_by_name(&nodes[ni], &ifaces, &nat.outside.as_ref()?.value)?;
+            let outside_if = &mut ifaces[outside.0 as usize];
+            let external = nat.external.as_ref().map_or(outside_if.addr, |e| e.value);
+            let mut alias = |a: Ipv4Addr| {
+                if a != outside_if.addr && !outside_if.aliases.contains(&a) {
+                    outside_if.aliases.push(a);
+                }
+            };
+            alias(external);
+            let static_nat: Vec<StaticNat> = nat
+                .static_nat
+                .iter()
+                .map(|s| StaticNat { internal: s.internal.value, external: s.external.value })
+                .collect();
+            for s in &static_nat {
+                alias(s.external);
+            }
+            roles.nat = Some(NatConfig {
+                preset: nat.preset,
+                behavior: nat.behavior.clone(),
+                outside,
+                external,
+                static_nat,
+                port_forwards: nat.forwards.clone(),
+            });
+        }
+        if let Some(fw) = &n.firewall {
+            let mut rules = Vec::with_capacity(fw.rules.len());
+            for r in &fw.rules {
+                let mut rule = r.rule.clone();
+                if let Some(i) = &r.in_iface {
+                    rule.in_iface = Some(iface_by_name(&nodes[ni], &ifaces, &i.value)?);
+                }
+                if let Some(o) = &r.out_iface {
+                    rule.out_iface = Some(iface_by_name(&nodes[ni], &ifaces, &o.value)?);
+                }
+                rules.push(rule);
+            }
+            roles.firewall = Some(FirewallConfig {
+                rules,
+                order: fw.order,
+                default_in: fw.default_in,
+                default_out: fw.default_out,
+                stateful: fw.stateful,
+                udp_timeout: fw.udp_timeout,
+                tcp_timeout: fw.tcp_timeout,
+            });
+        }
+        if n.kind == Some(crate::topology::NodeKind::Edge) {
+            let by_role = |role: EdgeRole| -> Option<IfaceId> {
+                let i = n.interfaces.iter().find(|i| i.role.as_ref().is_some_and(|r| r.value == role))?;
+                iface_by_name(&nodes[ni], &ifaces, &i.name.as_ref()?.value)
+            };
+            let internal = by_role(EdgeRole::Internal)?;
+            let external = by_role(EdgeRole::External)?;
+            let advertised = match n.edge.as_ref().and_then(|e| e.advertised.as_ref()) {
+                Some(a) => a.value,
+                None => ifaces[external.0 as usize].addr,
+            };
+            roles.edge = Some(EdgeConfig { internal, external, advertised });
+        }
+        if let Some((views, _, _)) = &n.views {
+            let mut out = Vec::with_capacity(views.len());
+            for v in views {
+                out.push(DnsView {
+                    name: v.name.as_ref()?.value.clone(),
+                    clients: v.clients.clone(),
+                    records: v.records.clone(),
+                });
+            }
+            roles.dns = Some(DnsServer { views: out });
+        }
+        if let Some(r) = &n.resolver {
+            roles.resolver = Some(NodeId(u32::try_from(*node_index.get(r.value.as_str())?).ok()?));
+        }
+        nodes[ni].roles = roles;
+        nodes[ni].routes = routes;
     }
     let zones: BTreeMap<String, Zone> = f
         .zones
@@ -376,6 +594,47 @@ fn build(file: &str, f: &FileTopology, link_index: &HashMap<&str, usize>) -> Opt
         .map(|z| (z.name.value.clone(), Zone { description: z.description.clone(), members: Vec::new() }))
         .collect();
     Some(Topology::new(TopologyParts { name, nodes, links, ifaces, zones }))
+}
+
+/// An interface about to be created.
+struct IfaceSpec {
+    name: String,
+    net: Ipv4Net,
+    link: LinkId,
+    iface_type: IfaceType,
+    profile: NetworkProfile,
+    is_tunnel: bool,
+}
+
+/// Creates an interface with the next id and attaches it to its node and link.
+fn add_iface(
+    nodes: &mut [Node],
+    ifaces: &mut Vec<Interface>,
+    links: &mut [Link],
+    node: NodeId,
+    spec: IfaceSpec,
+) -> Option<IfaceId> {
+    let id = IfaceId(u32::try_from(ifaces.len()).ok()?);
+    nodes.get_mut(node.0 as usize)?.ifaces.push(id);
+    links.get_mut(spec.link.0 as usize)?.members.push(id);
+    ifaces.push(Interface {
+        id,
+        node,
+        name: spec.name,
+        addr: spec.net.addr(),
+        net: spec.net,
+        link: spec.link,
+        aliases: Vec::new(),
+        iface_type: spec.iface_type,
+        profile: spec.profile,
+        is_tunnel: spec.is_tunnel,
+    });
+    Some(id)
+}
+
+/// The node's interface (physical or virtual) of that name.
+fn iface_by_name(node: &Node, ifaces: &[Interface], name: &str) -> Option<IfaceId> {
+    node.ifaces.iter().copied().find(|i| ifaces[i.0 as usize].name == name)
 }
 
 /// The file name without directories or extension: `topologies/home-isp.yaml` -> `home-isp`.

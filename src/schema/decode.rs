@@ -218,6 +218,12 @@ impl<'t> Fields<'t> {
         }
     }
 
+    /// Where the key `name` is written, for problems about the field as a whole (a field
+    /// that does not belong on this kind of node).
+    pub fn key_pos(&self, name: &str) -> Pos {
+        self.entries.iter().find(|(k, _)| k.name == name).map_or(self.pos, |(k, _)| k.pos)
+    }
+
     /// Reports every key that was not read, suggesting the closest known field.
     pub fn finish(self, dc: &mut Decoder<'_>) {
         for (i, (key, _)) in self.entries.iter().enumerate() {

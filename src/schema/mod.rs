@@ -65,7 +65,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use crate::topology::Topology;
+use crate::topology::{NodeKind, Topology};
 
 pub use render::{render, render_fancy};
 pub use units::{UnitError, parse_duration};
@@ -120,6 +120,7 @@ pub enum RefKind {
     Link,
     Zone,
     Interface,
+    Node,
 }
 
 impl fmt::Display for RefKind {
@@ -128,6 +129,7 @@ impl fmt::Display for RefKind {
             RefKind::Link => "link",
             RefKind::Zone => "zone",
             RefKind::Interface => "interface",
+            RefKind::Node => "node",
         })
     }
 }
@@ -139,8 +141,10 @@ pub enum DupKind {
     Key,
     NodeId,
     LinkId,
-    /// An interface name repeated within one node.
+    /// An interface name repeated within one node (virtual VPN and tunnel interfaces included).
     InterfaceName,
+    /// A DNS view name repeated within one server.
+    ViewName,
 }
 
 impl fmt::Display for DupKind {
@@ -150,6 +154,7 @@ impl fmt::Display for DupKind {
             DupKind::NodeId => "node id",
             DupKind::LinkId => "link id",
             DupKind::InterfaceName => "interface name",
+            DupKind::ViewName => "view name",
         })
     }
 }
@@ -178,9 +183,6 @@ pub enum Problem {
     /// A value parses but is beyond what any real network would have.
     #[error("{what} of {found} is larger than sanity allows (at most {limit})")]
     TooLarge { what: &'static str, found: String, limit: String },
-    /// A node kind that is planned but not simulated yet.
-    #[error("node kind `{kind}` is planned but not supported yet")]
-    Unsupported { kind: String },
     /// An interface address is the network or broadcast address of its subnet.
     #[error("{addr} is the {which} address of {net}; an interface needs a host address")]
     ReservedAddress { addr: Ipv4Net, which: &'static str, net: Ipv4Net },
@@ -215,6 +217,34 @@ pub enum Problem {
     /// Warning: a link with fewer than two members carries no traffic.
     #[error("link \"{link}\" has {count} member interface(s), so nothing can cross it")]
     LonelyLink { link: String, count: usize },
+    /// A field is valid YAML but belongs to other node kinds (`nat` on a host, `app` in a
+    /// rule of a network firewall, `role` on an interface of a router).
+    #[error("`{field}` is not allowed on a node of kind `{}` (only on {allowed})", kind.as_str())]
+    FieldNotForKind { field: &'static str, kind: NodeKind, allowed: &'static str },
+    /// A node kind whose behaviour comes from a block the node lacks (`kind: nat` without `nat`).
+    #[error("a node of kind `{}` needs a `{field}` block", kind.as_str())]
+    BlockRequired { kind: NodeKind, field: &'static str },
+    /// A NAT whose behaviour is not fully given: no preset, and not both RFC 4787 behaviours.
+    #[error("a NAT needs a `preset`, or both `mapping` and `filtering`; found {found}")]
+    NatBehaviorMissing { found: &'static str },
+    /// A port range written high to low.
+    #[error("port range inverted: {lo}-{hi} starts above where it ends")]
+    PortRangeInverted { lo: u16, hi: u16 },
+    /// A reference to a node of the wrong kind (a VPN whose concentrator is an Edge).
+    #[error("node \"{name}\" is {} {}, not {expected}", article(kind.as_str()), kind.as_str())]
+    WrongNodeKind { name: String, kind: NodeKind, expected: &'static str },
+    /// A full-tunnel VPN given `include` or `exclude` routes, which only split tunnels have.
+    #[error("`{field}` does not apply to `mode: full`: a tunnel-all VPN sends everything into the tunnel")]
+    FullTunnelRoutes { field: &'static str },
+    /// A VPN client address outside its concentrator's pool.
+    #[error("address {addr} is outside pool {pool} of concentrator \"{concentrator}\"")]
+    OutsidePool { addr: Ipv4Net, pool: Ipv4Net, concentrator: String },
+    /// An Edge without exactly one internal and one external interface.
+    #[error("an Edge needs an internal and an external interface; found {count} with `role: {role}`")]
+    EdgeInterfaces { role: &'static str, count: usize },
+    /// Warning: an Edge whose default gateway is on its internal side.
+    #[error("gateway {gateway} of Edge \"{node}\" is on its internal subnet {net}")]
+    EdgeGatewayInternal { node: String, gateway: Ipv4Addr, net: Ipv4Net },
     /// Warning: subnets of different links overlap without being identical.
     #[error("subnet {net} of link \"{link}\" overlaps {other_net} of link \"{other_link}\"")]
     OverlappingSubnets { net: Ipv4Net, link: String, other_net: Ipv4Net, other_link: String },
@@ -224,10 +254,18 @@ impl Problem {
     /// Warnings describe legal but suspicious files; everything else stops the load.
     pub fn severity(&self) -> Severity {
         match self {
-            Problem::LonelyLink { .. } | Problem::OverlappingSubnets { .. } => Severity::Warning,
+            Problem::LonelyLink { .. } | Problem::OverlappingSubnets { .. } | Problem::EdgeGatewayInternal { .. } => {
+                Severity::Warning
+            }
             _ => Severity::Error,
         }
     }
+}
+
+/// "a" or "an" for a kind name, as the message reads it aloud.
+fn article(word: &str) -> &'static str {
+    // `nat` reads "a NAT", the vowels of the other kinds read as vowels.
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
 }
 
 /// A topology that passed validation, with the warnings found on the way.

@@ -9,11 +9,21 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::Problem;
-use super::decode::{At, Decoder, Path, closest};
+use super::decode::{At, Decoder, Fields, Path, closest};
 use super::tree::{Node, Pos, Value};
 use super::units;
 use crate::time::SimDuration;
-use crate::topology::{Jitter, JitterDistribution, LinkKind, LinkProps, NodeKind};
+use crate::topology::{IfaceType, Jitter, JitterDistribution, LinkKind, LinkProps, NetworkProfile, NodeKind};
+
+mod middlebox;
+
+pub(crate) use middlebox::{
+    EdgeRole, FileConcentrator, FileEdge, FileFirewall, FileNat, FileTunnel, FileTunnelEnd, FileView, FileVpn,
+};
+use middlebox::{
+    not_for_kind, read_concentrator, read_edge, read_edge_role, read_firewall, read_iface_type, read_nat,
+    read_profile, read_tunnels, read_views, read_vpn,
+};
 
 /// The whole file.
 #[derive(Debug, Default)]
@@ -22,6 +32,7 @@ pub(crate) struct FileTopology {
     pub zones: Vec<FileZone>,
     pub links: Vec<FileLink>,
     pub nodes: Vec<FileNode>,
+    pub tunnels: Vec<FileTunnel>,
 }
 
 #[derive(Debug)]
@@ -43,8 +54,10 @@ pub(crate) struct FileLink {
 #[derive(Debug)]
 pub(crate) struct FileNode {
     pub id: Option<At<String>>,
-    /// `None` when the kind was missing, unknown or unsupported (already reported).
+    /// `None` when the kind was missing or unknown (already reported).
     pub kind: Option<NodeKind>,
+    pub pos: Pos,
+    pub path: Path,
     pub zone: Option<At<String>>,
     pub forwarding: Option<bool>,
     pub interfaces: Vec<FileIface>,
@@ -56,6 +69,14 @@ pub(crate) struct FileNode {
     /// Whether every interface was read with a `link`; when one is missing anywhere,
     /// member counts are not checked (they would only echo that problem).
     pub links_complete: bool,
+    pub nat: Option<FileNat>,
+    pub firewall: Option<FileFirewall>,
+    pub vpn: Option<FileVpn>,
+    pub concentrator: Option<FileConcentrator>,
+    pub edge: Option<FileEdge>,
+    /// The DNS views and where `views` is written.
+    pub views: Option<(Vec<FileView>, Pos, Path)>,
+    pub resolver: Option<At<String>>,
 }
 
 #[derive(Debug)]
@@ -63,6 +84,10 @@ pub(crate) struct FileIface {
     pub name: Option<At<String>>,
     pub address: Option<At<Ipv4Net>>,
     pub link: Option<At<String>>,
+    pub iface_type: IfaceType,
+    /// Physical interfaces are on an untrusted network unless the file says otherwise.
+    pub profile: NetworkProfile,
+    pub role: Option<At<EdgeRole>>,
 }
 
 #[derive(Debug)]
@@ -73,19 +98,17 @@ pub(crate) struct FileRoute {
     pub metric: u32,
 }
 
-/// Node kinds that are designed but not simulated yet.
-const PLANNED_KINDS: [&str; 5] = ["nat", "firewall", "vpn-concentrator", "edge", "dns"];
 /// Jitter beyond this is a typo (a unit slip), not a network.
 const MAX_JITTER: SimDuration = SimDuration::from_secs(10);
 
 const ADDRESS_EXPECTED: &str = "an IPv4 address with prefix length like 192.168.1.10/24";
 const SUBNET_EXPECTED: &str = "a subnet like 203.0.113.0/30";
-const IP_EXPECTED: &str = "an IPv4 address like 192.168.1.1";
+pub(crate) const IP_EXPECTED: &str = "an IPv4 address like 192.168.1.1";
 
 pub(crate) fn read_file(dc: &mut Decoder<'_>, doc: &Value) -> FileTopology {
     let root = Path::root();
     let expected = "a topology: a map with `links` and `nodes`";
-    let Some(mut f) = dc.fields(doc, &root, expected, &["name", "description", "zones", "links", "nodes"]) else {
+    let Some(mut f) = dc.fields(doc, &root, expected, &["name", "description", "zones", "links", "nodes", "tunnels"]) else {
         return FileTopology::default();
     };
     let mut out = FileTopology::default();
@@ -107,6 +130,9 @@ pub(crate) fn read_file(dc: &mut Decoder<'_>, doc: &Value) -> FileTopology {
         && let Some(items) = dc.seq(v, &p, "a list of nodes")
     {
         out.nodes = items.iter().enumerate().filter_map(|(i, v)| read_node(dc, v, &p.index(i))).collect();
+    }
+    if let Some((v, p)) = f.optional("tunnels") {
+        out.tunnels = read_tunnels(dc, v, &p);
     }
     f.finish(dc);
     out
@@ -219,10 +245,26 @@ fn read_jitter(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<Jitter> {
 }
 
 fn read_node(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileNode> {
-    let known = &["id", "kind", "zone", "forwarding", "interfaces", "gateway", "routes"];
+    let known = &[
+        "id",
+        "kind",
+        "zone",
+        "forwarding",
+        "interfaces",
+        "gateway",
+        "routes",
+        "nat",
+        "firewall",
+        "vpn",
+        "concentrator",
+        "edge",
+        "views",
+        "resolver",
+    ];
     let mut f = dc.fields(v, path, "a node: a map with `id`, `kind` and `interfaces`", known)?;
     let id = f.required(dc, "id").and_then(|(v, p)| dc.ident(v, &p, "a node id"));
-    let kind = f.required(dc, "kind").and_then(|(v, p)| read_node_kind(dc, v, &p));
+    let kind_value = f.required(dc, "kind");
+    let kind = kind_value.as_ref().and_then(|(v, p)| read_node_kind(dc, v, p));
     let zone = f.optional("zone").and_then(|(v, p)| dc.string(v, &p, "a zone name"));
     let forwarding = f.optional("forwarding").and_then(|(v, p)| dc.bool(v, &p));
     let mut interfaces = Vec::new();
@@ -234,10 +276,13 @@ fn read_node(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileNode> {
         if items.is_empty() {
             dc.invalid(v, &p, "at least one interface", None);
         }
-        interfaces = items.iter().enumerate().filter_map(|(i, v)| read_iface(dc, v, &p.index(i))).collect();
+        interfaces = items.iter().enumerate().filter_map(|(i, v)| read_iface(dc, v, &p.index(i), kind)).collect();
         let all_read = interfaces.len() == items.len();
         complete = all_read && interfaces.iter().all(|i: &FileIface| i.address.is_some());
         links_complete = all_read && interfaces.iter().all(|i: &FileIface| i.link.is_some());
+        if kind == Some(NodeKind::Edge) && all_read && !items.is_empty() {
+            check_edge_roles(dc, &interfaces, v, &p);
+        }
     }
     let gateway = f.optional("gateway").and_then(|(v, p)| read_ip(dc, v, &p));
     let mut routes = Vec::new();
@@ -246,43 +291,169 @@ fn read_node(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileNode> {
     {
         routes = items.iter().enumerate().filter_map(|(i, v)| read_route(dc, v, &p.index(i))).collect();
     }
+
+    // The middlebox blocks: each belongs to some kinds, and some kinds need theirs.
+    let kind_pos = kind_value.as_ref().map(|(v, _)| v.pos);
+    let nat = block(dc, &mut f, "nat", &NAT_RULE, kind, kind_pos, path).and_then(|(v, p)| read_nat(dc, v, &p));
+    let firewall = block(dc, &mut f, "firewall", &FIREWALL_RULE, kind, kind_pos, path).and_then(|(v, p)| read_firewall(dc, v, &p, kind));
+    let vpn = block(dc, &mut f, "vpn", &VPN_RULE, kind, kind_pos, path).and_then(|(v, p)| read_vpn(dc, v, &p));
+    let concentrator =
+        block(dc, &mut f, "concentrator", &CONCENTRATOR_RULE, kind, kind_pos, path).and_then(|(v, p)| read_concentrator(dc, v, &p));
+    let edge = block(dc, &mut f, "edge", &EDGE_RULE, kind, kind_pos, path).and_then(|(v, p)| read_edge(dc, v, &p));
+    let views = block(dc, &mut f, "views", &VIEWS_RULE, kind, kind_pos, path).map(|(v, p)| (read_views(dc, v, &p), v.pos, p));
+    let resolver = f.optional("resolver").and_then(|(v, p)| dc.ident(v, &p, "a node id"));
     f.finish(dc);
-    Some(FileNode { id, kind, zone, forwarding, interfaces, gateway, routes, complete, links_complete })
+    Some(FileNode {
+        id,
+        kind,
+        pos: v.pos,
+        path: path.clone(),
+        zone,
+        forwarding,
+        interfaces,
+        gateway,
+        routes,
+        complete,
+        links_complete,
+        nat,
+        firewall,
+        vpn,
+        concentrator,
+        edge,
+        views,
+        resolver,
+    })
 }
 
-fn read_node_kind(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<NodeKind> {
-    match dc.scalar(v, path, "a node kind")? {
-        "host" => Some(NodeKind::Host),
-        "router" => Some(NodeKind::Router),
-        planned if PLANNED_KINDS.contains(&planned) => {
-            let problem = Problem::Unsupported { kind: planned.to_string() };
-            let hint = Some("model it as a router for now, or leave the node out".to_string());
-            dc.report(v.pos, path, problem, hint);
-            None
-        }
-        found => {
-            let known = ["host", "router"].into_iter().chain(PLANNED_KINDS);
-            let hint = match closest(found, known) {
-                Some(c) if PLANNED_KINDS.contains(&c) => {
-                    Some(format!("did you mean \"{c}\"? (planned, not supported yet)"))
-                }
-                Some(c) => Some(format!("did you mean \"{c}\"?")),
-                None => None,
-            };
-            dc.invalid(v, path, "a node kind: host or router", hint);
-            None
+/// A middlebox block: reported when it does not belong to the node's kind, or when the
+/// kind needs it and it is absent (at the `kind` value).
+fn block<'t>(
+    dc: &mut Decoder<'_>,
+    f: &mut Fields<'t>,
+    field: &'static str,
+    rule: &BlockRule,
+    kind: Option<NodeKind>,
+    kind_pos: Option<Pos>,
+    path: &Path,
+) -> Option<(&'t Value, Path)> {
+    let found = f.optional(field);
+    let Some(k) = kind else { return found };
+    if found.is_some() && !rule.kinds.contains(&k) {
+        not_for_kind(dc, f, field, k, rule.allowed, rule.hint);
+        return None;
+    }
+    if found.is_none()
+        && rule.required == Some(k)
+        && let Some(pos) = kind_pos
+    {
+        dc.report(pos, path, Problem::BlockRequired { kind: k, field }, Some(rule.example.to_string()));
+    }
+    found
+}
+
+/// Which node kinds may carry a block, and which kind must.
+struct BlockRule {
+    kinds: &'static [NodeKind],
+    allowed: &'static str,
+    required: Option<NodeKind>,
+    hint: &'static str,
+    example: &'static str,
+}
+
+const NAT_RULE: BlockRule = BlockRule {
+    kinds: &[NodeKind::Nat, NodeKind::Router, NodeKind::Firewall],
+    allowed: "nat, router and firewall nodes",
+    required: Some(NodeKind::Nat),
+    hint: "addresses are translated by the device in front of a host: add a node of kind nat",
+    example: "e.g. `nat: {outside: wan0, preset: port-restricted-cone}`",
+};
+const FIREWALL_RULE: BlockRule = BlockRule {
+    kinds: &NodeKind::ALL,
+    allowed: "every kind",
+    required: Some(NodeKind::Firewall),
+    hint: "",
+    example: "e.g. `firewall: {default: deny, rules: [{action: allow, protocol: udp, ports: 3478}]}`",
+};
+const VPN_RULE: BlockRule = BlockRule {
+    kinds: &[NodeKind::Host],
+    allowed: "host nodes",
+    required: None,
+    hint: "a VPN client runs on a host; sites are joined by top-level `tunnels`",
+    example: "",
+};
+const CONCENTRATOR_RULE: BlockRule = BlockRule {
+    kinds: &[NodeKind::VpnConcentrator],
+    allowed: "vpn-concentrator nodes",
+    required: Some(NodeKind::VpnConcentrator),
+    hint: "use `kind: vpn-concentrator` for the device that terminates client tunnels",
+    example: "e.g. `concentrator: {outside: ext0, pool: 10.99.0.0/24}`",
+};
+const EDGE_RULE: BlockRule = BlockRule {
+    kinds: &[NodeKind::Edge],
+    allowed: "edge nodes",
+    required: None,
+    hint: "use `kind: edge` for a dual-NIC Edge server",
+    example: "",
+};
+const VIEWS_RULE: BlockRule = BlockRule {
+    kinds: &[NodeKind::Dns],
+    allowed: "dns nodes",
+    required: Some(NodeKind::Dns),
+    hint: "DNS views live on a node of kind dns; point other nodes at it with `resolver`",
+    example: "e.g. `views: [{name: all, clients: any, records: {sip.contoso.com: 203.0.113.20}}]`",
+};
+
+/// An Edge has exactly one interface of each role.
+fn check_edge_roles(dc: &mut Decoder<'_>, interfaces: &[FileIface], v: &Value, path: &Path) {
+    for (role, which, hint) in [
+        ("internal", EdgeRole::Internal, "mark the NIC on the perimeter network facing the pool with `role: internal`"),
+        ("external", EdgeRole::External, "mark the NIC in the DMZ facing the internet with `role: external`"),
+    ] {
+        let count = interfaces.iter().filter(|i| i.role.as_ref().is_some_and(|r| r.value == which)).count();
+        if count != 1 {
+            let hint = if count == 0 { hint.to_string() } else { format!("only one interface may have `role: {role}`") };
+            dc.report(v.pos, path, Problem::EdgeInterfaces { role, count }, Some(hint));
         }
     }
 }
 
-fn read_iface(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileIface> {
+fn read_node_kind(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<NodeKind> {
+    let found = dc.scalar(v, path, "a node kind")?;
+    if let Some(k) = NodeKind::ALL.into_iter().find(|k| k.as_str() == found) {
+        return Some(k);
+    }
+    let names: Vec<&str> = NodeKind::ALL.iter().map(|k| k.as_str()).collect();
+    let synonyms = [("concentrator", "vpn-concentrator"), ("vpn", "vpn-concentrator"), ("server", "host")];
+    let hint = synonyms
+        .iter()
+        .find(|(s, _)| *s == found)
+        .map(|(_, c)| *c)
+        .or_else(|| closest(found, names.iter().copied()))
+        .map(|c| format!("did you mean \"{c}\"?"));
+    dc.invalid(v, path, &format!("a node kind: one of {}", names.join(", ")), hint);
+    None
+}
+
+fn read_iface(dc: &mut Decoder<'_>, v: &Value, path: &Path, kind: Option<NodeKind>) -> Option<FileIface> {
     let expected = "an interface: a map with `name`, `address` and `link`";
-    let mut f = dc.fields(v, path, expected, &["name", "address", "link"])?;
+    let mut f = dc.fields(v, path, expected, &["name", "address", "link", "type", "profile", "role"])?;
     let name = f.required(dc, "name").and_then(|(v, p)| dc.ident(v, &p, "an interface name"));
     let address = f.required(dc, "address").and_then(|(v, p)| read_address(dc, v, &p));
     let link = f.required(dc, "link").and_then(|(v, p)| dc.string(v, &p, "a link id"));
+    let iface_type = f.optional("type").and_then(|(v, p)| read_iface_type(dc, v, &p)).unwrap_or(IfaceType::Lan);
+    let profile = f.optional("profile").and_then(|(v, p)| read_profile(dc, v, &p)).unwrap_or(NetworkProfile::Public);
+    let mut role = None;
+    if let Some((v, p)) = f.optional("role") {
+        match kind {
+            Some(k) if k != NodeKind::Edge => {
+                let hint = "`role` tells which NIC of an Edge server faces the perimeter and which the DMZ";
+                not_for_kind(dc, &f, "role", k, "edge nodes", hint);
+            }
+            _ => role = read_edge_role(dc, v, &p).map(|r| At { value: r, pos: v.pos, path: p }),
+        }
+    }
     f.finish(dc);
-    Some(FileIface { name, address, link })
+    Some(FileIface { name, address, link, iface_type, profile, role })
 }
 
 fn read_route(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileRoute> {
@@ -453,16 +624,16 @@ mod tests {
     }
 
     #[test]
-    fn kinds_planned_and_unknown() {
+    fn kinds_known_unknown_and_needing_a_block() {
         let got = messages(
-            "links: []\nnodes:\n  - {id: a, kind: nat, interfaces: []}\n  - {id: b, kind: rooter, interfaces: []}\n",
+            "links: []\nnodes:\n  - {id: a, kind: nat, interfaces: []}\n  - {id: b, kind: rooter, interfaces: []}\n  - {id: c, kind: concentrator, interfaces: []}\n",
         );
-        assert!(got.iter().any(|m| m.contains("node kind `nat` is planned but not supported yet")), "{got:#?}");
+        assert!(got.iter().any(|m| m.contains("nodes[0]: a node of kind `nat` needs a `nat` block")), "{got:#?}");
         assert!(
-            got.iter().any(|m| m
-                .contains("expected a node kind: host or router; found \"rooter\"\n  hint: did you mean \"router\"?")),
+            got.iter().any(|m| m.contains("found \"rooter\"\n  hint: did you mean \"router\"?")),
             "{got:#?}"
         );
+        assert!(got.iter().any(|m| m.contains("did you mean \"vpn-concentrator\"?")), "{got:#?}");
     }
 
     #[test]

@@ -155,7 +155,7 @@ mod tests {
         let err = load_topology("t.yaml", text).unwrap_err();
         let out = render(&err.diagnostics, text);
         let expected = "\
-t.yaml:4:11: error: nodes[0].kind: expected a node kind: host or router; found \"rooter\"
+t.yaml:4:11: error: nodes[0].kind: expected a node kind: one of host, router, nat, firewall, vpn-concentrator, edge, dns; found \"rooter\"
   hint: did you mean \"router\"?
   |
 4 |     kind: rooter

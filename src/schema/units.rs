@@ -122,6 +122,30 @@ pub(crate) fn parse_queue(text: &str) -> Result<QueueLimit, UnitError> {
     }
 }
 
+pub(crate) const PPS_EXPECTED: &str = "a packet rate above zero like 20000pps, 20kpps or 1Mpps";
+
+/// Parses a packet rate in packets per second: `20000pps`, `20kpps`, `1.5Mpps`.
+pub(crate) fn parse_pps(text: &str) -> Result<u64, UnitError> {
+    let err = |hint: Option<String>| UnitError { expected: PPS_EXPECTED.to_string(), hint };
+    let (number, unit) = split(text);
+    if number.starts_with('-') {
+        return Err(err(Some("a packet rate cannot be negative".to_string())));
+    }
+    let scale = match unit {
+        "pps" => 1,
+        "kpps" | "Kpps" => 1_000,
+        "Mpps" => 1_000_000,
+        "" => return Err(err(Some(format!("add a unit, e.g. \"{number}pps\"")))),
+        other => return Err(err(unknown_unit(other, &["pps", "kpps", "Mpps"]))),
+    };
+    match scaled(number, scale) {
+        Ok(0) => Err(err(Some("leave `capacity` out for an unlimited crypto engine".to_string()))),
+        Ok(n) => Ok(n),
+        Err(Decimal::TooPrecise) => Err(err(Some("count whole packets per second".to_string()))),
+        Err(_) => Err(err(None)),
+    }
+}
+
 /// Parses a loss rate, `0.5%` or the probability `0.005`, into a probability in [0, 1].
 pub(crate) fn parse_loss(text: &str) -> Result<f64, UnitError> {
     let err = |hint: Option<String>| UnitError { expected: LOSS_EXPECTED.to_string(), hint };
@@ -292,6 +316,17 @@ mod tests {
         for text in ["0 packets", "0B", "100", "1.5 packets", "5000000000 packets", "64kb", "-3p"] {
             assert!(parse_queue(text).is_err(), "{text} should be refused");
         }
+    }
+
+    #[test]
+    fn packet_rates() {
+        for (text, pps) in [("20000pps", 20_000), ("20kpps", 20_000), ("1Mpps", 1_000_000), ("1.5kpps", 1_500)] {
+            assert_eq!(parse_pps(text), Ok(pps), "{text}");
+        }
+        for text in ["0pps", "20000", "-5pps", "1.5pps", "20 kbps"] {
+            assert!(parse_pps(text).is_err(), "{text} should be refused");
+        }
+        assert_eq!(parse_pps("20000").unwrap_err().hint.as_deref(), Some("add a unit, e.g. \"20000pps\""));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::{
-    IfaceId, Interface, Link, LinkId, LinkKind, LinkProps, Node, NodeId, NodeKind, Route, RouteOrigin, RouteTable,
+    IfaceId, IfaceType, Interface, Link, NetworkProfile, NodeRoles, LinkId, LinkKind, LinkProps, Node, NodeId, NodeKind, Route, RouteOrigin, RouteTable,
     Topology, TopologyParts,
 };
 
@@ -26,8 +26,9 @@ impl Builder {
             kind,
             zone: None,
             ifaces: Vec::new(),
-            forwarding: kind == NodeKind::Router,
+            forwarding: kind.forwards_by_default(),
             routes: RouteTable::new(),
+            roles: NodeRoles::default(),
         });
         id
     }
@@ -41,7 +42,18 @@ impl Builder {
     fn iface(&mut self, node: NodeId, name: &str, addr: Ipv4Addr, prefix: u8, link: LinkId) -> IfaceId {
         let id = IfaceId(self.parts.ifaces.len() as u32);
         let net = Ipv4Net::new(addr, prefix).expect("invariant: generated prefixes are <= 32");
-        self.parts.ifaces.push(Interface { id, node, name: name.to_string(), addr, net, link });
+        self.parts.ifaces.push(Interface {
+            id,
+            node,
+            name: name.to_string(),
+            addr,
+            net,
+            link,
+            aliases: Vec::new(),
+            iface_type: IfaceType::Lan,
+            profile: NetworkProfile::Domain,
+            is_tunnel: false,
+        });
         self.parts.nodes[node.0 as usize].ifaces.push(id);
         self.parts.links[link.0 as usize].members.push(id);
         id

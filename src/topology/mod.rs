@@ -9,6 +9,7 @@
 //! edge weights are `LinkId`s (a shared segment with n members contributes a clique).
 
 pub mod generate;
+mod middlebox;
 mod route;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,11 @@ use serde::Serialize;
 
 use crate::time::SimDuration;
 
+pub use middlebox::{
+    Action, Concentrator, Direction, DnsServer, DnsView, EdgeConfig, Encapsulation, FilteringBehavior, FirewallConfig,
+    FirewallRule, IfaceType, MappingBehavior, NatBehavior, NatConfig, NatPreset, NetworkProfile, NodeRoles,
+    PortAllocation, PortForward, RuleOrder, SiteTunnelEnd, StaticNat, TunnelMode, VpnClient,
+};
 pub use route::{Route, RouteOrigin, RouteTable};
 
 /// Index of a node in `Topology::nodes`.
@@ -40,8 +46,8 @@ pub struct LinkId(pub u32);
 #[serde(transparent)]
 pub struct IfaceId(pub u32);
 
-/// What a node is. Only hosts and routers exist today; NATs, firewalls, VPN concentrators,
-/// Edge servers and DNS servers arrive with the middlebox work and will add variants here.
+/// What a node is. The kind sets defaults (whether it forwards) and which roles the file
+/// may give it; the behaviour comes from its `NodeRoles`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NodeKind {
@@ -49,14 +55,44 @@ pub enum NodeKind {
     Host,
     /// Forwards packets between its interfaces by longest-prefix match.
     Router,
+    /// A router whose outside interface translates addresses.
+    Nat,
+    /// A router that filters.
+    Firewall,
+    /// Terminates remote-access VPN tunnels.
+    VpnConcentrator,
+    /// A dual-NIC Edge server: internal and external interface, does not forward.
+    Edge,
+    /// A DNS server with views.
+    Dns,
 }
 
 impl NodeKind {
+    pub const ALL: [NodeKind; 7] = [
+        NodeKind::Host,
+        NodeKind::Router,
+        NodeKind::Nat,
+        NodeKind::Firewall,
+        NodeKind::VpnConcentrator,
+        NodeKind::Edge,
+        NodeKind::Dns,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             NodeKind::Host => "host",
             NodeKind::Router => "router",
+            NodeKind::Nat => "nat",
+            NodeKind::Firewall => "firewall",
+            NodeKind::VpnConcentrator => "vpn-concentrator",
+            NodeKind::Edge => "edge",
+            NodeKind::Dns => "dns",
         }
+    }
+
+    /// Whether nodes of this kind route packets between interfaces unless told otherwise.
+    pub fn forwards_by_default(self) -> bool {
+        matches!(self, NodeKind::Router | NodeKind::Nat | NodeKind::Firewall | NodeKind::VpnConcentrator)
     }
 }
 
@@ -73,6 +109,8 @@ pub struct Node {
     pub forwarding: bool,
     /// Connected routes plus the static routes of the file.
     pub routes: RouteTable,
+    /// NAT, firewall, VPN, Edge and DNS roles.
+    pub roles: NodeRoles,
 }
 
 /// A network interface: one address on one link.
@@ -85,6 +123,23 @@ pub struct Interface {
     /// The on-link subnet (address with its prefix length).
     pub net: Ipv4Net,
     pub link: LinkId,
+    /// Further addresses the interface answers for on its link (a NAT's public pool and
+    /// static-NAT addresses, proxy-ARP style).
+    pub aliases: Vec<Ipv4Addr>,
+    /// Windows Firewall's interface type (a VPN client's virtual interface is remote-access).
+    pub iface_type: IfaceType,
+    /// The network profile of the connection.
+    pub profile: NetworkProfile,
+    /// Whether the interface is virtual: a tunnel end whose "link" is reached by
+    /// encapsulating into the underlay.
+    pub is_tunnel: bool,
+}
+
+impl Interface {
+    /// Whether `addr` is this interface's address or one of its aliases.
+    pub fn owns(&self, addr: Ipv4Addr) -> bool {
+        self.addr == addr || self.aliases.contains(&addr)
+    }
 }
 
 /// How a link's extra delay is distributed. Every distribution is parameterised by its
@@ -121,6 +176,9 @@ pub enum QueueLimit {
 pub enum LinkKind {
     PointToPoint,
     Segment,
+    /// A virtual link between tunnel ends: a remote-access VPN's client pool or a
+    /// site-to-site tunnel. Crossing it means encapsulation over the underlay.
+    Tunnel,
 }
 
 /// The physical behaviour of a link, applied per direction of each transmitting interface.
@@ -244,7 +302,8 @@ impl Topology {
             }
         }
         let node_by_name = nodes.iter().map(|n| (n.name.clone(), n.id)).collect();
-        let iface_by_addr = ifaces.iter().map(|f| (f.addr, f.id)).collect();
+        let iface_by_addr =
+            ifaces.iter().flat_map(|f| std::iter::once(f.addr).chain(f.aliases.iter().copied()).map(move |a| (a, f.id))).collect();
         Topology { name, nodes, links, ifaces, zones, graph, node_by_name, iface_by_addr }
     }
 
@@ -266,14 +325,14 @@ impl Topology {
     }
     /// Whether `addr` belongs to one of `node`'s interfaces.
     pub fn is_local(&self, node: NodeId, addr: Ipv4Addr) -> bool {
-        self.node(node).ifaces.iter().any(|&i| self.iface(i).addr == addr)
+        self.node(node).ifaces.iter().any(|&i| self.iface(i).owns(addr))
     }
     /// The interface on `link` that owns `addr` (what ARP would find).
     pub fn neighbour_on(&self, link: LinkId, addr: Ipv4Addr) -> Option<IfaceId> {
         // A scan beats hashing on the small links that carry most hops; big segments hash.
         let members = &self.link(link).members;
         if members.len() <= 8 {
-            members.iter().copied().find(|&i| self.iface(i).addr == addr)
+            members.iter().copied().find(|&i| self.iface(i).owns(addr))
         } else {
             self.iface_by_addr(addr).filter(|&i| self.iface(i).link == link)
         }

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 
 use crate::net::link::Transit;
+use crate::net::firewall::Decider;
+use crate::net::nat::NatAction;
 use crate::net::{DropKind, DropReason};
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 use crate::topology::{IfaceId, LinkId, NodeId};
 use crate::wire::{Datagram, Protocol};
 
@@ -58,6 +60,23 @@ pub enum Record {
     Delivered { at: SimTime, packet: PacketId, node: NodeId, iface: Option<IfaceId> },
     /// A datagram was dropped.
     Dropped { at: SimTime, packet: PacketId, reason: DropReason },
+    /// A NAT rewrote the datagram's addresses.
+    Translated {
+        at: SimTime,
+        packet: PacketId,
+        node: NodeId,
+        action: NatAction,
+        before: (SocketAddrV4, SocketAddrV4),
+        after: (SocketAddrV4, SocketAddrV4),
+    },
+    /// A firewall let the datagram through: by a rule, its default policy, or because the
+    /// flow was already allowed.
+    Allowed { at: SimTime, packet: PacketId, node: NodeId, decider: Decider },
+    /// The datagram was wrapped into a tunnel packet; it travels as `outer` from here.
+    Encapsulated { at: SimTime, packet: PacketId, node: NodeId, tunnel: LinkId, outer: PacketSummary },
+    /// A tunnel packet was unwrapped; the inner datagram continues after `delay` (the
+    /// concentrator's crypto time, zero elsewhere).
+    Decapsulated { at: SimTime, packet: PacketId, node: NodeId, tunnel: LinkId, inner: PacketSummary, delay: SimDuration },
 }
 
 impl Record {
@@ -67,7 +86,11 @@ impl Record {
             | Record::Transmitted { at, .. }
             | Record::Forwarded { at, .. }
             | Record::Delivered { at, .. }
-            | Record::Dropped { at, .. } => *at,
+            | Record::Dropped { at, .. }
+            | Record::Translated { at, .. }
+            | Record::Allowed { at, .. }
+            | Record::Encapsulated { at, .. }
+            | Record::Decapsulated { at, .. } => *at,
         }
     }
 
@@ -77,7 +100,11 @@ impl Record {
             | Record::Transmitted { packet, .. }
             | Record::Forwarded { packet, .. }
             | Record::Delivered { packet, .. }
-            | Record::Dropped { packet, .. } => *packet,
+            | Record::Dropped { packet, .. }
+            | Record::Translated { packet, .. }
+            | Record::Allowed { packet, .. }
+            | Record::Encapsulated { packet, .. }
+            | Record::Decapsulated { packet, .. } => *packet,
         }
     }
 }
@@ -146,7 +173,11 @@ impl Trace {
                 self.counters.hops += 1;
                 self.level >= TraceLevel::Hops
             }
-            Record::Transmitted { .. } => self.level >= TraceLevel::Hops,
+            Record::Transmitted { .. }
+            | Record::Translated { .. }
+            | Record::Allowed { .. }
+            | Record::Encapsulated { .. }
+            | Record::Decapsulated { .. } => self.level >= TraceLevel::Hops,
         };
         if keep {
             debug_assert!(self.records.last().is_none_or(|l| l.at() <= r.at()), "invariant: records are in time order");

@@ -4,5 +4,7 @@
 //! file or a clock.
 
 mod ip;
+pub mod stun;
+pub mod turn;
 
 pub use ip::{Datagram, ParseError, Protocol, TcpFlags, TcpHeader, Transport};

@@ -1,0 +1,218 @@
+//! MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256 and FINGERPRINT (RFC 8489 §9, §14.5–14.7).
+//!
+//! Keys come from short-term credentials (the password) or long-term credentials
+//! (MD5 of `username:realm:password`). Passwords are used as given: SASLprep/OpaqueString
+//! (RFC 8489 §9.2.2, RFC 8265) is not applied, so callers must hand in prepared strings; every
+//! credential the simulator makes is ASCII, for which the preparation is the identity.
+//! Hashes are the RustCrypto crates'; CRC-32 is crc32fast's.
+
+use hmac::{Hmac, KeyInit, Mac};
+use md5::{Digest, Md5};
+use sha1::Sha1;
+use sha2::Sha256;
+
+use super::attribute::types;
+use super::error::{EncodeError, IntegrityError};
+use super::message::{HEADER_LEN, parse_header, raw_attributes, set_body_length};
+
+/// The value XORed into the CRC-32 of FINGERPRINT (RFC 8489 §14.7).
+pub const FINGERPRINT_XOR: u32 = 0x5354_554E;
+
+/// The key for MESSAGE-INTEGRITY(-SHA256).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IntegrityKey(Vec<u8>);
+
+impl IntegrityKey {
+    /// Short-term credentials: key = password (RFC 8489 §9.1.1; SASLprep not applied).
+    pub fn short_term(password: &str) -> IntegrityKey {
+        IntegrityKey(password.as_bytes().to_vec())
+    }
+
+    /// Long-term credentials: key = MD5(username ":" realm ":" password) (RFC 8489 §9.2.2,
+    /// the MD5 password algorithm; SASLprep not applied).
+    pub fn long_term(username: &str, realm: &str, password: &str) -> IntegrityKey {
+        let mut h = Md5::new();
+        h.update(username.as_bytes());
+        h.update(b":");
+        h.update(realm.as_bytes());
+        h.update(b":");
+        h.update(password.as_bytes());
+        IntegrityKey(h.finalize().to_vec())
+    }
+
+    /// Long-term credentials with the SHA-256 password algorithm: key =
+    /// SHA-256(username ":" realm ":" password) (RFC 8489 §9.2.2, §18.5.1).
+    pub fn long_term_sha256(username: &str, realm: &str, password: &str) -> IntegrityKey {
+        let mut h = Sha256::new();
+        h.update(username.as_bytes());
+        h.update(b":");
+        h.update(realm.as_bytes());
+        h.update(b":");
+        h.update(password.as_bytes());
+        IntegrityKey(h.finalize().to_vec())
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for IntegrityKey {
+    /// Keys are secrets: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IntegrityKey(..)")
+    }
+}
+
+/// Checks the MESSAGE-INTEGRITY (HMAC-SHA1) of a whole encoded message with `key`.
+///
+/// The HMAC covers the message up to the attribute, with the header length adjusted to end
+/// at it (RFC 8489 §14.5), so FINGERPRINT or MESSAGE-INTEGRITY-SHA256 may follow; any other
+/// attribute after it is ignored, as decoding ignores it.
+pub fn verify_integrity(bytes: &[u8], key: &IntegrityKey) -> Result<(), IntegrityError> {
+    let (offset, tag) = find_integrity(bytes, types::MESSAGE_INTEGRITY)?;
+    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(&key.0).expect("HMAC accepts keys of any length");
+    feed_prefix(&mut mac, bytes, offset, 20);
+    mac.verify_slice(tag).map_err(|_| IntegrityError::Mismatch)
+}
+
+/// Checks MESSAGE-INTEGRITY-SHA256, which may be truncated to 16 bytes (RFC 8489 §14.6).
+pub fn verify_integrity_sha256(bytes: &[u8], key: &IntegrityKey) -> Result<(), IntegrityError> {
+    let (offset, tag) = find_integrity(bytes, types::MESSAGE_INTEGRITY_SHA256)?;
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).expect("HMAC accepts keys of any length");
+    feed_prefix(&mut mac, bytes, offset, tag.len());
+    mac.verify_truncated_left(tag).map_err(|_| IntegrityError::Mismatch)
+}
+
+/// The FINGERPRINT value for a message whose FINGERPRINT attribute starts at body offset
+/// `offset`: CRC-32 of everything before it, with the header length counting it (§14.7).
+pub fn fingerprint_over(bytes: &[u8], offset: usize) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(bytes.get(..2).unwrap_or_default());
+    h.update(&((offset + 8) as u16).to_be_bytes());
+    h.update(bytes.get(4..HEADER_LEN + offset).unwrap_or_default());
+    h.finalize() ^ FINGERPRINT_XOR
+}
+
+/// Appends MESSAGE-INTEGRITY over an encoded message (RFC 8489 §14.5).
+pub(crate) fn append_integrity(b: &mut Vec<u8>, key: &IntegrityKey) -> Result<(), EncodeError> {
+    let offset = b.len() - HEADER_LEN;
+    set_body_length(b, offset + 4 + 20)?;
+    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(&key.0).expect("HMAC accepts keys of any length");
+    mac.update(b);
+    let tag = mac.finalize().into_bytes();
+    b.extend_from_slice(&types::MESSAGE_INTEGRITY.to_be_bytes());
+    b.extend_from_slice(&20u16.to_be_bytes());
+    b.extend_from_slice(&tag);
+    Ok(())
+}
+
+/// Appends a full-length (32-byte) MESSAGE-INTEGRITY-SHA256 (RFC 8489 §14.6).
+pub(crate) fn append_integrity_sha256(b: &mut Vec<u8>, key: &IntegrityKey) -> Result<(), EncodeError> {
+    let offset = b.len() - HEADER_LEN;
+    set_body_length(b, offset + 4 + 32)?;
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).expect("HMAC accepts keys of any length");
+    mac.update(b);
+    let tag = mac.finalize().into_bytes();
+    b.extend_from_slice(&types::MESSAGE_INTEGRITY_SHA256.to_be_bytes());
+    b.extend_from_slice(&32u16.to_be_bytes());
+    b.extend_from_slice(&tag);
+    Ok(())
+}
+
+/// Appends FINGERPRINT as the last attribute (RFC 8489 §14.7).
+pub(crate) fn append_fingerprint(b: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let offset = b.len() - HEADER_LEN;
+    set_body_length(b, offset + 8)?;
+    let crc = fingerprint_over(b, offset);
+    b.extend_from_slice(&types::FINGERPRINT.to_be_bytes());
+    b.extend_from_slice(&4u16.to_be_bytes());
+    b.extend_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
+/// Finds the integrity attribute `typ` that counts: the first one, provided nothing that
+/// makes it ignored (an earlier MESSAGE-INTEGRITY-SHA256 or FINGERPRINT) precedes it.
+fn find_integrity(bytes: &[u8], typ: u16) -> Result<(usize, &[u8]), IntegrityError> {
+    parse_header(bytes)?;
+    let mut after_sha1 = false;
+    for raw in raw_attributes(bytes)? {
+        match raw.typ {
+            t if t == typ => return Ok((raw.offset, raw.value)),
+            types::MESSAGE_INTEGRITY => after_sha1 = true,
+            types::MESSAGE_INTEGRITY_SHA256 | types::FINGERPRINT => break,
+            _ if after_sha1 => break,
+            _ => {}
+        }
+    }
+    Err(IntegrityError::Missing)
+}
+
+/// Feeds the HMAC the message up to body offset `offset`, with the header length set to end
+/// after an attribute of `tag_len` value bytes at that offset.
+fn feed_prefix<M: Mac>(mac: &mut M, bytes: &[u8], offset: usize, tag_len: usize) {
+    mac.update(bytes.get(..2).unwrap_or_default());
+    mac.update(&((offset + 4 + tag_len) as u16).to_be_bytes());
+    mac.update(bytes.get(4..HEADER_LEN + offset).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::stun::{Attribute, Message, Method, TransactionId};
+
+    #[test]
+    fn long_term_key_is_md5_of_user_realm_password() {
+        // MD5("user:realm:pass") = 8493fbc53ba582fb4c044c456bdc40eb.
+        let k = IntegrityKey::long_term("user", "realm", "pass");
+        let hex: String = k.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "8493fbc53ba582fb4c044c456bdc40eb");
+    }
+
+    #[test]
+    fn long_term_sha256_key_is_sha256_of_user_realm_password() {
+        let k = IntegrityKey::long_term_sha256("user", "realm", "pass");
+        let hex: String = k.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "07e934117abd40836e7c6329b54731b2b2d2a5f9a71f544922d75e0730d8251b");
+    }
+
+    #[test]
+    fn sign_then_verify_and_detect_tampering() {
+        let key = IntegrityKey::long_term("u", "r", "p");
+        let m = Message::request(Method::ALLOCATE, TransactionId([9; 12])).with(Attribute::Username("u".into()));
+        for b in [m.encode_with(Some(&key), true).unwrap(), m.encode_with(Some(&key), false).unwrap()] {
+            assert_eq!(verify_integrity(&b, &key), Ok(()));
+            assert_eq!(verify_integrity(&b, &IntegrityKey::long_term("u", "r", "q")), Err(IntegrityError::Mismatch));
+            let mut t = b.clone();
+            t[HEADER_LEN + 4] ^= 1;
+            assert_eq!(verify_integrity(&t, &key), Err(IntegrityError::Mismatch));
+        }
+        assert_eq!(verify_integrity(&m.encode().unwrap(), &key), Err(IntegrityError::Missing));
+        let s = m.encode_with_sha256(&key, true).unwrap();
+        assert_eq!(verify_integrity_sha256(&s, &key), Ok(()));
+        assert_eq!(verify_integrity(&s, &key), Err(IntegrityError::Missing));
+        assert!(Message::decode(&s).is_ok());
+    }
+
+    #[test]
+    fn both_integrities_then_fingerprint() {
+        let key = IntegrityKey::short_term("secret");
+        let m = Message::request(Method::BINDING, TransactionId([2; 12]));
+        let mut b = m.encode_with(Some(&key), false).unwrap();
+        append_integrity_sha256(&mut b, &key).unwrap();
+        append_fingerprint(&mut b).unwrap();
+        assert_eq!(verify_integrity(&b, &key), Ok(()));
+        assert_eq!(verify_integrity_sha256(&b, &key), Ok(()));
+        assert_eq!(Message::decode(&b).unwrap().attributes.len(), 3);
+    }
+
+    #[test]
+    fn fingerprint_mismatch_is_rejected() {
+        let m = Message::request(Method::BINDING, TransactionId([2; 12]));
+        let mut b = m.encode_with(None, true).unwrap();
+        let last = b.len() - 1;
+        b[last] ^= 0xff;
+        assert!(matches!(Message::decode(&b), Err(crate::wire::stun::ParseError::BadFingerprint { .. })));
+    }
+}

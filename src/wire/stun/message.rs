@@ -1,0 +1,501 @@
+//! The STUN message: header, class and method, transaction id, attribute list (RFC 8489 §5–6).
+//!
+//! `Message::decode` is total: any bytes give a message or a `ParseError`. Attributes that
+//! RFC 8489 says to ignore (anything after MESSAGE-INTEGRITY except MESSAGE-INTEGRITY-SHA256
+//! and FINGERPRINT, anything after MESSAGE-INTEGRITY-SHA256 except FINGERPRINT, anything after
+//! FINGERPRINT) are dropped, so no caller can act on bytes an attacker appended.
+
+use std::fmt;
+
+use super::attribute::{Attribute, pad4, types};
+use super::error::{EncodeError, ParseError};
+use super::integrity::{self, IntegrityKey};
+
+/// The fixed value in bytes 4–7 of every RFC 8489 message (§5).
+pub const MAGIC_COOKIE: u32 = 0x2112_A442;
+/// Length of the STUN header (RFC 8489 §5).
+pub const HEADER_LEN: usize = 20;
+
+/// The message class (RFC 8489 §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    Request,
+    Indication,
+    Success,
+    Error,
+}
+
+impl Class {
+    /// The two class bits C1 C0.
+    fn bits(self) -> u16 {
+        match self {
+            Class::Request => 0b00,
+            Class::Indication => 0b01,
+            Class::Success => 0b10,
+            Class::Error => 0b11,
+        }
+    }
+
+    /// Whether this is a success or error response.
+    pub fn is_response(self) -> bool {
+        matches!(self, Class::Success | Class::Error)
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Class::Request => "request",
+            Class::Indication => "indication",
+            Class::Success => "success response",
+            Class::Error => "error response",
+        })
+    }
+}
+
+/// A 12-bit STUN method (RFC 8489 §5, §18.2; RFC 8656 §17).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Method(u16);
+
+impl Method {
+    pub const BINDING: Method = Method(0x001);
+    pub const ALLOCATE: Method = Method(0x003);
+    pub const REFRESH: Method = Method(0x004);
+    pub const SEND: Method = Method(0x006);
+    pub const DATA: Method = Method(0x007);
+    pub const CREATE_PERMISSION: Method = Method(0x008);
+    pub const CHANNEL_BIND: Method = Method(0x009);
+
+    /// A method from its value, if it fits in 12 bits.
+    pub const fn new(value: u16) -> Option<Method> {
+        if value <= 0x0FFF { Some(Method(value)) } else { None }
+    }
+
+    pub const fn value(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Method::BINDING => f.write_str("Binding"),
+            Method::ALLOCATE => f.write_str("Allocate"),
+            Method::REFRESH => f.write_str("Refresh"),
+            Method::SEND => f.write_str("Send"),
+            Method::DATA => f.write_str("Data"),
+            Method::CREATE_PERMISSION => f.write_str("CreatePermission"),
+            Method::CHANNEL_BIND => f.write_str("ChannelBind"),
+            Method(v) => write!(f, "method {v:#05x}"),
+        }
+    }
+}
+
+/// The 96-bit transaction id (RFC 8489 §5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TransactionId(pub [u8; 12]);
+
+impl TransactionId {
+    /// A transaction id derived from a seed handed in by the caller and a per-endpoint
+    /// counter: no randomness of our own. The last four bytes are the counter, so ids from one
+    /// endpoint are distinct for 2^32 transactions; the rest mixes seed and counter
+    /// (SplitMix64) so ids look as random as RFC 8489 §5 expects.
+    pub fn derive(seed: u64, counter: u64) -> TransactionId {
+        let mut z = seed.wrapping_add(counter.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let mut b = [0u8; 12];
+        b[..8].copy_from_slice(&z.to_be_bytes());
+        b[8..].copy_from_slice(&(counter as u32).to_be_bytes());
+        TransactionId(b)
+    }
+}
+
+impl fmt::Display for TransactionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// A STUN message with its attributes in wire order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub class: Class,
+    pub method: Method,
+    pub transaction_id: TransactionId,
+    pub attributes: Vec<Attribute>,
+}
+
+impl Message {
+    pub fn new(class: Class, method: Method, transaction_id: TransactionId) -> Message {
+        Message { class, method, transaction_id, attributes: Vec::new() }
+    }
+
+    pub fn request(method: Method, transaction_id: TransactionId) -> Message {
+        Message::new(Class::Request, method, transaction_id)
+    }
+
+    pub fn indication(method: Method, transaction_id: TransactionId) -> Message {
+        Message::new(Class::Indication, method, transaction_id)
+    }
+
+    /// A success response to `request`: same method and transaction id (RFC 8489 §6.3.1.1).
+    pub fn success_to(request: &Message) -> Message {
+        Message::new(Class::Success, request.method, request.transaction_id)
+    }
+
+    /// An error response to `request` carrying ERROR-CODE (RFC 8489 §6.3.1.1).
+    pub fn error_to(request: &Message, code: u16, reason: &str) -> Message {
+        Message::new(Class::Error, request.method, request.transaction_id)
+            .with(Attribute::ErrorCode { code, reason: reason.to_owned() })
+    }
+
+    /// The message with `attribute` appended.
+    pub fn with(mut self, attribute: Attribute) -> Message {
+        self.attributes.push(attribute);
+        self
+    }
+
+    /// Decodes one whole STUN message; `bytes` must be exactly the message.
+    pub fn decode(bytes: &[u8]) -> Result<Message, ParseError> {
+        let (class, method, transaction_id) = parse_header(bytes)?;
+        let mut attributes = Vec::new();
+        let mut tail = Tail::Open;
+        for raw in raw_attributes(bytes)? {
+            let keep = match (tail, raw.typ) {
+                (Tail::Open, types::MESSAGE_INTEGRITY) => {
+                    tail = Tail::AfterIntegrity;
+                    true
+                }
+                (Tail::Open | Tail::AfterIntegrity, types::MESSAGE_INTEGRITY_SHA256) => {
+                    tail = Tail::AfterIntegritySha256;
+                    true
+                }
+                (Tail::Open | Tail::AfterIntegrity | Tail::AfterIntegritySha256, types::FINGERPRINT) => {
+                    tail = Tail::AfterFingerprint;
+                    true
+                }
+                (Tail::Open, _) => true,
+                // RFC 8489 §14.5, §14.6: agents MUST ignore attributes that follow
+                // MESSAGE-INTEGRITY(-SHA256), except the ones above; §14.7: FINGERPRINT is last.
+                _ => false,
+            };
+            if !keep {
+                continue;
+            }
+            let attribute = Attribute::decode(raw.typ, raw.value)?;
+            if let Attribute::Fingerprint(found) = attribute {
+                let expected = integrity::fingerprint_over(bytes, raw.offset);
+                if found != expected {
+                    return Err(ParseError::BadFingerprint { expected, found });
+                }
+            }
+            attributes.push(attribute);
+        }
+        Ok(Message { class, method, transaction_id, attributes })
+    }
+
+    /// The message's bytes, attributes exactly as listed (any MESSAGE-INTEGRITY or
+    /// FINGERPRINT in the list is written as stored, not recomputed).
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut b = Vec::with_capacity(HEADER_LEN + 16 * self.attributes.len());
+        b.extend_from_slice(&message_type(self.class, self.method).to_be_bytes());
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
+        b.extend_from_slice(&self.transaction_id.0);
+        for a in &self.attributes {
+            a.encode_into(&mut b)?;
+        }
+        let body = b.len() - HEADER_LEN;
+        set_body_length(&mut b, body)?;
+        Ok(b)
+    }
+
+    /// The message's bytes followed by a MESSAGE-INTEGRITY computed with `key` (if given) and
+    /// a FINGERPRINT (if asked), in the order RFC 8489 §14.5 and §14.7 require.
+    pub fn encode_with(&self, key: Option<&IntegrityKey>, fingerprint: bool) -> Result<Vec<u8>, EncodeError> {
+        let mut b = self.encode()?;
+        if let Some(key) = key {
+            integrity::append_integrity(&mut b, key)?;
+        }
+        if fingerprint {
+            integrity::append_fingerprint(&mut b)?;
+        }
+        Ok(b)
+    }
+
+    /// Like `encode_with`, with MESSAGE-INTEGRITY-SHA256 (RFC 8489 §14.6) instead of SHA-1.
+    pub fn encode_with_sha256(&self, key: &IntegrityKey, fingerprint: bool) -> Result<Vec<u8>, EncodeError> {
+        let mut b = self.encode()?;
+        integrity::append_integrity_sha256(&mut b, key)?;
+        if fingerprint {
+            integrity::append_fingerprint(&mut b)?;
+        }
+        Ok(b)
+    }
+
+    /// The first attribute of type `typ`.
+    pub fn attribute(&self, typ: u16) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.typ() == typ)
+    }
+
+    /// Comprehension-required attribute types this codec does not understand, for a 420
+    /// response's UNKNOWN-ATTRIBUTES (RFC 8489 §6.3.1.1).
+    pub fn unknown_comprehension_required(&self) -> Vec<u16> {
+        let mut unknown: Vec<u16> = self
+            .attributes
+            .iter()
+            .map(Attribute::typ)
+            .filter(|&t| types::is_comprehension_required(t) && !types::is_known(t))
+            .collect();
+        unknown.dedup();
+        unknown
+    }
+
+    pub fn username(&self) -> Option<&str> {
+        self.attributes.iter().find_map(|a| if let Attribute::Username(s) = a { Some(s.as_str()) } else { None })
+    }
+
+    pub fn realm(&self) -> Option<&str> {
+        self.attributes.iter().find_map(|a| if let Attribute::Realm(s) = a { Some(s.as_str()) } else { None })
+    }
+
+    pub fn nonce(&self) -> Option<&str> {
+        self.attributes.iter().find_map(|a| if let Attribute::Nonce(s) = a { Some(s.as_str()) } else { None })
+    }
+
+    /// ERROR-CODE as (code, reason phrase).
+    pub fn error_code(&self) -> Option<(u16, &str)> {
+        self.attributes.iter().find_map(|a| match a {
+            Attribute::ErrorCode { code, reason } => Some((*code, reason.as_str())),
+            _ => None,
+        })
+    }
+
+    pub fn xor_mapped_address(&self) -> Option<std::net::SocketAddrV4> {
+        self.attributes.iter().find_map(|a| if let Attribute::XorMappedAddress(s) = a { Some(*s) } else { None })
+    }
+
+    pub fn xor_relayed_address(&self) -> Option<std::net::SocketAddrV4> {
+        self.attributes.iter().find_map(|a| if let Attribute::XorRelayedAddress(s) = a { Some(*s) } else { None })
+    }
+
+    /// Every XOR-PEER-ADDRESS (CreatePermission may carry several, RFC 8656 §9.1).
+    pub fn xor_peer_addresses(&self) -> Vec<std::net::SocketAddrV4> {
+        self.attributes
+            .iter()
+            .filter_map(|a| if let Attribute::XorPeerAddress(s) = a { Some(*s) } else { None })
+            .collect()
+    }
+
+    /// LIFETIME in seconds.
+    pub fn lifetime(&self) -> Option<u32> {
+        self.attributes.iter().find_map(|a| if let Attribute::Lifetime(s) = a { Some(*s) } else { None })
+    }
+
+    pub fn data(&self) -> Option<&[u8]> {
+        self.attributes.iter().find_map(|a| if let Attribute::Data(d) = a { Some(d.as_slice()) } else { None })
+    }
+
+    pub fn channel_number(&self) -> Option<u16> {
+        self.attributes.iter().find_map(|a| if let Attribute::ChannelNumber(c) = a { Some(*c) } else { None })
+    }
+
+    pub fn requested_transport(&self) -> Option<u8> {
+        self.attributes.iter().find_map(|a| if let Attribute::RequestedTransport(p) = a { Some(*p) } else { None })
+    }
+
+    /// Whether the message carries MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256.
+    pub fn has_integrity(&self) -> bool {
+        self.attributes
+            .iter()
+            .any(|a| matches!(a, Attribute::MessageIntegrity(_) | Attribute::MessageIntegritySha256(_)))
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.class)?;
+        if let Some((code, reason)) = self.error_code() {
+            write!(f, " {code} ({reason})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The 16-bit message type: M11..M7 C1 M6..M4 C0 M3..M0, top two bits zero (RFC 8489 §5).
+pub fn message_type(class: Class, method: Method) -> u16 {
+    let m = method.0;
+    let c = class.bits();
+    (m & 0x000F) | ((m & 0x0070) << 1) | ((m & 0x0F80) << 2) | ((c & 0b01) << 4) | ((c & 0b10) << 7)
+}
+
+/// Splits a message type into class and method; the top two bits are ignored.
+pub fn split_message_type(t: u16) -> (Class, Method) {
+    let method = (t & 0x000F) | ((t >> 1) & 0x0070) | ((t >> 2) & 0x0F80);
+    let class = match ((t >> 7) & 0b10) | ((t >> 4) & 0b01) {
+        0b00 => Class::Request,
+        0b01 => Class::Indication,
+        0b10 => Class::Success,
+        _ => Class::Error,
+    };
+    (class, Method(method))
+}
+
+/// One attribute as found on the wire: its offset from the start of the message body.
+pub(crate) struct RawAttribute<'a> {
+    pub offset: usize,
+    pub typ: u16,
+    pub value: &'a [u8],
+}
+
+/// Where in the trailing attributes a decoder is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    Open,
+    AfterIntegrity,
+    AfterIntegritySha256,
+    AfterFingerprint,
+}
+
+/// Checks the header against RFC 8489 §5 and the byte count.
+pub(crate) fn parse_header(b: &[u8]) -> Result<(Class, Method, TransactionId), ParseError> {
+    let (Some(header), Some(tid)) = (b.get(..8), b.get(8..HEADER_LEN)) else {
+        return Err(ParseError::Truncated { needed: HEADER_LEN, have: b.len() });
+    };
+    // RFC 8489 §5: the most significant 2 bits of every STUN message MUST be zeroes.
+    if header[0] & 0xC0 != 0 {
+        return Err(ParseError::NotStun(header[0]));
+    }
+    let cookie = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    if cookie != MAGIC_COOKIE {
+        return Err(ParseError::NoMagicCookie(cookie));
+    }
+    let declared = u16::from_be_bytes([header[2], header[3]]) as usize;
+    if declared % 4 != 0 {
+        return Err(ParseError::UnalignedLength(declared));
+    }
+    if declared != b.len() - HEADER_LEN {
+        return Err(ParseError::LengthMismatch { declared, actual: b.len() - HEADER_LEN });
+    }
+    let mut id = [0u8; 12];
+    id.copy_from_slice(tid);
+    let (class, method) = split_message_type(u16::from_be_bytes([header[0], header[1]]));
+    Ok((class, method, TransactionId(id)))
+}
+
+/// Walks the attributes of a message whose header `parse_header` accepted.
+pub(crate) fn raw_attributes(b: &[u8]) -> Result<Vec<RawAttribute<'_>>, ParseError> {
+    let body = b.get(HEADER_LEN..).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < body.len() {
+        let Some(h) = body.get(pos..pos + 4) else {
+            return Err(ParseError::Truncated { needed: HEADER_LEN + pos + 4, have: b.len() });
+        };
+        let typ = u16::from_be_bytes([h[0], h[1]]);
+        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+        // The padded value must fit; padding bytes are ignored (RFC 8489 §14).
+        let Some(value) = body.get(pos + 4..pos + 4 + len).filter(|_| pos + 4 + pad4(len) <= body.len()) else {
+            return Err(ParseError::AttributeOverrun { typ, offset: HEADER_LEN + pos });
+        };
+        out.push(RawAttribute { offset: pos, typ, value });
+        pos += 4 + pad4(len);
+    }
+    Ok(out)
+}
+
+/// Writes the body length into bytes 2–3 of an encoded message.
+pub(crate) fn set_body_length(b: &mut [u8], body: usize) -> Result<(), EncodeError> {
+    let len = u16::try_from(body).map_err(|_| EncodeError::MessageTooLong(body))?;
+    if let Some(field) = b.get_mut(2..4) {
+        field.copy_from_slice(&len.to_be_bytes());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_encoding_matches_rfc_examples() {
+        // RFC 8489 §5: Binding request 0x0001, success 0x0101, error 0x0111; RFC 8656: Allocate
+        // request 0x0003, Data indication 0x0017.
+        assert_eq!(message_type(Class::Request, Method::BINDING), 0x0001);
+        assert_eq!(message_type(Class::Success, Method::BINDING), 0x0101);
+        assert_eq!(message_type(Class::Error, Method::BINDING), 0x0111);
+        assert_eq!(message_type(Class::Indication, Method::DATA), 0x0017);
+        assert_eq!(message_type(Class::Error, Method::ALLOCATE), 0x0113);
+        for m in [0u16, 1, 0x0F, 0x70, 0x80, 0xABC, 0xFFF] {
+            for c in [Class::Request, Class::Indication, Class::Success, Class::Error] {
+                let method = Method::new(m).unwrap();
+                assert_eq!(split_message_type(message_type(c, method)), (c, method));
+            }
+        }
+        assert_eq!(Method::new(0x1000), None);
+    }
+
+    #[test]
+    fn header_checks() {
+        let m = Message::request(Method::BINDING, TransactionId([1; 12]));
+        let b = m.encode().unwrap();
+        assert_eq!(b.len(), HEADER_LEN);
+        assert_eq!(Message::decode(&b).unwrap(), m);
+        let mut bad = b.clone();
+        bad[0] = 0x40;
+        assert_eq!(Message::decode(&bad), Err(ParseError::NotStun(0x40)));
+        let mut bad = b.clone();
+        bad[4] = 0;
+        assert!(matches!(Message::decode(&bad), Err(ParseError::NoMagicCookie(_))));
+        let mut bad = b.clone();
+        bad[3] = 2;
+        assert_eq!(Message::decode(&bad), Err(ParseError::UnalignedLength(2)));
+        let mut long = b.clone();
+        long.extend_from_slice(&[0; 4]);
+        assert_eq!(Message::decode(&long), Err(ParseError::LengthMismatch { declared: 0, actual: 4 }));
+        assert!(matches!(Message::decode(&b[..19]), Err(ParseError::Truncated { .. })));
+    }
+
+    #[test]
+    fn attribute_overrun_is_an_error() {
+        let mut b = Message::request(Method::BINDING, TransactionId([1; 12])).encode().unwrap();
+        b.extend_from_slice(&[0x80, 0x22, 0x00, 0x09, b'a', b'b', b'c', b'd']);
+        b[3] = 8;
+        assert_eq!(Message::decode(&b), Err(ParseError::AttributeOverrun { typ: 0x8022, offset: 20 }));
+    }
+
+    #[test]
+    fn attributes_after_integrity_are_ignored() {
+        let key = IntegrityKey::short_term("pw");
+        let m = Message::request(Method::BINDING, TransactionId([3; 12])).with(Attribute::Priority(5));
+        let mut b = m.encode_with(Some(&key), false).unwrap();
+        // An attacker appends XOR-PEER-ADDRESS after MESSAGE-INTEGRITY.
+        Attribute::XorPeerAddress("1.2.3.4:5".parse().unwrap()).encode_into(&mut b).unwrap();
+        let len = b.len() - HEADER_LEN;
+        set_body_length(&mut b, len).unwrap();
+        let d = Message::decode(&b).unwrap();
+        assert_eq!(d.attributes.len(), 2);
+        assert!(d.xor_peer_addresses().is_empty());
+        assert_eq!(integrity::verify_integrity(&b, &key), Ok(()));
+    }
+
+    #[test]
+    fn unknown_comprehension_required_are_listed() {
+        let m = Message::request(Method::ALLOCATE, TransactionId::default())
+            .with(Attribute::Other { typ: 0x001A, value: vec![] })
+            .with(Attribute::Other { typ: 0x8030, value: vec![1] })
+            .with(Attribute::Other { typ: types::XOR_PEER_ADDRESS, value: vec![0; 20] });
+        assert_eq!(m.unknown_comprehension_required(), vec![0x001A]);
+    }
+
+    #[test]
+    fn derived_transaction_ids_differ() {
+        let a = TransactionId::derive(42, 0);
+        let b = TransactionId::derive(42, 1);
+        let c = TransactionId::derive(43, 0);
+        assert!(a != b && a != c && b != c);
+        assert_eq!(TransactionId::derive(42, 1), b, "derivation is deterministic");
+    }
+}
