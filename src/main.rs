@@ -59,6 +59,10 @@ enum Command {
         /// Source port.
         #[arg(long, default_value_t = 50000)]
         src_port: u16,
+        /// The destination answers every packet (addresses swapped), like an echo or STUN
+        /// server, so the return path through NATs and firewalls is traced too.
+        #[arg(long)]
+        echo: bool,
         /// The program sending (host firewall rules can be scoped to it), e.g. communicator.exe.
         #[arg(long)]
         app: Option<String>,
@@ -156,8 +160,19 @@ fn plural(n: usize) -> &'static str {
 
 fn check(path: &str, format: Format) -> Result<u8, Failure> {
     let t = load(path)?;
-    let hosts = t.nodes.iter().filter(|n| n.kind == NodeKind::Host).count();
-    let routers = t.nodes.iter().filter(|n| n.kind == NodeKind::Router).count();
+    let kinds: Vec<(NodeKind, usize)> = NodeKind::ALL
+        .iter()
+        .map(|&k| (k, t.nodes.iter().filter(|n| n.kind == k).count()))
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    let kind_summary = kinds
+        .iter()
+        .map(|(k, n)| {
+            let noun = if *k == NodeKind::Dns { "dns server" } else { k.as_str() };
+            format!("{n} {noun}{}", plural(*n))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let subnets = t.subnets();
     let islands = t.islands();
     let island_names =
@@ -172,8 +187,7 @@ fn check(path: &str, format: Format) -> Result<u8, Failure> {
                 "topology": t.name,
                 "file": path,
                 "nodes": t.nodes.len(),
-                "hosts": hosts,
-                "routers": routers,
+                "kinds": kinds.iter().map(|(k, n)| (k.as_str().to_string(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
                 "links": t.links.len(),
                 "interfaces": t.ifaces.len(),
                 "subnets": subnets.iter().map(|(net, links)| serde_json::json!({"subnet": net.to_string(), "links": link_names(links)})).collect::<Vec<_>>(),
@@ -184,14 +198,7 @@ fn check(path: &str, format: Format) -> Result<u8, Failure> {
         }
         Format::Text => {
             println!("{path}: ok, topology `{}`", t.name);
-            println!(
-                "  {} nodes ({hosts} host{}, {routers} router{}), {} links, {} interfaces",
-                t.nodes.len(),
-                plural(hosts),
-                plural(routers),
-                t.links.len(),
-                t.ifaces.len()
-            );
+            println!("  {} nodes ({kind_summary}), {} links, {} interfaces", t.nodes.len(), t.links.len(), t.ifaces.len());
             if islands.len() > 1 {
                 println!(
                     "  {} islands: links do not join every node, so these groups can never reach each other:",
@@ -226,6 +233,7 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
         count,
         interval,
         src_port,
+        echo,
         app,
         df,
         seed,
@@ -250,6 +258,7 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
     // VPN clients connect first, as they would before the user sends anything.
     engine.connect_vpns();
     engine.run();
+    engine.set_echo(echo);
     let start = engine.now();
     let first = icepath::trace::PacketId(engine.trace().counters().sent + 1);
     for i in 0..count {

@@ -8,7 +8,7 @@
 
 mod queue;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -24,7 +24,7 @@ use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
 use crate::topology::{Action, Direction, Encapsulation, IfaceId, NodeId, NodeKind, Topology};
 use crate::trace::{PacketId, PacketSummary, Record, Trace, TraceLevel};
-use crate::wire::{Datagram, Protocol};
+use crate::wire::{Datagram, Protocol, TcpFlags, TcpHeader, Transport};
 
 pub use queue::EventQueue;
 
@@ -126,6 +126,8 @@ pub struct Engine<'t> {
     sockets: FxHashMap<(NodeId, Protocol, u16), u32>,
     apps: Vec<String>,
     tunnel_seq: u32,
+    echo: bool,
+    replies: BTreeSet<PacketId>,
     next_packet: u64,
     events: u64,
     trace: Trace,
@@ -167,6 +169,8 @@ impl<'t> Engine<'t> {
             sockets: FxHashMap::default(),
             apps: Vec::new(),
             tunnel_seq: 0,
+            echo: false,
+            replies: BTreeSet::new(),
             next_packet: 1,
             events: 0,
             trace: Trace::new(level),
@@ -348,8 +352,7 @@ impl<'t> Engine<'t> {
                         return;
                     }
                 }
-                self.trace.record(Record::Delivered { at: self.now, packet: id, node, iface: arrived_on });
-                self.release(slot);
+                self.deliver(slot, node, arrived_on);
             }
             Verdict::Forward { via, to } => {
                 let ttl = p.datagram.ttl;
@@ -532,8 +535,7 @@ impl<'t> Engine<'t> {
                 if is_concentrator {
                     self.learn_session(node, inner, outer_src);
                 }
-                self.trace.record(Record::Delivered { at: self.now, packet: id, node, iface: Some(iface) });
-                return self.release(slot);
+                return self.deliver(slot, node, Some(iface));
             }
             TunnelPayload::Data(inner) => inner,
         };
@@ -614,6 +616,36 @@ impl<'t> Engine<'t> {
         }
     }
 
+    /// Records a delivery and, when echoing, sends the reply back where it came from.
+    fn deliver(&mut self, slot: u32, node: NodeId, iface: Option<IfaceId>) {
+        let p = self.packets[slot as usize].take().expect("invariant: an event's packet is in flight");
+        self.free.push(slot);
+        let summary = PacketSummary::of(&p.datagram);
+        self.trace.record(Record::Delivered { at: self.now, packet: p.id, node, iface, summary });
+        if self.echo && !self.replies.contains(&p.id) && !is_tunnel_hello(&p.datagram) {
+            let mut reply = p.datagram;
+            std::mem::swap(&mut reply.src, &mut reply.dst);
+            reply.ttl = Datagram::DEFAULT_TTL;
+            if let Transport::Tcp(h) = &mut reply.transport {
+                *h = TcpHeader { seq: h.ack, ack: h.seq.wrapping_add(1), flags: TcpFlags(TcpFlags::SYN.0 | TcpFlags::ACK.0), window: h.window };
+            }
+            let id = self.send_at(self.now, node, reply);
+            self.replies.insert(id);
+        }
+    }
+
+    /// Makes every destination answer each packet it receives with one reply to the source
+    /// it saw (addresses swapped, same payload), as an echo or STUN server would; replies are
+    /// not answered. Shows return paths through NATs and stateful firewalls.
+    pub fn set_echo(&mut self, echo: bool) {
+        self.echo = echo;
+    }
+
+    /// Whether `id` is a reply sent because of `set_echo`.
+    pub fn is_reply(&self, id: PacketId) -> bool {
+        self.replies.contains(&id)
+    }
+
     fn drop_packet(&mut self, slot: u32, reason: DropReason) {
         let id = self.packet(slot).id;
         self.trace.record(Record::Dropped { at: self.now, packet: id, reason });
@@ -648,6 +680,10 @@ impl<'t> Engine<'t> {
 struct TunnelEnd {
     iface: IfaceId,
     encapsulation: Encapsulation,
+}
+
+fn is_tunnel_hello(d: &Datagram) -> bool {
+    matches!(tunnel::decapsulate(d, Encapsulation::IPSEC), Ok(TunnelPayload::Hello { .. }))
 }
 
 /// Hosts, Edge servers and DNS servers filter what they send and receive (host firewall);

@@ -57,11 +57,55 @@ pub enum Step {
     Decapsulate { at: SimTime, node: String, tunnel: String, inner: PacketSummary, delay: SimDuration },
 }
 
+fn step_node(step: &Step) -> &str {
+    match step {
+        Step::Forward { node, .. }
+        | Step::Link { node, .. }
+        | Step::Nat { node, .. }
+        | Step::Firewall { node, .. }
+        | Step::Encapsulate { node, .. }
+        | Step::Decapsulate { node, .. } => node,
+    }
+}
+
+/// One line for a step that is not a link crossing.
+fn describe_step(step: &Step) -> String {
+    match step {
+        Step::Nat { at, node, action, before, after } => format!(
+            "  {:>12}  {node} NAT ({}): {} -> {} becomes {} -> {}",
+            at.to_string(),
+            action.as_str(),
+            before[0],
+            before[1],
+            after[0],
+            after[1]
+        ),
+        Step::Firewall { at, node, decided_by } => format!("  {:>12}  {node} firewall allows ({decided_by})", at.to_string()),
+        Step::Encapsulate { at, node, tunnel, outer } => format!(
+            "  {:>12}  {node} encapsulates into tunnel {tunnel}: {} {} -> {}, {} bytes",
+            at.to_string(),
+            outer.protocol,
+            outer.src,
+            outer.dst,
+            outer.size
+        ),
+        Step::Decapsulate { at, node, tunnel, inner, delay } => format!(
+            "  {:>12}  {node} decapsulates from tunnel {tunnel}: {} -> {}, {} bytes; crypto {delay}",
+            at.to_string(),
+            inner.src,
+            inner.dst,
+            inner.size
+        ),
+        Step::Forward { .. } | Step::Link { .. } => unreachable!("links and arrivals are printed by the caller"),
+    }
+}
+
 /// How the journey ended.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum Outcome {
-    Delivered { at: SimTime, node: String, iface: Option<String>, one_way: SimDuration },
+    /// `seen_as` is the packet's source and destination as the receiver got them.
+    Delivered { at: SimTime, node: String, iface: Option<String>, one_way: SimDuration, seen_as: [SocketAddrV4; 2] },
     Dropped { at: SimTime, node: String, iface: Option<String>, kind: DropKind, reason: String },
     /// The run stopped (at a limit) before the packet arrived or was dropped.
     InFlight,
@@ -138,12 +182,13 @@ impl PathReport {
                     inner: *inner,
                     delay: *delay,
                 },
-                Record::Delivered { at, node, iface, .. } => {
+                Record::Delivered { at, node, iface, summary, .. } => {
                     p.outcome = Outcome::Delivered {
                         at: *at,
                         node: name(*node),
                         iface: iface.map(|i| topo.iface(i).name.clone()),
                         one_way: at.saturating_since(p.sent_at),
+                        seen_as: [summary.src, summary.dst],
                     };
                     continue;
                 }
@@ -193,22 +238,28 @@ impl PathReport {
                 "packet {}: {} {} -> {}, {} bytes, sent by {} at {}",
                 p.id.0, s.protocol, s.src, s.dst, s.size, p.from, p.sent_at
             );
-            let mut arrival: Option<(&str, &str, u8)> = None;
+            // A router's arrival is folded into its next link line; anything it does in
+            // between (NAT, firewall, tunnel) prints the arrival first on a line of its own.
+            let mut arrival: Option<(&SimTime, &str, &str, u8)> = None;
+            let mut here: Option<&str> = None;
             let mut links = 0;
             for step in &p.steps {
+                if let Step::Forward { at, node, arrived_on, ttl } = step {
+                    arrival = Some((at, node, arrived_on, *ttl));
+                    continue;
+                }
+                let step_node = step_node(step);
                 let line = match step {
-                    Step::Forward { node, arrived_on, ttl, .. } => {
-                        arrival = Some((node, arrived_on, *ttl));
-                        continue;
-                    }
+                    Step::Forward { .. } => unreachable!("handled above"),
                     Step::Link { at, node, out, link, to, transit: t } => {
                         links += 1;
                         let place = match arrival.take() {
-                            Some((n, i, ttl)) if n == node => format!("{n} in {i} (ttl {ttl})"),
-                            _ => format!("{node} sends"),
+                            Some((_, n, i, ttl)) if n == node => format!("{n} in {i} (ttl {ttl}), out {out}"),
+                            _ if here == Some(node.as_str()) => format!("{node} out {out}"),
+                            _ => format!("{node} sends, out {out}"),
                         };
                         format!(
-                            "  {:>12}  {place}, out {out} over {link} to {to}: queue {}, tx {}, latency {}, jitter {}",
+                            "  {:>12}  {place} over {link} to {to}: queue {}, tx {}, latency {}, jitter {}",
                             at.to_string(),
                             t.queue,
                             t.serialization,
@@ -216,42 +267,24 @@ impl PathReport {
                             t.jitter
                         )
                     }
-                    Step::Nat { at, node, action, before, after } => format!(
-                        "  {:>12}  {node} NAT ({}): {} -> {} becomes {} -> {}",
-                        at.to_string(),
-                        action.as_str(),
-                        before[0],
-                        before[1],
-                        after[0],
-                        after[1]
-                    ),
-                    Step::Firewall { at, node, decided_by } => {
-                        format!("  {:>12}  {node} firewall allows ({decided_by})", at.to_string())
+                    other => {
+                        if let Some((at, n, i, ttl)) = arrival.take() {
+                            let _ = writeln!(o, "  {:>12}  {n} in {i} (ttl {ttl})", at.to_string());
+                        }
+                        describe_step(other)
                     }
-                    Step::Encapsulate { at, node, tunnel, outer } => format!(
-                        "  {:>12}  {node} encapsulates into tunnel {tunnel}: {} {} -> {}, {} bytes",
-                        at.to_string(),
-                        outer.protocol,
-                        outer.src,
-                        outer.dst,
-                        outer.size
-                    ),
-                    Step::Decapsulate { at, node, tunnel, inner, delay } => format!(
-                        "  {:>12}  {node} decapsulates from tunnel {tunnel}: {} -> {}, {} bytes; crypto {delay}",
-                        at.to_string(),
-                        inner.src,
-                        inner.dst,
-                        inner.size
-                    ),
                 };
+                here = Some(step_node);
                 let _ = writeln!(o, "{line}");
             }
             let _ = match &p.outcome {
-                Outcome::Delivered { at, node, iface, one_way } => writeln!(
+                Outcome::Delivered { at, node, iface, one_way, seen_as } => writeln!(
                     o,
-                    "  {:>12}  delivered to {node}{} after {one_way} ({links} links)",
+                    "  {:>12}  delivered to {node}{} after {one_way} ({links} links), seen as {} -> {}",
                     at.to_string(),
                     iface.as_ref().map(|i| format!("/{i}")).unwrap_or_default(),
+                    seen_as[0],
+                    seen_as[1],
                 ),
                 Outcome::Dropped { at, kind, reason, .. } => {
                     writeln!(o, "  {:>12}  DROPPED ({}): {reason}", at.to_string(), kind.as_str())

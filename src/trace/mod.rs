@@ -56,8 +56,9 @@ pub enum Record {
     Transmitted { at: SimTime, packet: PacketId, link: LinkId, from: IfaceId, to: IfaceId, transit: Transit },
     /// A datagram arrived at a node and was forwarded on (its TTL after decrement).
     Forwarded { at: SimTime, packet: PacketId, node: NodeId, arrived_on: IfaceId, ttl: u8 },
-    /// A datagram reached the node it was addressed to.
-    Delivered { at: SimTime, packet: PacketId, node: NodeId, iface: Option<IfaceId> },
+    /// A datagram reached the node it was addressed to, with its addresses as delivered
+    /// (after every translation: the source is what the receiver sees).
+    Delivered { at: SimTime, packet: PacketId, node: NodeId, iface: Option<IfaceId>, summary: PacketSummary },
     /// A datagram was dropped.
     Dropped { at: SimTime, packet: PacketId, reason: DropReason },
     /// A NAT rewrote the datagram's addresses.

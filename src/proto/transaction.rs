@@ -1,0 +1,110 @@
+//! A STUN client transaction's retransmission timer (RFC 8489 §6.2.1, §6.2.2).
+//!
+//! Over UDP a request is sent at 0, RTO, 3·RTO, 7·RTO … doubling the interval, Rc = 7 times
+//! in all, and the transaction fails Rm·RTO after the last send: with RTO = 500 ms that is
+//! sends at 0, 0.5, 1.5, 3.5, 7.5, 15.5 and 31.5 s and failure at 39.5 s. Over TCP the request
+//! is sent once and fails after Ti = 39.5 s. The timer is told the time; it never reads one.
+
+use crate::time::{SimDuration, SimTime};
+use crate::wire::stun::TransactionId;
+
+/// Initial retransmission timeout (RFC 8489 §6.2.1: SHOULD be 500 ms when unknown).
+pub const INITIAL_RTO: SimDuration = SimDuration::from_millis(500);
+/// Rc: total transmissions over UDP (RFC 8489 §6.2.1 default).
+pub const RC: u32 = 7;
+/// Rm: the last wait as a multiple of the initial RTO (RFC 8489 §6.2.1 default).
+pub const RM: u64 = 16;
+/// Ti: the transaction timeout over reliable transports (RFC 8489 §6.2.2).
+pub const TI: SimDuration = SimDuration::from_millis(39_500);
+
+/// What to do when a transaction's timer fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerAction {
+    /// Not due yet.
+    Wait,
+    /// Send the request again.
+    Retransmit,
+    /// The transaction failed: no response in time.
+    GiveUp,
+}
+
+/// An outstanding request and its timer.
+#[derive(Clone, Debug)]
+pub struct Transaction {
+    pub id: TransactionId,
+    /// The exact bytes to (re)send: retransmissions are identical (RFC 8489 §6.2.1).
+    pub bytes: Vec<u8>,
+    sends: u32,
+    rto: SimDuration,
+    next: SimTime,
+    reliable: bool,
+}
+
+impl Transaction {
+    /// A transaction whose request the caller sends now, for the first time.
+    pub fn new(now: SimTime, id: TransactionId, bytes: Vec<u8>, reliable: bool) -> Transaction {
+        let next = if reliable { now + TI } else { now + INITIAL_RTO };
+        Transaction { id, bytes, sends: 1, rto: INITIAL_RTO, next, reliable }
+    }
+
+    /// When the timer fires next: a retransmission or the deadline.
+    pub fn next_timeout(&self) -> SimTime {
+        self.next
+    }
+
+    /// How many times the request has been sent.
+    pub fn sends(&self) -> u32 {
+        self.sends
+    }
+
+    /// Advances the timer to `now`; on `Retransmit` the caller sends `bytes` again.
+    pub fn handle_timeout(&mut self, now: SimTime) -> TimerAction {
+        if now < self.next {
+            return TimerAction::Wait;
+        }
+        if self.reliable || self.sends >= RC {
+            return TimerAction::GiveUp;
+        }
+        self.sends += 1;
+        self.rto = self.rto + self.rto;
+        self.next = if self.sends == RC {
+            now + SimDuration::from_nanos(INITIAL_RTO.as_nanos() * RM)
+        } else {
+            now + self.rto
+        };
+        TimerAction::Retransmit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_schedule_matches_rfc8489_example() {
+        let ms = |m| SimTime::ZERO + SimDuration::from_millis(m);
+        let mut t = Transaction::new(SimTime::ZERO, TransactionId::default(), vec![], false);
+        let mut sends = vec![0];
+        let mut now = SimTime::ZERO;
+        loop {
+            now = t.next_timeout();
+            match t.handle_timeout(now) {
+                TimerAction::Retransmit => sends.push(now.as_nanos() / 1_000_000),
+                TimerAction::GiveUp => break,
+                TimerAction::Wait => unreachable!("fired at its own timeout"),
+            }
+        }
+        assert_eq!(sends, [0, 500, 1500, 3500, 7500, 15500, 31500]);
+        assert_eq!(now, ms(39_500));
+        assert_eq!(t.sends(), RC);
+    }
+
+    #[test]
+    fn early_timeouts_wait_and_tcp_never_retransmits() {
+        let mut t = Transaction::new(SimTime::ZERO, TransactionId::default(), vec![], false);
+        assert_eq!(t.handle_timeout(SimTime::ZERO + SimDuration::from_millis(499)), TimerAction::Wait);
+        let mut r = Transaction::new(SimTime::ZERO, TransactionId::default(), vec![], true);
+        assert_eq!(r.next_timeout(), SimTime::ZERO + TI);
+        assert_eq!(r.handle_timeout(SimTime::ZERO + TI), TimerAction::GiveUp);
+    }
+}
