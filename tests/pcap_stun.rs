@@ -125,3 +125,69 @@ fn capture_reads_back_with_our_parsers() {
     assert_eq!(at, bytes.len());
     assert_eq!(stun, 11);
 }
+
+/// The real endpoints, driven against each other, captured: what `TurnClient` and
+/// `TurnServer` put on the wire, left at `$CARGO_TARGET_TMPDIR/turn-session.pcap`.
+#[test]
+fn endpoint_session_capture_reads_back() {
+    use icepath::proto::turn::RestCredential;
+    use icepath::proto::{TurnClient, TurnClientConfig, TurnServer, TurnServerConfig};
+
+    let secret = b"shared";
+    let server_addr = sa("192.0.2.10:3478");
+    let peer = sa("203.0.113.9:40000");
+    let mut scfg = TurnServerConfig::new(server_addr, "192.0.2.10".parse().unwrap(), "example.org", secret);
+    scfg.software = Some("icepath".into());
+    let mut server = TurnServer::new(scfg);
+    let cred = RestCredential::issue(secret, SimTime::ZERO + SimDuration::from_secs(3600), "alice");
+    let mut client =
+        TurnClient::new(TurnClientConfig::new(sa("10.0.0.2:50000"), server_addr, &cred.username, &cred.password));
+
+    let mut t = SimTime::ZERO;
+    let mut records: Vec<(SimTime, Datagram)> = Vec::new();
+    let mut step = |client: &mut TurnClient, server: &mut TurnServer, extra: Option<Datagram>| {
+        let mut queue: Vec<Datagram> = extra.into_iter().collect();
+        for _ in 0..50 {
+            queue.extend(std::iter::from_fn(|| client.poll_transmit()));
+            queue.extend(std::iter::from_fn(|| server.poll_transmit()));
+            if queue.is_empty() {
+                return;
+            }
+            for d in std::mem::take(&mut queue) {
+                t += SimDuration::from_millis(1);
+                records.push((t, d.clone()));
+                if d.dst == client.local() {
+                    client.handle_packet(t, &d);
+                } else if d.dst != peer {
+                    server.handle_packet(t, &d);
+                }
+            }
+        }
+    };
+    client.binding(SimTime::ZERO);
+    step(&mut client, &mut server, None);
+    client.allocate(SimTime::ZERO);
+    step(&mut client, &mut server, None);
+    let relayed = client.relayed().expect("allocated");
+    client.create_permission(SimTime::ZERO, peer);
+    step(&mut client, &mut server, None);
+    client.send(SimTime::ZERO, peer, b"by send indication");
+    step(&mut client, &mut server, None);
+    let relay_if = server.allocations().next().unwrap().relay;
+    step(&mut client, &mut server, Some(Datagram::udp(peer, relay_if, b"by data indication".to_vec())));
+    client.channel_bind(SimTime::ZERO, peer);
+    step(&mut client, &mut server, None);
+    client.send(SimTime::ZERO, peer, b"by channel data");
+    step(&mut client, &mut server, None);
+    step(&mut client, &mut server, Some(Datagram::udp(peer, relay_if, b"back by channel".to_vec())));
+    client.refresh(SimTime::ZERO, SimDuration::ZERO);
+    step(&mut client, &mut server, None);
+    assert_eq!(relayed, sa("192.0.2.10:50000"));
+    assert_eq!(server.allocations().count(), 0);
+
+    let bytes = icepath::report::pcap::pcap_bytes(records.iter().map(|(t, d)| (*t, d)));
+    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("turn-session.pcap"), &bytes).unwrap();
+    // binding 2, allocate 4, permission 2, send + relayed 2, peer + data 2, bind 2,
+    // channel data + relayed 2, peer + channel data 2, refresh 2.
+    assert_eq!(records.len(), 20);
+}

@@ -65,12 +65,24 @@ golden! {
     zero_bandwidth => "zero-bandwidth",
     zero_queue => "zero-queue",
     unknown_kind => "unknown-kind",
-    planned_kind => "planned-kind",
+    nat_without_block => "nat-without-block",
     p2p_members => "p2p-members",
     route_without_next_hop => "route-without-next-hop",
     overlap_warning => "overlap-warning",
     lonely_link_warning => "lonely-link-warning",
     many_errors => "many-errors",
+    unknown_preset => "unknown-preset",
+    port_range_inverted => "port-range-inverted",
+    not_a_concentrator => "not-a-concentrator",
+    include_not_cidr => "include-not-cidr",
+    edge_one_interface => "edge-one-interface",
+    tunnel_all_exclude => "tunnel-all-exclude",
+    nat_on_host => "nat-on-host",
+    role_on_router => "role-on-router",
+    host_rule_on_firewall => "host-rule-on-firewall",
+    unknown_resolver => "unknown-resolver",
+    duplicate_vpn_address => "duplicate-vpn-address",
+    middlebox_many_errors => "middlebox-many-errors",
 }
 
 #[test]
@@ -92,9 +104,9 @@ fn bundled_topologies_load_without_errors_or_warnings() {
                 assert_eq!(loaded.topology.name, stem, "{file}: `name` should match the file name");
                 for node in &loaded.topology.nodes {
                     assert!(
-                        node.kind == icepath::topology::NodeKind::Router
-                            || node.routes.lookup([8, 8, 8, 8].into()).is_some(),
-                        "{file}: host {} needs a gateway",
+                        node.kind.forwards_by_default() || node.routes.lookup([8, 8, 8, 8].into()).is_some(),
+                        "{file}: {} {} needs a gateway",
+                        node.kind.as_str(),
                         node.name
                     );
                 }
@@ -105,7 +117,7 @@ fn bundled_topologies_load_without_errors_or_warnings() {
             }
         }
     }
-    assert!(count >= 3, "expected the bundled topologies in topologies/");
+    assert!(count >= 6, "expected the bundled topologies in topologies/");
 }
 
 /// Follows routes hop by hop from `from` towards `dst`; the path taken, or why it stops.
@@ -118,7 +130,7 @@ fn walk(
     let mut hops = vec![t.node(at).name.clone()];
     for _ in 0..32 {
         let node = t.node(at);
-        if node.ifaces.iter().any(|&i| t.iface(i).addr == dst) {
+        if node.ifaces.iter().any(|&i| t.iface(i).owns(dst)) {
             return Ok(hops);
         }
         if hops.len() > 1 && !node.forwarding {
@@ -134,7 +146,7 @@ fn walk(
         let next = link
             .members
             .iter()
-            .find(|&&m| t.iface(m).addr == hop)
+            .find(|&&m| t.iface(m).owns(hop))
             .ok_or_else(|| format!("nobody on {} has {hop}: {hops:?}", link.name))?;
         at = t.iface(*next).node;
         hops.push(t.node(at).name.clone());
@@ -162,6 +174,52 @@ fn every_host_reaches_every_other_host_in_bundled_topologies() {
             }
         }
     }
+}
+
+/// Routes in the middlebox topologies lead where their designs say (NAT, firewall rules and
+/// encapsulation are the runtime's business; this follows routing tables only, with tunnel
+/// links crossed as if they were wires).
+#[test]
+fn middlebox_topologies_route_as_designed() {
+    let load = |name: &str| {
+        let file = format!("topologies/{name}.yaml");
+        let text = fs::read_to_string(&file).expect("reading topology");
+        load_topology(&file, &text).expect("bundled topology loads").topology
+    };
+    let path = |t: &icepath::Topology, from: &str, to: &str| -> Vec<String> {
+        let id = t.node_by_name(from).unwrap_or_else(|| panic!("no node {from}"));
+        walk(t, id, to.parse().expect("an address")).unwrap_or_else(|why| panic!("{from} -> {to}: {why}"))
+    };
+
+    let t = load("home-nats");
+    for laptop in ["laptop-fc", "laptop-rc", "laptop-prc", "laptop-sym", "laptop-dbl"] {
+        assert_eq!(path(&t, laptop, "192.0.2.10").last().map(String::as_str), Some("stun-probe"));
+    }
+    assert_eq!(path(&t, "laptop-dbl", "192.0.2.10"), ["laptop-dbl", "home-dbl", "cgn", "core", "stun-probe"]);
+    for public in ["198.51.100.2", "198.51.100.6", "198.51.100.10", "198.51.100.14", "203.0.113.2"] {
+        path(&t, "stun-probe", public);
+    }
+
+    let t = load("remote-worker-vpn");
+    // Tunnel-all: even the Edge's public address is reached through the concentrator.
+    assert_eq!(path(&t, "laptop-full", "10.0.1.10"), ["laptop-full", "corp-vpn", "corp-rtr", "lync-fe"]);
+    assert_eq!(path(&t, "laptop-full", "203.0.113.20"), ["laptop-full", "corp-vpn", "edge01"]);
+    // Split: corporate subnets through the tunnel, the Edge's public address around it.
+    assert_eq!(path(&t, "laptop-split", "10.0.1.53"), ["laptop-split", "corp-vpn", "corp-rtr", "dns-int"]);
+    assert_eq!(path(&t, "laptop-split", "203.0.113.20"), ["laptop-split", "home-b", "core", "edge01"]);
+    assert_eq!(path(&t, "laptop-split", "203.0.113.10"), ["laptop-split", "home-b", "core", "corp-vpn"]);
+    assert_eq!(path(&t, "edge01", "10.99.0.11"), ["edge01", "corp-rtr", "corp-vpn", "laptop-split"]);
+    path(&t, "desk-pc", "172.16.0.10");
+    path(&t, "lync-fe", "10.99.0.10");
+
+    let t = load("enterprise-edge");
+    assert_eq!(path(&t, "home-pc", "203.0.113.20"), ["home-pc", "home-nat", "core", "ext-fw"]);
+    assert_eq!(path(&t, "branch-pc", "10.0.1.10"), ["branch-pc", "branch-rtr", "ext-fw", "int-fw", "lync-fe"]);
+    assert_eq!(path(&t, "branch-pc", "172.16.20.10"), ["branch-pc", "branch-rtr", "ext-fw", "int-fw", "edge01"]);
+    assert_eq!(path(&t, "edge01", "10.0.1.50"), ["edge01", "int-fw", "user-pc"]);
+    // Seed 001: no persistent route to the branch, so the Edge answers branch users through
+    // its default gateway in the DMZ instead of the internal firewall.
+    assert_eq!(path(&t, "edge01", "10.20.1.50"), ["edge01", "ext-fw", "branch-rtr", "branch-pc"]);
 }
 
 #[test]

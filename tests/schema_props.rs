@@ -5,10 +5,13 @@
 use icepath::schema::{load_topology, render};
 use proptest::prelude::*;
 
-const BUNDLED: [&str; 3] = [
+const BUNDLED: [&str; 6] = [
     include_str!("../topologies/home-isp.yaml"),
     include_str!("../topologies/enterprise-lan.yaml"),
     include_str!("../topologies/branch-office.yaml"),
+    include_str!("../topologies/home-nats.yaml"),
+    include_str!("../topologies/remote-worker-vpn.yaml"),
+    include_str!("../topologies/enterprise-edge.yaml"),
 ];
 
 /// Loads and renders, checking the invariants of the result along the way.

@@ -290,7 +290,13 @@ impl<'t> Engine<'t> {
     fn arrive(&mut self, slot: u32, iface: IfaceId) {
         let topo = self.topo;
         let node = topo.iface(iface).node;
-        let n = topo.node(node);
+        // Tunnel packets for this device are its own business, before any NAT lookup (an
+        // IPsec peer terminating on a NAT box's public address).
+        if !topo.iface(iface).is_tunnel {
+            if let Some(end) = self.tunnel_end_for(node, slot) {
+                return self.decapsulate(slot, node, iface, end);
+            }
+        }
         if let Some(nat) = self.nats[node.0 as usize].as_mut() {
             let p = self.packets[slot as usize].as_mut().expect("invariant: an event's packet is in flight");
             let dst = *p.datagram.dst.ip();
@@ -328,13 +334,7 @@ impl<'t> Engine<'t> {
                 }
             }
         }
-        if !topo.iface(iface).is_tunnel {
-            if let Some(end) = self.tunnel_end_for(node, slot) {
-                return self.decapsulate(slot, node, iface, end);
-            }
-        }
         self.route(slot, node, Some(iface));
-        let _ = n;
     }
 
     /// Routes a packet at `node` (arrived on `arrived_on`, or sent by the node itself) and
@@ -379,8 +379,11 @@ impl<'t> Engine<'t> {
     fn leave(&mut self, slot: u32, node: NodeId, arrived_on: Option<IfaceId>, via: IfaceId, to: IfaceId) {
         let topo = self.topo;
         if let Some(nat) = self.nats[node.0 as usize].as_mut() {
-            if via == nat.config().outside && arrived_on != Some(via) {
-                let p = self.packets[slot as usize].as_mut().expect("invariant: an event's packet is in flight");
+            let p = self.packets[slot as usize].as_mut().expect("invariant: an event's packet is in flight");
+            // Packets the box sends from its own address (tunnel outer packets, its own
+            // traffic) keep their source; forwarded inside traffic is translated.
+            let own = arrived_on.is_none() && topo.is_local(node, *p.datagram.src.ip());
+            if via == nat.config().outside && arrived_on != Some(via) && !own {
                 match nat.outbound(self.now, &mut p.datagram) {
                     NatOutcome::Translated { action, before } => {
                         let after = (p.datagram.src, p.datagram.dst);

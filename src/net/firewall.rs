@@ -67,13 +67,35 @@ impl FlowKey {
     }
 }
 
+/// A tracked flow: when it idles out, who started it, and through which interfaces.
+#[derive(Clone, Copy, Debug)]
+struct Flow {
+    expires: SimTime,
+    initiator: SocketAddrV4,
+    in_iface: Option<IfaceId>,
+    out_iface: Option<IfaceId>,
+}
+
+impl Flow {
+    /// Whether `packet`, crossing at `at`, belongs to this flow: the same direction through
+    /// the same interfaces, or the reverse direction through them swapped. A reply that
+    /// comes back another way (asymmetric routing) is a new flow, as on real firewalls.
+    fn admits(&self, packet: &Datagram, at: &Crossing<'_>) -> bool {
+        if packet.src == self.initiator {
+            at.in_iface == self.in_iface && at.out_iface == self.out_iface
+        } else {
+            at.in_iface == self.out_iface && at.out_iface == self.in_iface
+        }
+    }
+}
+
 /// One firewall's rules and connection table.
 #[derive(Clone, Debug)]
 pub struct Firewall {
     cfg: FirewallConfig,
     /// Evaluation order: indices into `cfg.rules`.
     order: Vec<u32>,
-    flows: FxHashMap<FlowKey, SimTime>,
+    flows: FxHashMap<FlowKey, Flow>,
 }
 
 impl Firewall {
@@ -95,9 +117,9 @@ impl Firewall {
         let key = FlowKey::of(packet);
         let timeout = self.timeout(packet);
         if self.cfg.stateful {
-            if let Some(exp) = self.flows.get_mut(&key) {
-                if *exp > now {
-                    *exp = now + timeout;
+            if let Some(flow) = self.flows.get_mut(&key) {
+                if flow.expires > now && flow.admits(packet, at) {
+                    flow.expires = now + timeout;
                     return FirewallVerdict { action: Action::Allow, decider: Decider::Established };
                 }
             }
@@ -115,7 +137,8 @@ impl Firewall {
                 decider: Decider::Default,
             });
         if verdict.action == Action::Allow && self.cfg.stateful {
-            self.flows.insert(key, now + timeout);
+            let flow = Flow { expires: now + timeout, initiator: packet.src, in_iface: at.in_iface, out_iface: at.out_iface };
+            self.flows.insert(key, flow);
         }
         verdict
     }
@@ -249,6 +272,20 @@ mod tests {
         assert_eq!(fw.check(SimTime::from_nanos(91 * s), &back, &NET).action, Action::Deny);
         // Unsolicited from outside: denied by default.
         assert_eq!(fw.check(SimTime::ZERO, &udp("192.0.2.9:1", "10.0.0.5:5000"), &NET).action, Action::Deny);
+    }
+
+    /// A reply that comes back through other interfaces than the flow went out by is not
+    /// "established": the asymmetric path of seed 001's Edge without a persistent route.
+    #[test]
+    fn asymmetric_replies_are_new_flows() {
+        let ifaces = |i: u32, o: u32| Crossing { in_iface: Some(IfaceId(i)), out_iface: Some(IfaceId(o)), ..NET };
+        let from_tunnel = FirewallRule { in_iface: Some(IfaceId(3)), ..rule(Action::Allow) };
+        let mut fw = Firewall::new(cfg(vec![from_tunnel], RuleOrder::FirstMatch, Action::Deny));
+        let there = udp("10.20.1.50:50000", "172.16.20.10:3478");
+        let back = udp("172.16.20.10:3478", "10.20.1.50:50000");
+        assert_eq!(fw.check(SimTime::ZERO, &there, &ifaces(3, 2)).action, Action::Allow);
+        assert_eq!(fw.check(SimTime::ZERO, &back, &ifaces(2, 3)).decider, Decider::Established);
+        assert_eq!(fw.check(SimTime::ZERO, &back, &ifaces(1, 3)), FirewallVerdict { action: Action::Deny, decider: Decider::Default });
     }
 
     /// Seed 000's Windows Firewall rule: block Communicator.exe between the VPN subnet and

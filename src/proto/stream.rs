@@ -73,7 +73,10 @@ mod tests {
         let s1 = tx.segment(cd[..5].to_vec());
         let s2 = tx.segment(cd[5..].to_vec());
         assert!(rx.receive(&s1).unwrap().is_empty());
-        assert_eq!(rx.receive(&s2).unwrap(), vec![Frame::ChannelData(ChannelData { channel: 0x4000, data: vec![1; 10] })]);
+        assert_eq!(
+            rx.receive(&s2).unwrap(),
+            vec![Frame::ChannelData(ChannelData { channel: 0x4000, data: vec![1; 10] })]
+        );
         let Transport::Tcp(h) = s2.transport else { panic!("a TCP segment") };
         assert_eq!(h.seq, 6);
     }

@@ -124,7 +124,10 @@ mod tests {
         let server = sa("192.0.2.1:3478");
         let mut s = StunServer::new([server]).with_software("icepath");
         let req = Message::request(Method::BINDING, TransactionId([1; 12]));
-        s.handle_packet(SimTime::ZERO, &Datagram::udp(sa("198.51.100.9:4000"), server, req.encode_with(None, true).unwrap()));
+        s.handle_packet(
+            SimTime::ZERO,
+            &Datagram::udp(sa("198.51.100.9:4000"), server, req.encode_with(None, true).unwrap()),
+        );
         let out = s.poll_transmit().unwrap();
         assert_eq!((out.src, out.dst), (server, sa("198.51.100.9:4000")));
         let resp = Message::decode(&out.payload).unwrap();
@@ -145,7 +148,10 @@ mod tests {
         s.handle_packet(SimTime::ZERO, &Datagram::udp(sa("10.0.0.1:1"), server, req.encode().unwrap()));
         let resp = Message::decode(&s.poll_transmit().unwrap().payload).unwrap();
         assert_eq!(resp.error_code(), Some((420, "Unknown Attribute")));
-        assert_eq!(resp.attribute(crate::wire::stun::types::UNKNOWN_ATTRIBUTES), Some(&Attribute::UnknownAttributes(vec![0x0030])));
+        assert_eq!(
+            resp.attribute(crate::wire::stun::types::UNKNOWN_ATTRIBUTES),
+            Some(&Attribute::UnknownAttributes(vec![0x0030]))
+        );
 
         s.handle_packet(SimTime::ZERO, &Datagram::udp(sa("10.0.0.1:1"), server, vec![1, 2, 3]));
         s.handle_packet(SimTime::ZERO, &Datagram::udp(sa("10.0.0.1:1"), sa("192.0.2.1:9"), vec![]));

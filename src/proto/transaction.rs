@@ -67,11 +67,8 @@ impl Transaction {
         }
         self.sends += 1;
         self.rto = self.rto + self.rto;
-        self.next = if self.sends == RC {
-            now + SimDuration::from_nanos(INITIAL_RTO.as_nanos() * RM)
-        } else {
-            now + self.rto
-        };
+        self.next =
+            if self.sends == RC { now + SimDuration::from_nanos(INITIAL_RTO.as_nanos() * RM) } else { now + self.rto };
         TimerAction::Retransmit
     }
 }
@@ -85,7 +82,7 @@ mod tests {
         let ms = |m| SimTime::ZERO + SimDuration::from_millis(m);
         let mut t = Transaction::new(SimTime::ZERO, TransactionId::default(), vec![], false);
         let mut sends = vec![0];
-        let mut now = SimTime::ZERO;
+        let mut now;
         loop {
             now = t.next_timeout();
             match t.handle_timeout(now) {

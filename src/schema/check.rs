@@ -74,13 +74,14 @@ pub(crate) fn check_and_build(dc: &mut Decoder<'_>, file: &str, f: FileTopology)
         let first = link.id.as_ref().is_some_and(|id| link_index.get(id.value.as_str()) == Some(&i));
         link_nets.push(check_link(dc, link, members, members_known && first));
     }
-    let mut named_nets: Vec<(String, Option<(Ipv4Net, Pos, Path)>)> = f
+    let mut named_nets: Vec<NamedNet> = f
         .links
         .iter()
         .zip(link_nets)
         .map(|(l, n)| (l.id.as_ref().map_or("?".to_string(), |i| i.value.clone()), n))
         .collect();
-    named_nets.extend(boxes.extra_nets.into_iter().map(|ExtraNet { name, net, pos, path }| (name, Some((net, pos, path)))));
+    named_nets
+        .extend(boxes.extra_nets.into_iter().map(|ExtraNet { name, net, pos, path }| (name, Some((net, pos, path)))));
     check_overlaps(dc, &named_nets);
 
     if dc.has_errors() {
@@ -241,9 +242,12 @@ fn host_range_hint(net: Ipv4Net) -> String {
     }
 }
 
+/// A link's (or pool's, or tunnel's) name with its subnet and where that is written.
+type NamedNet = (String, Option<(Ipv4Net, Pos, Path)>);
+
 /// Warns when subnets of different links overlap without being identical: legal (real
 /// networks do it) but a frequent copy-and-paste slip.
-fn check_overlaps(dc: &mut Decoder<'_>, nets: &[(String, Option<(Ipv4Net, Pos, Path)>)]) {
+fn check_overlaps(dc: &mut Decoder<'_>, nets: &[NamedNet]) {
     for (j, (b_name, b)) in nets.iter().enumerate() {
         let Some((b_net, b_pos, b_path)) = b else { continue };
         for (a_name, a) in &nets[..j] {
@@ -357,7 +361,8 @@ fn build(
     let mut pool_links: HashMap<usize, LinkId> = HashMap::new();
     for (ni, n) in f.nodes.iter().enumerate() {
         if n.concentrator.is_some() {
-            let id = new_link(&mut links, format!("{}-pool", n.id.as_ref()?.value), LinkKind::Tunnel, LinkProps::default())?;
+            let id =
+                new_link(&mut links, format!("{}-pool", n.id.as_ref()?.value), LinkKind::Tunnel, LinkProps::default())?;
             pool_links.insert(ni, id);
         }
     }
@@ -489,13 +494,8 @@ fn build(
                     }
                 }
             }
-            roles.vpn = Some(VpnClient {
-                iface,
-                concentrator: nodes[conc].id,
-                server,
-                mode,
-                encapsulation: vpn.encapsulation,
-            });
+            roles.vpn =
+                Some(VpnClient { iface, concentrator: nodes[conc].id, server, mode, encapsulation: vpn.encapsulation });
         }
         if let Some(c) = &n.concentrator {
             roles.concentrator = Some(Concentrator {

@@ -9,7 +9,8 @@
 //! How it works: `tree` parses the text with serde-saphyr into a small positioned tree;
 //! `read` decodes that tree by hand (so one bad field does not hide the next) into file
 //! structs that keep their positions; `check` compares values across the document
-//! (references, duplicates, subnets, routes) and builds the `Topology`. `units` reads
+//! (references, duplicates, subnets, routes) and builds the `Topology`; `read::middlebox` and
+//! `check::middlebox` do the same for NAT, firewall, VPN, Edge, DNS and tunnel blocks. `units` reads
 //! quantities such as `1.5ms` and `100Mbit`; `decode` holds the reading helpers.
 //!
 //! # The format
@@ -35,23 +36,59 @@
 //!     reorder: false             # whether jitter may reorder packets; default false
 //! nodes:                         # required
 //!   - id: laptop                 # required; [A-Za-z0-9._-]+, unique among nodes
-//!     kind: host                 # required: host | router
+//!     kind: host                 # required: host | router | nat | firewall | vpn-concentrator | edge | dns
 //!     zone: lan                  # optional; must be declared under `zones`
-//!     forwarding: false          # default: true for routers, false for hosts
+//!     forwarding: false          # default: true for router, nat, firewall, vpn-concentrator
 //!     interfaces:                # required, at least one
 //!       - name: eth0             # required, unique within the node
 //!         address: 10.0.0.10/24  # required; not the network or broadcast address
 //!         link: wan-1            # required; must name a link
+//!         type: wireless         # lan (default) | wireless; remote-access is the VPN's own
+//!         profile: private       # domain | private | public (default)
+//!         role: external         # edge nodes only: internal | external, one of each
 //!     gateway: 10.0.0.1          # optional default route; must be on-link
 //!     routes:                    # optional static routes
 //!       - to: 10.1.0.0/16        # required; a subnet or `default`
 //!         via: 10.0.0.1          # next hop, on-link; and/or
 //!         interface: eth0        # an interface of this node
 //!         metric: 1              # default 1; lower wins
+//!     resolver: dns-int          # optional: a node of kind dns
+//!     nat:                       # kind nat (required), router, firewall
+//!       outside: wan0            # required: an interface of this node
+//!       preset: symmetric        # full-cone | restricted-cone | port-restricted-cone | symmetric | cgnat
+//!       mapping: address-dependent   # and/or filtering:, port-allocation:, ports: 1024-65535,
+//!                                # udp-timeout:, tcp-timeout:, tcp-transitory-timeout:,
+//!                                # refresh-on-inbound:, hairpinning:, external:
+//!       static: [{internal: 10.0.5.10, external: 203.0.113.20}]
+//!       forwards: [{protocol: udp, port: 3478, to: 10.0.5.10:3478}]
+//!     firewall:                  # any kind; required on kind firewall
+//!       order: first-match       # | deny-first (default on host and edge)
+//!       default: deny            # network kinds; hosts and edges: default-in, default-out
+//!       rules:                   # action, src, dst, protocol, src-ports, ports for all;
+//!         - {action: allow, in: wan0, protocol: udp, ports: 3478}   # in/out: network kinds
+//!         - {action: deny, direction: in, app: communicator.exe, local: 10.99.0.0/24,
+//!            remote: any, interface-type: remote-access, profile: domain}  # host and edge
+//!     vpn:                       # hosts only; needs a gateway
+//!       address: 10.99.0.10/24   # in the concentrator's pool; interface: vpn0 by default
+//!       concentrator: corp-vpn   # a node of kind vpn-concentrator
+//!       mode: split              # full | split (include required, exclude optional)
+//!       include: [10.0.0.0/8]    # also: server, encapsulation (ipsec | dtls), overhead, profile
+//!     concentrator:              # kind vpn-concentrator only (required)
+//!       outside: ext0            # required
+//!       pool: 10.99.0.0/24       # required; the concentrator is pool0 at 10.99.0.1
+//!       crypto-delay: 0.3ms      # also crypto-jitter, capacity: 20000pps, queue, hairpin
+//!     edge: {advertised: 203.0.113.20}   # kind edge only, optional
+//!     views:                     # kind dns only (required): first match on clients wins
+//!       - {name: vpn, clients: [10.99.0.0/16], records: {sip.contoso.com: 203.0.113.20}}
+//! tunnels:                       # optional site-to-site tunnels between routers
+//!   - id: branch-hq              # unique among links and tunnels
+//!     a: {node: br-rtr, interface: tun0, address: 169.254.10.1/30, underlay: wan0}
+//!     b: {node: hq-rtr, interface: tun0, address: 169.254.10.2/30, underlay: wan0}
 //! ```
 //!
-//! Warnings (the file still loads): a link with fewer than two members, and subnets of
-//! different links that overlap without being identical.
+//! Warnings (the file still loads): a link with fewer than two members, subnets of
+//! different links (client pools and tunnels included) that overlap without being
+//! identical, and an Edge whose default gateway is on its internal side.
 
 mod check;
 mod decode;

@@ -21,8 +21,8 @@ pub(crate) use middlebox::{
     EdgeRole, FileConcentrator, FileEdge, FileFirewall, FileNat, FileTunnel, FileTunnelEnd, FileView, FileVpn,
 };
 use middlebox::{
-    not_for_kind, read_concentrator, read_edge, read_edge_role, read_firewall, read_iface_type, read_nat,
-    read_profile, read_tunnels, read_views, read_vpn,
+    not_for_kind, read_concentrator, read_edge, read_edge_role, read_firewall, read_iface_type, read_nat, read_profile,
+    read_tunnels, read_views, read_vpn,
 };
 
 /// The whole file.
@@ -108,7 +108,8 @@ pub(crate) const IP_EXPECTED: &str = "an IPv4 address like 192.168.1.1";
 pub(crate) fn read_file(dc: &mut Decoder<'_>, doc: &Value) -> FileTopology {
     let root = Path::root();
     let expected = "a topology: a map with `links` and `nodes`";
-    let Some(mut f) = dc.fields(doc, &root, expected, &["name", "description", "zones", "links", "nodes", "tunnels"]) else {
+    let Some(mut f) = dc.fields(doc, &root, expected, &["name", "description", "zones", "links", "nodes", "tunnels"])
+    else {
         return FileTopology::default();
     };
     let mut out = FileTopology::default();
@@ -295,12 +296,14 @@ fn read_node(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileNode> {
     // The middlebox blocks: each belongs to some kinds, and some kinds need theirs.
     let kind_pos = kind_value.as_ref().map(|(v, _)| v.pos);
     let nat = block(dc, &mut f, "nat", &NAT_RULE, kind, kind_pos, path).and_then(|(v, p)| read_nat(dc, v, &p));
-    let firewall = block(dc, &mut f, "firewall", &FIREWALL_RULE, kind, kind_pos, path).and_then(|(v, p)| read_firewall(dc, v, &p, kind));
+    let firewall = block(dc, &mut f, "firewall", &FIREWALL_RULE, kind, kind_pos, path)
+        .and_then(|(v, p)| read_firewall(dc, v, &p, kind));
     let vpn = block(dc, &mut f, "vpn", &VPN_RULE, kind, kind_pos, path).and_then(|(v, p)| read_vpn(dc, v, &p));
-    let concentrator =
-        block(dc, &mut f, "concentrator", &CONCENTRATOR_RULE, kind, kind_pos, path).and_then(|(v, p)| read_concentrator(dc, v, &p));
+    let concentrator = block(dc, &mut f, "concentrator", &CONCENTRATOR_RULE, kind, kind_pos, path)
+        .and_then(|(v, p)| read_concentrator(dc, v, &p));
     let edge = block(dc, &mut f, "edge", &EDGE_RULE, kind, kind_pos, path).and_then(|(v, p)| read_edge(dc, v, &p));
-    let views = block(dc, &mut f, "views", &VIEWS_RULE, kind, kind_pos, path).map(|(v, p)| (read_views(dc, v, &p), v.pos, p));
+    let views =
+        block(dc, &mut f, "views", &VIEWS_RULE, kind, kind_pos, path).map(|(v, p)| (read_views(dc, v, &p), v.pos, p));
     let resolver = f.optional("resolver").and_then(|(v, p)| dc.ident(v, &p, "a node id"));
     f.finish(dc);
     Some(FileNode {
@@ -406,12 +409,17 @@ const VIEWS_RULE: BlockRule = BlockRule {
 /// An Edge has exactly one interface of each role.
 fn check_edge_roles(dc: &mut Decoder<'_>, interfaces: &[FileIface], v: &Value, path: &Path) {
     for (role, which, hint) in [
-        ("internal", EdgeRole::Internal, "mark the NIC on the perimeter network facing the pool with `role: internal`"),
+        (
+            "internal",
+            EdgeRole::Internal,
+            "mark the NIC on the perimeter network, towards the Front End servers, with `role: internal`",
+        ),
         ("external", EdgeRole::External, "mark the NIC in the DMZ facing the internet with `role: external`"),
     ] {
         let count = interfaces.iter().filter(|i| i.role.as_ref().is_some_and(|r| r.value == which)).count();
         if count != 1 {
-            let hint = if count == 0 { hint.to_string() } else { format!("only one interface may have `role: {role}`") };
+            let hint =
+                if count == 0 { hint.to_string() } else { format!("only one interface may have `role: {role}`") };
             dc.report(v.pos, path, Problem::EdgeInterfaces { role, count }, Some(hint));
         }
     }
@@ -629,10 +637,7 @@ mod tests {
             "links: []\nnodes:\n  - {id: a, kind: nat, interfaces: []}\n  - {id: b, kind: rooter, interfaces: []}\n  - {id: c, kind: concentrator, interfaces: []}\n",
         );
         assert!(got.iter().any(|m| m.contains("nodes[0]: a node of kind `nat` needs a `nat` block")), "{got:#?}");
-        assert!(
-            got.iter().any(|m| m.contains("found \"rooter\"\n  hint: did you mean \"router\"?")),
-            "{got:#?}"
-        );
+        assert!(got.iter().any(|m| m.contains("found \"rooter\"\n  hint: did you mean \"router\"?")), "{got:#?}");
         assert!(got.iter().any(|m| m.contains("did you mean \"vpn-concentrator\"?")), "{got:#?}");
     }
 

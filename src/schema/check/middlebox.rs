@@ -82,7 +82,10 @@ pub(super) fn check_middleboxes(
         }
         if let Some(clash) = iface_named(node, POOL_IFACE) {
             let problem = Problem::Duplicate { kind: DupKind::InterfaceName, name: POOL_IFACE.to_string() };
-            let hint = format!("the concentrator's pool interface is named {POOL_IFACE}; rename the one at line {}", clash.line);
+            let hint = format!(
+                "the concentrator's pool interface is named {POOL_IFACE}; rename the one at line {}",
+                clash.line
+            );
             dc.report(pool.pos, &pool.path, problem, Some(hint));
         }
         if let Some(gw) = pool_gateway(pool.value) {
@@ -109,7 +112,8 @@ pub(super) fn check_middleboxes(
                 dc.report(vpn.interface.pos, &vpn.interface.path, problem, Some(hint));
             }
             let conc = vpn.concentrator.as_ref().and_then(|c| {
-                let i = find_node(dc, f, node_index, &node_names, c, &[NodeKind::VpnConcentrator], "a vpn-concentrator")?;
+                let i =
+                    find_node(dc, f, node_index, &node_names, c, &[NodeKind::VpnConcentrator], "a vpn-concentrator")?;
                 Some((i, c))
             });
             let pool = conc.and_then(|(i, _)| f.nodes[i].concentrator.as_ref()).and_then(|c| c.pool.as_ref());
@@ -125,11 +129,15 @@ pub(super) fn check_middleboxes(
                             other_net: pool.value,
                             other: format!("the pool of concentrator \"{}\"", cname.value),
                         };
-                        let hint = format!("use the pool's prefix length: {}/{}", addr.value.addr(), pool.value.prefix_len());
+                        let hint =
+                            format!("use the pool's prefix length: {}/{}", addr.value.addr(), pool.value.prefix_len());
                         dc.report(addr.pos, &addr.path, problem, Some(hint));
                     } else {
-                        let problem =
-                            Problem::OutsidePool { addr: addr.value, pool: pool.value, concentrator: cname.value.clone() };
+                        let problem = Problem::OutsidePool {
+                            addr: addr.value,
+                            pool: pool.value,
+                            concentrator: cname.value.clone(),
+                        };
                         dc.report(addr.pos, &addr.path, problem, Some(pool_hint(pool.value)));
                     }
                 }
@@ -156,7 +164,8 @@ pub(super) fn check_middleboxes(
                 check_address(dc, &at, &format!("{name} (NAT external address)"), addresses);
             }
             for s in &nat.static_nat {
-                let at = At { value: Ipv4Net::from(s.external.value), pos: s.external.pos, path: s.external.path.clone() };
+                let at =
+                    At { value: Ipv4Net::from(s.external.value), pos: s.external.pos, path: s.external.path.clone() };
                 check_address(dc, &at, &format!("{name} (static NAT for {})", s.internal.value), addresses);
             }
         }
@@ -205,7 +214,8 @@ fn check_tunnels(
             match link_names.get(&id.value) {
                 Some(line) => {
                     let problem = Problem::Duplicate { kind: DupKind::LinkId, name: id.value.clone() };
-                    let hint = format!("a tunnel becomes a link, and ids are shared with links; first defined at line {line}");
+                    let hint =
+                        format!("a tunnel becomes a link, and ids are shared with links; first defined at line {line}");
                     dc.report(id.pos, &id.path, problem, Some(hint));
                 }
                 None => {
@@ -216,7 +226,8 @@ fn check_tunnels(
         let mut ends: Vec<(usize, &FileTunnelEnd)> = Vec::new();
         for end in [&t.a, &t.b].into_iter().flatten() {
             let Some(node_ref) = &end.node else { continue };
-            let Some(ni) = find_node(dc, f, node_index, node_names, node_ref, &TUNNEL_KINDS, "a router, nat or firewall")
+            let Some(ni) =
+                find_node(dc, f, node_index, node_names, node_ref, &TUNNEL_KINDS, "a router, nat or firewall")
             else {
                 continue;
             };
@@ -226,12 +237,13 @@ fn check_tunnels(
             }
             if let (Some(name), Some(addr)) = (&end.interface, &end.address) {
                 let label = format!("{}/{}", node_name(node), name.value);
-                let clash_line = iface_named(node, &name.value)
-                    .map(|c| c.line)
-                    .or_else(|| virtuals[ni].iter().any(|v| v.name == name.value).then_some(name.pos.line));
-                if let Some(line) = clash_line {
+                let clash = match iface_named(node, &name.value) {
+                    Some(pos) => Some(format!("line {}", pos.line)),
+                    None => virtuals[ni].iter().any(|v| v.name == name.value).then(|| "another tunnel".to_string()),
+                };
+                if let Some(place) = clash {
                     let problem = Problem::Duplicate { kind: DupKind::InterfaceName, name: name.value.clone() };
-                    let hint = format!("node \"{}\" has an interface of that name already (line {line})", node_name(node));
+                    let hint = format!("node \"{}\" has an interface of that name already ({place})", node_name(node));
                     dc.report(name.pos, &name.path, problem, Some(hint));
                 }
                 check_address(dc, addr, &label, addresses);
@@ -372,7 +384,7 @@ fn find_node(
         let hint = if fitting.is_empty() {
             format!("no node is {expected}")
         } else {
-            format!("{} here: {}", expected.trim_start_matches("a "), fitting.join(", "))
+            format!("candidates: {}", fitting.join(", "))
         };
         dc.report(name.pos, &name.path, problem, Some(hint));
         return None;
@@ -383,7 +395,13 @@ fn find_node(
 fn pool_hint(pool: Ipv4Net) -> String {
     let mut hosts = pool.hosts();
     match (hosts.nth(1), hosts.last()) {
-        (Some(a), Some(b)) => format!("clients take addresses {a} to {b} ({} is the concentrator's)", pool_gateway(pool).map_or(String::new(), |g| g.addr().to_string())),
+        (Some(a), Some(b)) => format!(
+            "clients take addresses {a} to {b} ({} is the concentrator's)",
+            pool_gateway(pool).map_or(String::new(), |g| g.addr().to_string())
+        ),
         _ => format!("the pool {pool} has no room for clients"),
     }
 }
+
+#[cfg(test)]
+mod tests;

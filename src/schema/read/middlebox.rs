@@ -3,7 +3,8 @@
 //!
 //! Everything that can be judged from the block and its node's kind is judged here (a field
 //! that belongs to other kinds, an inverted port range, a NAT without a behaviour); names of
-//! interfaces and other nodes are resolved by `check`, which sees the whole file.
+//! interfaces and other nodes are resolved by `check`, which sees the whole file. Firewall
+//! blocks, the largest, are read in `firewall`.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -18,10 +19,14 @@ use crate::schema::tree::{Node, Value};
 use crate::schema::units;
 use crate::time::SimDuration;
 use crate::topology::{
-    Action, Direction, Encapsulation, FilteringBehavior, FirewallRule, IfaceType, MappingBehavior, NatBehavior,
-    NatPreset, NetworkProfile, NodeKind, PortAllocation, PortForward, QueueLimit, RuleOrder, TunnelMode,
+    Action, Encapsulation, FilteringBehavior, IfaceType, MappingBehavior, NatBehavior, NatPreset, NetworkProfile,
+    NodeKind, PortAllocation, PortForward, QueueLimit, TunnelMode,
 };
 use crate::wire::Protocol;
+
+mod firewall;
+
+pub(crate) use firewall::{FileFirewall, read_firewall};
 
 /// Which side of a dual-NIC Edge server an interface faces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,26 +49,6 @@ pub(crate) struct FileNat {
 pub(crate) struct FileStaticNat {
     pub internal: At<Ipv4Addr>,
     pub external: At<Ipv4Addr>,
-}
-
-#[derive(Debug)]
-pub(crate) struct FileFirewall {
-    pub order: RuleOrder,
-    pub default_in: Action,
-    pub default_out: Action,
-    pub stateful: bool,
-    pub udp_timeout: SimDuration,
-    pub tcp_timeout: SimDuration,
-    pub rules: Vec<FileRule>,
-}
-
-/// A rule as written: the interface names of network rules are resolved by `check`.
-#[derive(Debug)]
-pub(crate) struct FileRule {
-    /// The rule with `in_iface` and `out_iface` still unset.
-    pub rule: FirewallRule,
-    pub in_iface: Option<At<String>>,
-    pub out_iface: Option<At<String>>,
 }
 
 #[derive(Debug)]
@@ -122,8 +107,6 @@ pub(crate) fn is_host_like(kind: NodeKind) -> bool {
     matches!(kind, NodeKind::Host | NodeKind::Edge)
 }
 
-const HOST_FIREWALL_KINDS: &str = "host and edge nodes";
-const NETWORK_FIREWALL_KINDS: &str = "router, nat, firewall, vpn-concentrator and dns nodes";
 const SUBNET_LIST_EXPECTED: &str = "a subnet like 10.0.0.0/8";
 const PREFIX_EXPECTED: &str = "an address or subnet like 10.0.0.0/8, a list of them, or `any`";
 const PORTS_EXPECTED: &str = "a port like 3478 or a range like 1024-65535 (ports 1 to 65535)";
@@ -362,7 +345,7 @@ pub(crate) fn read_nat(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<F
     {
         behavior.filtering = m;
     }
-    if !has_preset && !(has_mapping && has_filtering) {
+    if !(has_preset || has_mapping && has_filtering) {
         let found = match (has_mapping, has_filtering) {
             (true, false) => "only `mapping`",
             (false, true) => "only `filtering`",
@@ -373,8 +356,11 @@ pub(crate) fn read_nat(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<F
         dc.report(v.pos, path, Problem::NatBehaviorMissing { found }, Some(hint));
     }
     if let Some((v, p)) = f.optional("port-allocation") {
-        let options =
-            [("preserve", PortAllocation::Preserve), ("sequential", PortAllocation::Sequential), ("random", PortAllocation::Random)];
+        let options = [
+            ("preserve", PortAllocation::Preserve),
+            ("sequential", PortAllocation::Sequential),
+            ("random", PortAllocation::Random),
+        ];
         if let Some(a) = one_of(dc, v, &p, "a port allocation", &options, &[]) {
             behavior.port_allocation = a;
         }
@@ -396,9 +382,9 @@ pub(crate) fn read_nat(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<F
     {
         for (i, item) in items.iter().enumerate() {
             let p = p.index(i);
-            let Some(mut s) = dc.fields(item, &p, "a static NAT: a map with `internal` and `external`", &[
-                "internal", "external",
-            ]) else {
+            let Some(mut s) =
+                dc.fields(item, &p, "a static NAT: a map with `internal` and `external`", &["internal", "external"])
+            else {
                 continue;
             };
             let internal = s.required(dc, "internal").and_then(|(v, p)| read_ip(dc, v, &p));
@@ -424,9 +410,9 @@ pub(crate) fn read_nat(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<F
 fn read_forward(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<PortForward> {
     let expected = "a port forward: a map with `protocol`, `port` and `to`";
     let mut f = dc.fields(v, path, expected, &["protocol", "port", "to"])?;
-    let protocol = f.required(dc, "protocol").and_then(|(v, p)| {
-        one_of(dc, v, &p, "a protocol", &[("udp", Protocol::Udp), ("tcp", Protocol::Tcp)], &[])
-    });
+    let protocol = f
+        .required(dc, "protocol")
+        .and_then(|(v, p)| one_of(dc, v, &p, "a protocol", &[("udp", Protocol::Udp), ("tcp", Protocol::Tcp)], &[]));
     let port = f.required(dc, "port").and_then(|(v, p)| read_port(dc, v, &p));
     let to = f.required(dc, "to").and_then(|(v, p)| {
         let expected = "an address and port like 10.0.5.10:3478 (or an address, for the same port)";
@@ -450,195 +436,18 @@ fn read_forward(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<PortForw
     Some(PortForward { protocol: protocol?, external_port: port?, internal: to? })
 }
 
-const FIREWALL_FIELDS: &[&str] =
-    &["order", "default", "default-in", "default-out", "stateful", "udp-timeout", "tcp-timeout", "rules"];
-const RULE_FIELDS: &[&str] = &[
-    "name",
-    "action",
-    "direction",
-    "in",
-    "out",
-    "src",
-    "dst",
-    "local",
-    "remote",
-    "protocol",
-    "src-ports",
-    "ports",
-    "interface-type",
+const VPN_FIELDS: &[&str] = &[
+    "interface",
+    "address",
+    "concentrator",
+    "server",
+    "mode",
+    "include",
+    "exclude",
+    "encapsulation",
+    "overhead",
     "profile",
-    "app",
 ];
-
-/// A firewall block; `kind` (when known) decides between host and network fields.
-pub(crate) fn read_firewall(dc: &mut Decoder<'_>, v: &Value, path: &Path, kind: Option<NodeKind>) -> Option<FileFirewall> {
-    let mut f = dc.fields(v, path, "a firewall: a map with `rules`", FIREWALL_FIELDS)?;
-    let host = kind.is_some_and(is_host_like);
-    let network = kind.is_some_and(|k| !is_host_like(k));
-    let mut out = FileFirewall {
-        order: if host { RuleOrder::DenyFirst } else { RuleOrder::FirstMatch },
-        default_in: if kind == Some(NodeKind::Firewall) { Action::Deny } else { Action::Allow },
-        default_out: if kind == Some(NodeKind::Firewall) { Action::Deny } else { Action::Allow },
-        stateful: true,
-        udp_timeout: SimDuration::from_secs(60),
-        tcp_timeout: SimDuration::from_secs(3600),
-        rules: Vec::new(),
-    };
-    if let Some((v, p)) = f.optional("order") {
-        let orders = [("first-match", RuleOrder::FirstMatch), ("deny-first", RuleOrder::DenyFirst)];
-        if let Some(o) = one_of(dc, v, &p, "a rule order", &orders, &[]) {
-            out.order = o;
-        }
-    }
-    if let Some((v, p)) = f.optional("default") {
-        if let Some(k) = kind.filter(|&k| is_host_like(k)) {
-            let hint = "a host firewall has a default per direction: use `default-in` and `default-out`";
-            not_for_kind(dc, &f, "default", k, NETWORK_FIREWALL_KINDS, hint);
-        } else if let Some(a) = one_of(dc, v, &p, "an action", &ACTIONS, &ACTION_SYNONYMS) {
-            out.default_in = a;
-            out.default_out = a;
-        }
-    }
-    for (field, slot) in [("default-in", &mut out.default_in), ("default-out", &mut out.default_out)] {
-        let Some((v, p)) = f.optional(field) else { continue };
-        if let Some(k) = kind.filter(|&k| !is_host_like(k)) {
-            let hint = "a network firewall's policy for new flows is `default: allow` or `default: deny`";
-            let field = if field == "default-in" { "default-in" } else { "default-out" };
-            not_for_kind(dc, &f, field, k, HOST_FIREWALL_KINDS, hint);
-        } else if let Some(a) = one_of(dc, v, &p, "an action", &ACTIONS, &ACTION_SYNONYMS) {
-            *slot = a;
-        }
-    }
-    out.stateful = flag(dc, &mut f, "stateful", true);
-    out.udp_timeout = duration(dc, &mut f, "udp-timeout", out.udp_timeout);
-    out.tcp_timeout = duration(dc, &mut f, "tcp-timeout", out.tcp_timeout);
-    if let Some((v, p)) = f.optional("rules")
-        && let Some(items) = dc.seq(v, &p, "a list of rules")
-    {
-        for (i, item) in items.iter().enumerate() {
-            out.rules.extend(read_rule(dc, item, &p.index(i), kind, host, network));
-        }
-    }
-    f.finish(dc);
-    Some(out)
-}
-
-fn read_rule<'t>(
-    dc: &mut Decoder<'_>,
-    v: &'t Value,
-    path: &Path,
-    kind: Option<NodeKind>,
-    host: bool,
-    network: bool,
-) -> Option<FileRule> {
-    let mut f = dc.fields(v, path, "a firewall rule: a map with at least `action`", RULE_FIELDS)?;
-    let mut rule = FirewallRule {
-        name: None,
-        action: Action::Deny,
-        direction: None,
-        in_iface: None,
-        out_iface: None,
-        src: Vec::new(),
-        dst: Vec::new(),
-        local: Vec::new(),
-        remote: Vec::new(),
-        protocol: None,
-        src_ports: None,
-        dst_ports: None,
-        iface_type: None,
-        profile: None,
-        app: None,
-    };
-    if let Some((v, p)) = f.optional("name") {
-        rule.name = dc.scalar(v, &p, "a rule name").map(str::to_string);
-    }
-    if let Some((v, p)) = f.required(dc, "action")
-        && let Some(a) = one_of(dc, v, &p, "an action", &ACTIONS, &ACTION_SYNONYMS)
-    {
-        rule.action = a;
-    }
-    let allowed = |dc: &mut Decoder<'_>, f: &mut Fields<'t>, field: &'static str| scoped(dc, f, field, kind, host, network);
-    // `allowed` returns the value only when the kind is known and fits; an unknown kind
-    // has been reported and its scoped fields are skipped.
-    if let Some((v, p)) = allowed(dc, &mut f, "direction") {
-        let dirs = [("in", Some(Direction::In)), ("out", Some(Direction::Out)), ("both", None)];
-        rule.direction = one_of(dc, v, &p, "a direction", &dirs, &[("inbound", "in"), ("outbound", "out")]).flatten();
-    }
-    let in_iface = allowed(dc, &mut f, "in").and_then(|(v, p)| dc.ident(v, &p, "an interface name"));
-    let out_iface = allowed(dc, &mut f, "out").and_then(|(v, p)| dc.ident(v, &p, "an interface name"));
-    for (field, slot) in [("src", &mut rule.src), ("dst", &mut rule.dst)] {
-        if let Some((v, p)) = f.optional(field) {
-            *slot = read_prefixes(dc, v, &p, true, true).unwrap_or_default();
-        }
-    }
-    if let Some((v, p)) = allowed(dc, &mut f, "local") {
-        rule.local = read_prefixes(dc, v, &p, true, true).unwrap_or_default();
-    }
-    if let Some((v, p)) = allowed(dc, &mut f, "remote") {
-        rule.remote = read_prefixes(dc, v, &p, true, true).unwrap_or_default();
-    }
-    if let Some((v, p)) = f.optional("protocol") {
-        let protocols = [("udp", Some(Protocol::Udp)), ("tcp", Some(Protocol::Tcp)), ("any", None)];
-        rule.protocol = one_of(dc, v, &p, "a protocol", &protocols, &[("all", "any")]).flatten();
-    }
-    rule.src_ports = f.optional("src-ports").and_then(|(v, p)| read_ports(dc, v, &p));
-    rule.dst_ports = f.optional("ports").and_then(|(v, p)| read_ports(dc, v, &p));
-    if let Some((v, p)) = allowed(dc, &mut f, "interface-type") {
-        rule.iface_type = one_of(dc, v, &p, "an interface type", &IFACE_TYPES, &[("vpn", "remote-access")]);
-    }
-    if let Some((v, p)) = allowed(dc, &mut f, "profile") {
-        rule.profile = read_profile(dc, v, &p);
-    }
-    if let Some((v, p)) = allowed(dc, &mut f, "app") {
-        // Windows compares program paths without regard to case.
-        rule.app = dc.scalar(v, &p, "a program name like communicator.exe").map(str::to_lowercase);
-    }
-    f.finish(dc);
-    Some(FileRule { rule, in_iface, out_iface })
-}
-
-/// Fields of host firewalls (Windows Firewall's vocabulary), with why a network firewall
-/// cannot have them.
-const HOST_ONLY: [(&str, &str); 6] = [
-    ("direction", "a network firewall sees packets pass through: scope the rule with `in` and `out` interfaces"),
-    ("local", "a network firewall has no local address: use `src` and `dst`"),
-    ("remote", "a network firewall has no remote address: use `src` and `dst`"),
-    ("interface-type", "interface types are a Windows Firewall scope: put the rule on the host"),
-    ("profile", "network profiles are a Windows Firewall scope: put the rule on the host"),
-    ("app", "a network firewall sees packets, not programs: put program rules on the host"),
-];
-/// Fields of network firewalls, with why a host firewall cannot have them.
-const NETWORK_ONLY: [(&str, &str); 2] = [
-    ("in", "a host firewall scopes by `direction: in | out` and `interface-type`"),
-    ("out", "a host firewall scopes by `direction: in | out` and `interface-type`"),
-];
-
-/// A rule field that only some firewalls have: the value when this node's kind has it;
-/// `None` (reported) when it does not. With the kind unknown (already reported) the
-/// field is read as written.
-fn scoped<'t>(
-    dc: &mut Decoder<'_>,
-    f: &mut Fields<'t>,
-    field: &'static str,
-    kind: Option<NodeKind>,
-    host: bool,
-    network: bool,
-) -> Option<(&'t Value, Path)> {
-    let found = f.optional(field)?;
-    let Some(k) = kind else { return Some(found) };
-    if let Some((_, hint)) = HOST_ONLY.iter().find(|(n, _)| *n == field).filter(|_| network) {
-        not_for_kind(dc, f, field, k, HOST_FIREWALL_KINDS, hint);
-        return None;
-    }
-    if let Some((_, hint)) = NETWORK_ONLY.iter().find(|(n, _)| *n == field).filter(|_| host) {
-        not_for_kind(dc, f, field, k, NETWORK_FIREWALL_KINDS, hint);
-        return None;
-    }
-    Some(found)
-}
-
-const VPN_FIELDS: &[&str] =
-    &["interface", "address", "concentrator", "server", "mode", "include", "exclude", "encapsulation", "overhead", "profile"];
 
 pub(crate) fn read_vpn(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileVpn> {
     let mut f = dc.fields(v, path, "a VPN client: a map with `address`, `concentrator` and `mode`", VPN_FIELDS)?;
@@ -661,8 +470,8 @@ pub(crate) fn read_vpn(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<F
             for (field, given) in [("include", include), ("exclude", exclude)] {
                 let Some((v, p)) = given else { continue };
                 let hint = if field == "exclude" {
-                    "a tunnel-all VPN sends everything into the tunnel, so Lync media hairpins through the \
-                     concentrator; use `mode: split` to exclude addresses"
+                    "keeping Lync media out of the VPN needs a split tunnel: use `mode: split` with `include` \
+                     routes, and list the Edge's public addresses in `exclude`"
                 } else {
                     "use `mode: split` to send only some subnets into the tunnel"
                 };
@@ -738,15 +547,7 @@ pub(crate) fn read_concentrator(dc: &mut Decoder<'_>, v: &Value, path: &Path) ->
     }
     let hairpin = flag(dc, &mut f, "hairpin", true);
     f.finish(dc);
-    Some(FileConcentrator {
-        outside,
-        pool,
-        crypto_delay,
-        crypto_jitter,
-        capacity_pps,
-        queue_packets,
-        hairpin,
-    })
+    Some(FileConcentrator { outside, pool, crypto_delay, crypto_jitter, capacity_pps, queue_packets, hairpin })
 }
 
 pub(crate) fn read_edge(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileEdge> {
@@ -764,9 +565,12 @@ pub(crate) fn read_views(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Vec<Fi
     let mut views = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let p = path.index(i);
-        let Some(mut f) =
-            dc.fields(item, &p, "a DNS view: a map with `name`, `clients` and `records`", &["name", "clients", "records"])
-        else {
+        let Some(mut f) = dc.fields(
+            item,
+            &p,
+            "a DNS view: a map with `name`, `clients` and `records`",
+            &["name", "clients", "records"],
+        ) else {
             continue;
         };
         let name = f.required(dc, "name").and_then(|(v, p)| dc.ident(v, &p, "a view name"));
@@ -788,9 +592,12 @@ pub(crate) fn read_views(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Vec<Fi
                     continue;
                 }
                 let addrs: Vec<Ipv4Addr> = match &value.node {
-                    Node::Seq(list) if !list.is_empty() => {
-                        list.iter().enumerate().filter_map(|(j, a)| read_ip(dc, a, &rp.index(j))).map(|a| a.value).collect()
-                    }
+                    Node::Seq(list) if !list.is_empty() => list
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(j, a)| read_ip(dc, a, &rp.index(j)))
+                        .map(|a| a.value)
+                        .collect(),
                     Node::Seq(_) | Node::Null => {
                         dc.invalid(value, &rp, "an address or a list of addresses", None);
                         continue;

@@ -185,7 +185,7 @@ impl Attribute {
             }
             MESSAGE_INTEGRITY_SHA256 => {
                 // RFC 8489 §14.6: at least 16 bytes, at most 32, a multiple of 4.
-                if !(16..=32).contains(&v.len()) || v.len() % 4 != 0 {
+                if !(16..=32).contains(&v.len()) || !v.len().is_multiple_of(4) {
                     return Err(bad(AttributeProblem::Length(v.len())));
                 }
                 Attribute::MessageIntegritySha256(v.to_vec())
@@ -208,7 +208,7 @@ impl Attribute {
                 Attribute::ErrorCode { code: class * 100 + number, reason }
             }
             UNKNOWN_ATTRIBUTES => {
-                if v.len() % 2 != 0 {
+                if !v.len().is_multiple_of(2) {
                     return Err(bad(AttributeProblem::Length(v.len())));
                 }
                 Attribute::UnknownAttributes(v.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
@@ -259,7 +259,7 @@ impl Attribute {
             }
             Attribute::MessageIntegrity(h) => h.to_vec(),
             Attribute::MessageIntegritySha256(h) => {
-                if !(16..=32).contains(&h.len()) || h.len() % 4 != 0 {
+                if !(16..=32).contains(&h.len()) || !h.len().is_multiple_of(4) {
                     return Err(EncodeError::BadIntegrityLength(h.len()));
                 }
                 h.clone()

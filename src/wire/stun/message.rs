@@ -373,7 +373,7 @@ pub(crate) fn parse_header(b: &[u8]) -> Result<(Class, Method, TransactionId), P
         return Err(ParseError::NoMagicCookie(cookie));
     }
     let declared = u16::from_be_bytes([header[2], header[3]]) as usize;
-    if declared % 4 != 0 {
+    if !declared.is_multiple_of(4) {
         return Err(ParseError::UnalignedLength(declared));
     }
     if declared != b.len() - HEADER_LEN {
