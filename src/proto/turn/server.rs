@@ -135,7 +135,7 @@ pub struct TurnServer {
     by_port: BTreeMap<u16, FiveTuple>,
     next_port: u16,
     nonces: BTreeSet<String>,
-    nonce_counter: u64,
+    counter: u64,
     /// The last response per 5-tuple, resent for a retransmitted request (RFC 8656 §7.2).
     last_response: BTreeMap<FiveTuple, (TransactionId, Method, Vec<u8>)>,
     tcp: BTreeMap<(SocketAddrV4, SocketAddrV4), TcpStream>,
@@ -175,7 +175,7 @@ impl TurnServer {
             by_port: BTreeMap::new(),
             next_port,
             nonces: BTreeSet::new(),
-            nonce_counter: 0,
+            counter: 0,
             last_response: BTreeMap::new(),
             tcp: BTreeMap::new(),
             out: VecDeque::new(),
@@ -666,16 +666,16 @@ impl TurnServer {
     }
 
     fn new_nonce(&mut self) -> String {
-        self.nonce_counter += 1;
-        let id = TransactionId::derive(self.cfg.seed ^ 0x6e6f_6e63_6521, self.nonce_counter);
+        self.counter += 1;
+        let id = TransactionId::derive(self.cfg.seed ^ 0x6e6f_6e63_6521, self.counter);
         let nonce: String = id.0.iter().map(|b| format!("{b:02x}")).collect();
         self.nonces.insert(nonce.clone());
         nonce
     }
 
     fn next_transaction_id(&mut self) -> TransactionId {
-        self.nonce_counter += 1;
-        TransactionId::derive(self.cfg.seed, self.nonce_counter)
+        self.counter += 1;
+        TransactionId::derive(self.cfg.seed, self.counter)
     }
 
     fn discard(&mut self, from: SocketAddrV4, reason: Discard) {
