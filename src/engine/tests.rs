@@ -118,3 +118,35 @@ fn queue_overflow_on_a_slow_link() {
     assert_eq!(c.dropped.get(&DropKind::QueueFull), Some(&15));
     assert_eq!(c.delivered, 5);
 }
+
+/// Two hosts behind one NAT, one talking to the other through the NAT's public address
+/// (RFC 4787 §6): translated both ways when the NAT hairpins, dropped when it does not.
+#[test]
+fn hairpinning_follows_the_nat_setting() {
+    let yaml = |hairpin: bool| {
+        format!(
+            "links:\n  - {{id: lan}}\n  - {{id: wan}}\nnodes:\n  - id: nat\n    kind: nat\n    interfaces:\n      - {{name: in0, address: 192.168.1.1/24, link: lan}}\n      - {{name: out0, address: 198.51.100.2/24, link: wan}}\n    nat: {{outside: out0, preset: full-cone, hairpinning: {hairpin}}}\n  - id: a\n    kind: host\n    interfaces: [{{name: e0, address: 192.168.1.10/24, link: lan}}]\n    gateway: 192.168.1.1\n  - id: b\n    kind: host\n    interfaces: [{{name: e0, address: 192.168.1.11/24, link: lan}}]\n    gateway: 192.168.1.1\n  - id: isp\n    kind: host\n    interfaces: [{{name: e0, address: 198.51.100.1/24, link: wan}}]\n"
+        )
+    };
+    for hairpin in [true, false] {
+        let t = crate::schema::load_topology("hairpin.yaml", &yaml(hairpin)).expect("valid").topology;
+        let mut e = Engine::new(&t, SimRng::new(1), Limits::default(), TraceLevel::Outcomes);
+        let (a, b) = (t.node_by_name("a").unwrap(), t.node_by_name("b").unwrap());
+        // b opens a full-cone mapping 198.51.100.2:6000 by sending out; a then sends to it.
+        e.send_at(SimTime::ZERO, b, udp("192.168.1.11:6000", "198.51.100.1:9", 8));
+        e.run();
+        let id = e.send_at(e.now(), a, udp("192.168.1.10:5000", "198.51.100.2:6000", 8));
+        e.run();
+        let last = e.trace().packet(id).last().cloned().unwrap();
+        if hairpin {
+            let Record::Delivered { node, summary, .. } = last else { panic!("hairpinned packet not delivered: {last:?}") };
+            assert_eq!(node, b);
+            // b sees a's external address and port, as RFC 4787 REQ-9 asks.
+            assert_eq!(summary.src.to_string(), "198.51.100.2:5000");
+            assert_eq!(summary.dst.to_string(), "192.168.1.11:6000");
+        } else {
+            let Record::Dropped { reason, .. } = last else { panic!("expected a drop: {last:?}") };
+            assert_eq!(reason.kind(), DropKind::NatNoHairpin);
+        }
+    }
+}
