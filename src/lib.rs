@@ -13,6 +13,7 @@ pub mod net;
 pub mod proto;
 pub mod report;
 pub mod rng;
+pub mod scenario;
 pub mod schema;
 pub mod time;
 pub mod topology;

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use icepath::report::PathReport;
 use icepath::rng::DEFAULT_SEED;
+use icepath::scenario::{ProbeSpec, ProbeTarget, run_probe};
 use icepath::schema::{self, Severity};
 use icepath::topology::{NodeKind, Topology};
 use icepath::trace::TraceLevel;
@@ -78,9 +79,52 @@ enum Command {
         /// Stop after this many events.
         #[arg(long, default_value_t = Limits::default().max_events)]
         max_events: u64,
+        /// Write every datagram, as it crossed each link, to a pcap file (Wireshark).
+        #[arg(long)]
+        pcap: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Ask an Edge's relay for this node's server-reflexive and relayed addresses (STUN
+    /// Binding and TURN Allocate with MRAS credentials) and show the exchange.
+    Probe {
+        /// The topology YAML file.
+        topology: String,
+        /// The client node.
+        #[arg(long)]
+        from: String,
+        /// The Edge to allocate on.
+        #[arg(long)]
+        server: String,
+        /// Which face of the Edge to use: its advertised public address or its internal NIC.
+        #[arg(long, value_enum, default_value_t = Face::External)]
+        via: Face,
+        /// TURN over UDP (3478) or TCP (443).
+        #[arg(long, value_enum, default_value_t = Proto::Udp)]
+        transport: Proto,
+        /// The Edge whose MRAS issues the credentials (default: the server itself).
+        #[arg(long)]
+        credentials_from: Option<String>,
+        /// The client's source port.
+        #[arg(long, default_value_t = 50000)]
+        src_port: u16,
+        /// How long to let the exchange run, e.g. 45s (UDP gives up after 39.5 s).
+        #[arg(long, default_value = "45s")]
+        duration: String,
+        #[arg(long, default_value_t = DEFAULT_SEED)]
+        seed: u64,
+        /// Write every datagram, as it crossed each link, to a pcap file (Wireshark).
+        #[arg(long)]
+        pcap: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Face {
+    External,
+    Internal,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,6 +156,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { topology, format } => check(&topology, format),
         Command::Trace { .. } => trace(cli.command),
+        Command::Probe { .. } => probe(cli.command),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -198,7 +243,12 @@ fn check(path: &str, format: Format) -> Result<u8, Failure> {
         }
         Format::Text => {
             println!("{path}: ok, topology `{}`", t.name);
-            println!("  {} nodes ({kind_summary}), {} links, {} interfaces", t.nodes.len(), t.links.len(), t.ifaces.len());
+            println!(
+                "  {} nodes ({kind_summary}), {} links, {} interfaces",
+                t.nodes.len(),
+                t.links.len(),
+                t.ifaces.len()
+            );
             if islands.len() > 1 {
                 println!(
                     "  {} islands: links do not join every node, so these groups can never reach each other:",
@@ -239,6 +289,7 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
         seed,
         horizon,
         max_events,
+        pcap,
         format,
     } = cmd
     else {
@@ -255,6 +306,7 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
     let src = SocketAddrV4::new(src_ip, src_port);
     let limits = Limits { horizon: SimTime::ZERO + horizon, max_events };
     let mut engine = Engine::new(&t, SimRng::new(seed), limits, TraceLevel::Hops);
+    engine.set_capture(pcap.is_some());
     // VPN clients connect first, as they would before the user sends anything.
     engine.connect_vpns();
     engine.run();
@@ -277,6 +329,9 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
     }
     let run = engine.run();
     let report = PathReport::new(&t, seed, engine.trace(), &run, first);
+    if let Some(path) = &pcap {
+        write_pcap(path, engine.captured())?;
+    }
     match format {
         Format::Json => print!("{}", report.to_json()),
         Format::Text => {
@@ -285,7 +340,13 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
                 Proto::Tcp => Protocol::Tcp,
             };
             if let Some(r) = &resolved {
-                println!("{to} resolves to {} for {from} (view `{}` of {}, asked from {})", dst.ip(), r.view, t.node(r.server).name, r.source);
+                println!(
+                    "{to} resolves to {} for {from} (view `{}` of {}, asked from {})",
+                    dst.ip(),
+                    r.view,
+                    t.node(r.server).name,
+                    r.source
+                );
             }
             for s in engine.vpn_sessions() {
                 println!(
@@ -304,6 +365,64 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
         }
     }
     Ok(if report.all_delivered() { 0 } else { 1 })
+}
+
+fn probe(cmd: Command) -> Result<u8, Failure> {
+    let Command::Probe {
+        topology,
+        from,
+        server,
+        via,
+        transport,
+        credentials_from,
+        src_port,
+        duration,
+        seed,
+        pcap,
+        format,
+    } = cmd
+    else {
+        unreachable!("probe() is only called for the probe command")
+    };
+    let duration = duration_arg("--duration", &duration)?;
+    let t = load(&topology)?;
+    let client = node_arg(&t, "--from", &from)?;
+    let edge = node_arg(&t, "--server", &server)?;
+    let credentials_from = match &credentials_from {
+        Some(n) => node_arg(&t, "--credentials-from", n)?,
+        None => edge,
+    };
+    let spec = ProbeSpec {
+        client,
+        src_port,
+        edge,
+        target: match via {
+            Face::External => ProbeTarget::External,
+            Face::Internal => ProbeTarget::Internal,
+        },
+        protocol: match transport {
+            Proto::Udp => Protocol::Udp,
+            Proto::Tcp => Protocol::Tcp,
+        },
+        credentials_from,
+        seed,
+        duration,
+        capture: pcap.is_some(),
+    };
+    let outcome = run_probe(&t, &spec).map_err(|e| Failure::input(format!("error: {e}")))?;
+    if let Some(path) = &pcap {
+        write_pcap(path, &outcome.capture)?;
+    }
+    match format {
+        Format::Json => print!("{}", outcome.to_json()),
+        Format::Text => print!("{}", outcome.to_text()),
+    }
+    Ok(if outcome.allocated() { 0 } else { 1 })
+}
+
+fn write_pcap(path: &str, records: &[(SimTime, Datagram)]) -> Result<(), Failure> {
+    let bytes = icepath::report::pcap::pcap_bytes(records.iter().map(|(t, d)| (*t, d)));
+    std::fs::write(path, bytes).map_err(|e| Failure { message: format!("error: cannot write {path}: {e}"), code: 1 })
 }
 
 fn duration_arg(flag: &str, text: &str) -> Result<SimDuration, Failure> {

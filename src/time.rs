@@ -96,13 +96,15 @@ impl Sub for SimTime {
     }
 }
 
-/// Formats nanoseconds with the coarsest unit that keeps them exact, e.g. `20ms`, `1.5ms`,
-/// `12.000345ms` (always milliseconds from 1ms up, so columns line up in traces).
+/// Formats nanoseconds exactly, in seconds from 1 s up, milliseconds from 1 ms, then
+/// microseconds and nanoseconds: `600s`, `15.524221277s`, `20ms`, `1.5ms`, `12.000345ms`.
 fn fmt_nanos(ns: u64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     if ns == 0 {
         return f.write_str("0ms");
     }
-    let (unit, scale) = if ns >= 1_000_000 {
+    let (unit, scale) = if ns >= 1_000_000_000 {
+        ("s", 1_000_000_000)
+    } else if ns >= 1_000_000 {
         ("ms", 1_000_000)
     } else if ns >= 1_000 {
         ("us", 1_000)
@@ -143,6 +145,8 @@ mod tests {
         assert_eq!(SimDuration::from_nanos(250).to_string(), "250ns");
         assert_eq!(SimDuration::from_nanos(2_500).to_string(), "2.5us");
         assert_eq!(SimTime::ZERO.to_string(), "0ms");
+        assert_eq!(SimDuration::from_secs(600).to_string(), "600s");
+        assert_eq!(SimDuration::from_nanos(15_524_221_277).to_string(), "15.524221277s");
     }
 
     #[test]

@@ -46,7 +46,7 @@ proptest! {
             prop_assert!(r.at() >= last);
             last = r.at();
             if matches!(r, Record::Delivered { .. } | Record::Dropped { .. }) {
-                ends[(r.packet().0 - 1) as usize] += 1;
+                ends[(r.packet().unwrap().0 - 1) as usize] += 1;
             }
         }
         prop_assert!(ends.iter().all(|&n| n == 1), "{:?}", ends);

@@ -38,7 +38,9 @@ fn unsolicited_inbound_stops_at_the_nat() {
         let (code, out) = trace(NATS, &["--from", "stun-probe", "--to", &format!("{wan}:50000")]);
         assert_eq!(code, Some(1));
         assert!(
-            out.contains(&format!("DROPPED (nat): {laptop_nat}: NAT refused the packet on {laptop_nat}/wan0: no mapping")),
+            out.contains(&format!(
+                "DROPPED (nat): {laptop_nat}: NAT refused the packet on {laptop_nat}/wan0: no mapping"
+            )),
             "{out}"
         );
     }
@@ -46,8 +48,7 @@ fn unsolicited_inbound_stops_at_the_nat() {
 
 #[test]
 fn full_tunnel_vpn_round_trip_golden() {
-    let (code, out) =
-        trace(VPN, &["--from", "laptop-full", "--to", "desk-pc", "--echo", "--app", "communicator.exe"]);
+    let (code, out) = trace(VPN, &["--from", "laptop-full", "--to", "desk-pc", "--echo", "--app", "communicator.exe"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("corp-vpn decapsulates from tunnel corp-vpn-pool") && out.contains("crypto "), "{out}");
     check_golden("tests/golden/cli/trace-vpn-full.txt", &out);
@@ -124,7 +125,9 @@ fn branch_reaches_the_front_end_but_not_the_edge_back() {
 fn json_trace_names_every_middlebox_step() {
     let (code, out) = trace(EDGE, &["--from", "branch-pc", "--to", "lync-fe", "--format", "json"]);
     assert_eq!(code, Some(0));
-    for step in ["\"step\": \"encapsulate\"", "\"step\": \"decapsulate\"", "\"step\": \"firewall\"", "\"step\": \"link\""] {
+    for step in
+        ["\"step\": \"encapsulate\"", "\"step\": \"decapsulate\"", "\"step\": \"firewall\"", "\"step\": \"link\""]
+    {
         assert!(out.contains(step), "{step} missing:\n{out}");
     }
 }

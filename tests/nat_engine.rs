@@ -22,8 +22,15 @@ fn sa(s: &str) -> SocketAddrV4 {
 
 /// Sends one UDP packet from `node` and runs to idle; returns where it was delivered, as
 /// the receiver saw (src, dst), or the drop kind.
-fn send(e: &mut Engine<'_>, topo: &Topology, node: &str, src: &str, dst: &str) -> Result<(SocketAddrV4, SocketAddrV4), DropKind> {
-    let id: PacketId = e.send_at(e.now(), topo.node_by_name(node).unwrap(), Datagram::udp(sa(src), sa(dst), vec![0; 20]));
+fn send(
+    e: &mut Engine<'_>,
+    topo: &Topology,
+    node: &str,
+    src: &str,
+    dst: &str,
+) -> Result<(SocketAddrV4, SocketAddrV4), DropKind> {
+    let id: PacketId =
+        e.send_at(e.now(), topo.node_by_name(node).unwrap(), Datagram::udp(sa(src), sa(dst), vec![0; 20]));
     e.run();
     for r in e.trace().packet(id) {
         match r {
@@ -91,10 +98,20 @@ fn each_preset_admits_what_rfc4787_says() {
         let (mapped, _) = send(&mut e, &topo, h.laptop, h.addr, PROBE).expect("outbound reaches the probe");
         assert_ne!(mapped.ip(), sa(h.addr).ip(), "{}: the probe sees the NAT's address", h.laptop);
         // The probe's answer comes back to the laptop's own socket.
-        assert_eq!(send(&mut e, &topo, "stun-probe", PROBE, &mapped.to_string()), Ok((sa(PROBE), sa(h.addr))), "{}", h.laptop);
+        assert_eq!(
+            send(&mut e, &topo, "stun-probe", PROBE, &mapped.to_string()),
+            Ok((sa(PROBE), sa(h.addr))),
+            "{}",
+            h.laptop
+        );
         // The probe from another port.
         let other_port = send(&mut e, &topo, "stun-probe", "192.0.2.10:3479", &mapped.to_string());
-        assert_eq!(other_port.is_ok(), h.admits_same_address_new_port, "{}: probe from a new port: {other_port:?}", h.laptop);
+        assert_eq!(
+            other_port.is_ok(),
+            h.admits_same_address_new_port,
+            "{}: probe from a new port: {other_port:?}",
+            h.laptop
+        );
         if !h.admits_same_address_new_port {
             assert_eq!(other_port, Err(DropKind::NatRefused));
         }
@@ -119,7 +136,10 @@ fn double_nat_is_translated_twice() {
     assert_eq!(*mapped.ip(), cgn_addr);
     let translations = e.trace().records().iter().filter(|r| matches!(r, Record::Translated { .. })).count();
     assert_eq!(translations, 2);
-    assert_eq!(send(&mut e, &topo, "stun-probe", PROBE, &mapped.to_string()), Ok((sa(PROBE), sa("192.168.5.10:50000"))));
+    assert_eq!(
+        send(&mut e, &topo, "stun-probe", PROBE, &mapped.to_string()),
+        Ok((sa(PROBE), sa("192.168.5.10:50000")))
+    );
     assert_eq!(send(&mut e, &topo, "stun-probe", "192.0.2.10:9", &mapped.to_string()), Err(DropKind::NatRefused));
 }
 

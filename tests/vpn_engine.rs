@@ -48,7 +48,8 @@ fn media_delays(topo: &Topology, background: u32) -> (f64, f64, u64) {
     for r in e.trace().records() {
         match r {
             Record::Delivered { at, packet, .. } if media.contains(packet) => {
-                let sent = start + SimDuration::from_millis(20 * media.iter().position(|m| m == packet).unwrap() as u64);
+                let sent =
+                    start + SimDuration::from_millis(20 * media.iter().position(|m| m == packet).unwrap() as u64);
                 delays.push((*at - sent).as_millis_f64());
             }
             Record::Dropped { reason, .. } if reason.kind() == DropKind::ConcentratorBusy => busy += 1,
@@ -70,7 +71,9 @@ fn a_busy_concentrator_adds_delay_and_jitter() {
     let (idle_mean, idle_sd, _) = media_delays(&topo, 0);
     // 380 packets per 20 ms = 19,000 pps: just under capacity, so the queue grows and shrinks.
     let (busy_mean, busy_sd, _) = media_delays(&topo, 380);
-    eprintln!("one-way delay through the tunnel: idle {idle_mean:.3} ms (sd {idle_sd:.3}), busy {busy_mean:.3} ms (sd {busy_sd:.3})");
+    eprintln!(
+        "one-way delay through the tunnel: idle {idle_mean:.3} ms (sd {idle_sd:.3}), busy {busy_mean:.3} ms (sd {busy_sd:.3})"
+    );
     assert!(busy_mean > idle_mean + 0.5, "idle {idle_mean:.3} ms, busy {busy_mean:.3} ms");
     assert!(busy_sd > idle_sd, "idle sd {idle_sd:.3}, busy sd {busy_sd:.3}");
     // Past capacity the queue overflows and packets are dropped at the concentrator.
@@ -91,8 +94,18 @@ fn inbound_media_to_the_client_over_the_vpn_is_blocked_by_program() {
     let now = e.now();
     // Communicator opens its media socket on 50000 (to the Edge, outside the tunnel);
     // Outlook holds 50001.
-    e.send_from_app(now, laptop, Datagram::udp(sa("192.168.2.10:50000"), sa("203.0.113.20:3478"), vec![1]), Some("communicator.exe"));
-    e.send_from_app(now, laptop, Datagram::udp(sa("192.168.2.10:50001"), sa("203.0.113.20:443"), vec![1]), Some("outlook.exe"));
+    e.send_from_app(
+        now,
+        laptop,
+        Datagram::udp(sa("192.168.2.10:50000"), sa("203.0.113.20:3478"), vec![1]),
+        Some("communicator.exe"),
+    );
+    e.send_from_app(
+        now,
+        laptop,
+        Datagram::udp(sa("192.168.2.10:50001"), sa("203.0.113.20:443"), vec![1]),
+        Some("outlook.exe"),
+    );
     let to_lync = e.send_at(now, desk, Datagram::udp(sa("10.0.2.50:50010"), sa("10.99.0.11:50000"), vec![1]));
     let to_outlook = e.send_at(now, desk, Datagram::udp(sa("10.0.2.50:50010"), sa("10.99.0.11:50001"), vec![1]));
     e.run();

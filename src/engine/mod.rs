@@ -7,6 +7,7 @@
 //! time horizon or the event budget. A routing loop ends by TTL expiry, never by a hang.
 
 mod queue;
+mod service;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -20,6 +21,8 @@ use crate::net::forward::{Verdict, egress, forward};
 use crate::net::link::{LinkDrop, LinkTx};
 use crate::net::nat::{Nat, NatOutcome};
 use crate::net::tunnel::{self, CryptoEngine, TunnelPayload};
+use crate::proto::turn::RestCredential;
+use crate::proto::{TurnServer, TurnServerConfig};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
 use crate::topology::{Action, Direction, Encapsulation, IfaceId, NodeId, NodeKind, Topology};
@@ -27,6 +30,7 @@ use crate::trace::{PacketId, PacketSummary, Record, Trace, TraceLevel};
 use crate::wire::{Datagram, Protocol, TcpFlags, TcpHeader, Transport};
 
 pub use queue::EventQueue;
+pub use service::{Service, ServiceEvent, ServiceId};
 
 /// The limits a run stops at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +91,16 @@ enum Event {
     /// A packet finished crossing a link (or was unwrapped from a tunnel) and arrives on
     /// an interface.
     Arrive { slot: u32, iface: IfaceId },
+    /// A service's timer fires (ignored if the service re-armed it for another time).
+    Timer { service: ServiceId, at: SimTime },
+}
+
+/// A service and where it runs.
+struct Hosted {
+    node: NodeId,
+    service: Service,
+    /// The time its timer event is queued for, if any.
+    armed: Option<SimTime>,
 }
 
 struct InFlight {
@@ -109,6 +123,7 @@ pub struct VpnSession {
 /// A simulation of one topology.
 pub struct Engine<'t> {
     topo: &'t Topology,
+    rng: SimRng,
     now: SimTime,
     limits: Limits,
     queue: EventQueue<Event>,
@@ -128,6 +143,9 @@ pub struct Engine<'t> {
     tunnel_seq: u32,
     echo: bool,
     replies: BTreeSet<PacketId>,
+    services: Vec<Hosted>,
+    /// Every datagram as it went onto a link, when capturing (for pcap).
+    capture: Option<Vec<(SimTime, Datagram)>>,
     next_packet: u64,
     events: u64,
     trace: Trace,
@@ -135,6 +153,7 @@ pub struct Engine<'t> {
 
 impl<'t> Engine<'t> {
     pub fn new(topo: &'t Topology, rng: SimRng, limits: Limits, level: TraceLevel) -> Self {
+        let root = rng;
         let tx = topo
             .ifaces
             .iter()
@@ -156,6 +175,7 @@ impl<'t> Engine<'t> {
             .collect();
         Engine {
             topo,
+            rng: root,
             now: SimTime::ZERO,
             limits,
             queue: EventQueue::new(),
@@ -171,6 +191,8 @@ impl<'t> Engine<'t> {
             tunnel_seq: 0,
             echo: false,
             replies: BTreeSet::new(),
+            services: Vec::new(),
+            capture: None,
             next_packet: 1,
             events: 0,
             trace: Trace::new(level),
@@ -283,6 +305,98 @@ impl<'t> Engine<'t> {
             }
             Event::Egress { slot, node } => self.route(slot, node, None),
             Event::Arrive { slot, iface } => self.arrive(slot, iface),
+            Event::Timer { service, at } => {
+                let h = &mut self.services[service.0 as usize];
+                if h.armed == Some(at) {
+                    h.armed = None;
+                    h.service.handle_timeout(self.now);
+                    self.poll_service(service);
+                }
+            }
+        }
+    }
+
+    /// Runs `service` on `node`: packets to its addresses are handed to it, what it sends
+    /// leaves from `node`, its timers are honoured.
+    pub fn attach(&mut self, node: NodeId, service: Service) -> ServiceId {
+        let id = ServiceId(self.services.len() as u32);
+        self.services.push(Hosted { node, service, armed: None });
+        self.poll_service(id);
+        id
+    }
+
+    /// The service `id`, to read its state.
+    pub fn service(&self, id: ServiceId) -> &Service {
+        &self.services[id.0 as usize].service
+    }
+
+    /// Gives `f` the service and the current time (to issue a command such as "allocate"),
+    /// then sends what it produced.
+    pub fn command<R>(&mut self, id: ServiceId, f: impl FnOnce(&mut Service, SimTime) -> R) -> R {
+        let now = self.now;
+        let r = f(&mut self.services[id.0 as usize].service, now);
+        self.poll_service(id);
+        r
+    }
+
+    /// Starts the A/V relay of every Edge: a TURN server (which also answers STUN Binding)
+    /// on UDP and TCP on both the internal and the external interface, relaying from the
+    /// external interface and advertising the configured public address. Returns the
+    /// services in node order.
+    pub fn start_edges(&mut self) -> Vec<(NodeId, ServiceId)> {
+        let topo = self.topo;
+        let mut out = Vec::new();
+        for n in &topo.nodes {
+            let Some(edge) = &n.roles.edge else { continue };
+            let faces = [topo.iface(edge.internal).addr, topo.iface(edge.external).addr];
+            let cfg = TurnServerConfig {
+                udp: faces.iter().map(|&a| SocketAddrV4::new(a, edge.udp_port)).collect(),
+                tcp: faces.iter().map(|&a| SocketAddrV4::new(a, edge.tcp_port)).collect(),
+                relay_interface: faces[1],
+                relay_advertised: edge.advertised,
+                relay_ports: edge.relay_ports.clone(),
+                realm: edge.realm.clone(),
+                secret: edge.secret.clone().into_bytes(),
+                seed: self.seed_for(&format!("turn/{}", n.name)),
+                software: Some("icepath A/V Edge".to_string()),
+                ..TurnServerConfig::new(SocketAddrV4::new(faces[1], edge.udp_port), faces[1], &edge.realm, b"")
+            };
+            let id = self.attach(n.id, Service::Turn(Box::new(TurnServer::new(cfg))));
+            out.push((n.id, id));
+        }
+        out
+    }
+
+    /// A deterministic per-component seed for endpoints that number their transactions.
+    pub fn seed_for(&self, label: &str) -> u64 {
+        self.rng.fork(label).next_u64()
+    }
+
+    /// Sends what a service produced, records its events and re-arms its timer.
+    fn poll_service(&mut self, id: ServiceId) {
+        let now = self.now;
+        loop {
+            let h = &mut self.services[id.0 as usize];
+            let node = h.node;
+            if let Some(d) = h.service.poll_transmit() {
+                self.send_at(now, node, d);
+                continue;
+            }
+            if let Some(ev) = h.service.poll_event() {
+                self.trace.record(Record::Service { at: now, node, service: id, event: ev });
+                continue;
+            }
+            break;
+        }
+        let h = &mut self.services[id.0 as usize];
+        match h.service.poll_timeout() {
+            Some(t) if h.armed != Some(t.max(now)) => {
+                let t = t.max(now);
+                h.armed = Some(t);
+                self.queue.push(t, Event::Timer { service: id, at: t });
+            }
+            Some(_) => {}
+            None => h.armed = None,
         }
     }
 
@@ -292,10 +406,10 @@ impl<'t> Engine<'t> {
         let node = topo.iface(iface).node;
         // Tunnel packets for this device are its own business, before any NAT lookup (an
         // IPsec peer terminating on a NAT box's public address).
-        if !topo.iface(iface).is_tunnel {
-            if let Some(end) = self.tunnel_end_for(node, slot) {
-                return self.decapsulate(slot, node, iface, end);
-            }
+        if !topo.iface(iface).is_tunnel
+            && let Some(end) = self.tunnel_end_for(node, slot)
+        {
+            return self.decapsulate(slot, node, iface, end);
         }
         if let Some(nat) = self.nats[node.0 as usize].as_mut() {
             let p = self.packets[slot as usize].as_mut().expect("invariant: an event's packet is in flight");
@@ -347,10 +461,10 @@ impl<'t> Engine<'t> {
         match forward(topo, node, arrived_on, &mut p.datagram) {
             Verdict::Drop(reason) => self.drop_packet(slot, reason),
             Verdict::Deliver => {
-                if let Some(iface) = arrived_on {
-                    if !self.host_filter(slot, node, iface, Direction::In) {
-                        return;
-                    }
+                if let Some(iface) = arrived_on
+                    && !self.host_filter(slot, node, iface, Direction::In)
+                {
+                    return;
                 }
                 self.deliver(slot, node, arrived_on);
             }
@@ -410,6 +524,9 @@ impl<'t> Engine<'t> {
         }
         match self.tx[via.0 as usize].transmit(self.now, props, size) {
             Ok(transit) => {
+                if let Some(c) = self.capture.as_mut() {
+                    c.push((self.now, self.packets[slot as usize].as_ref().expect("in flight").datagram.clone()));
+                }
                 self.trace.record(Record::Transmitted { at: self.now, packet: id, link, from: via, to, transit });
                 self.queue.push(self.now + transit.total(), Event::Arrive { slot, iface: to });
             }
@@ -509,10 +626,11 @@ impl<'t> Engine<'t> {
                 .find(|e| e.port == port)?;
             return Some(TunnelEnd { iface: c.tunnel, encapsulation: enc });
         }
-        if let Some(v) = &n.roles.vpn {
-            if v.encapsulation.port == port && *d.src.ip() == v.server {
-                return Some(TunnelEnd { iface: v.iface, encapsulation: v.encapsulation });
-            }
+        if let Some(v) = &n.roles.vpn
+            && v.encapsulation.port == port
+            && *d.src.ip() == v.server
+        {
+            return Some(TunnelEnd { iface: v.iface, encapsulation: v.encapsulation });
         }
         n.roles
             .site_tunnels
@@ -559,10 +677,12 @@ impl<'t> Engine<'t> {
 
     fn learn_session(&mut self, node: NodeId, inner: Ipv4Addr, outer: SocketAddrV4) {
         let now = self.now;
-        self.sessions
-            .entry((node, inner))
-            .and_modify(|s| s.outer = outer)
-            .or_insert(VpnSession { concentrator: node, inner, outer, since: now });
+        self.sessions.entry((node, inner)).and_modify(|s| s.outer = outer).or_insert(VpnSession {
+            concentrator: node,
+            inner,
+            outer,
+            since: now,
+        });
     }
 
     /// Wraps a packet leaving by tunnel interface `via` toward tunnel member `to`, and
@@ -625,16 +745,48 @@ impl<'t> Engine<'t> {
         self.free.push(slot);
         let summary = PacketSummary::of(&p.datagram);
         self.trace.record(Record::Delivered { at: self.now, packet: p.id, node, iface, summary });
+        let listener = self
+            .services
+            .iter()
+            .position(|h| h.node == node && h.service.listens(p.datagram.protocol(), p.datagram.dst));
+        if let Some(i) = listener {
+            self.services[i].service.handle_packet(self.now, &p.datagram);
+            self.poll_service(ServiceId(i as u32));
+            return;
+        }
         if self.echo && !self.replies.contains(&p.id) && !is_tunnel_hello(&p.datagram) {
             let mut reply = p.datagram;
             std::mem::swap(&mut reply.src, &mut reply.dst);
             reply.ttl = Datagram::DEFAULT_TTL;
             if let Transport::Tcp(h) = &mut reply.transport {
-                *h = TcpHeader { seq: h.ack, ack: h.seq.wrapping_add(1), flags: TcpFlags(TcpFlags::SYN.0 | TcpFlags::ACK.0), window: h.window };
+                *h = TcpHeader {
+                    seq: h.ack,
+                    ack: h.seq.wrapping_add(1),
+                    flags: TcpFlags(TcpFlags::SYN.0 | TcpFlags::ACK.0),
+                    window: h.window,
+                };
             }
             let id = self.send_at(self.now, node, reply);
             self.replies.insert(id);
         }
+    }
+
+    /// Records every datagram as it goes onto a link (the view of a capture on every
+    /// interface at once: a packet appears once per hop, showing each translation).
+    pub fn set_capture(&mut self, on: bool) {
+        self.capture = on.then(Vec::new);
+    }
+
+    /// The captured datagrams, in time order.
+    pub fn captured(&self) -> &[(SimTime, Datagram)] {
+        self.capture.as_deref().unwrap_or_default()
+    }
+
+    /// Media-relay credentials for `user` as the Edge's MRAS would issue them: derived from
+    /// the Edge pool's secret, valid for `validity` (Lync: 8 hours) from now.
+    pub fn mras_credentials(&self, edge: NodeId, user: &str, validity: SimDuration) -> Option<RestCredential> {
+        let e = self.topo.node(edge).roles.edge.as_ref()?;
+        Some(RestCredential::issue(e.secret.as_bytes(), self.now + validity, user))
     }
 
     /// Makes every destination answer each packet it receives with one reply to the source

@@ -139,7 +139,9 @@ fn hairpinning_follows_the_nat_setting() {
         e.run();
         let last = e.trace().packet(id).last().cloned().unwrap();
         if hairpin {
-            let Record::Delivered { node, summary, .. } = last else { panic!("hairpinned packet not delivered: {last:?}") };
+            let Record::Delivered { node, summary, .. } = last else {
+                panic!("hairpinned packet not delivered: {last:?}")
+            };
             assert_eq!(node, b);
             // b sees a's external address and port, as RFC 4787 REQ-9 asks.
             assert_eq!(summary.src.to_string(), "198.51.100.2:5000");

@@ -255,7 +255,9 @@ impl fmt::Display for Described<'_> {
             DropReason::TunnelMalformed { node, iface } => {
                 write!(f, "{}: tunnel packet on {} does not unwrap", name(node), t.iface_label(iface))
             }
-            DropReason::ConcentratorBusy { node } => write!(f, "{}: crypto queue full (concentrator overloaded)", name(node)),
+            DropReason::ConcentratorBusy { node } => {
+                write!(f, "{}: crypto queue full (concentrator overloaded)", name(node))
+            }
             DropReason::VpnHairpinBlocked { node } => {
                 write!(f, "{}: client-to-client traffic may not hairpin through this concentrator", name(node))
             }

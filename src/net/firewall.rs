@@ -116,13 +116,13 @@ impl Firewall {
     pub fn check(&mut self, now: SimTime, packet: &Datagram, at: &Crossing<'_>) -> FirewallVerdict {
         let key = FlowKey::of(packet);
         let timeout = self.timeout(packet);
-        if self.cfg.stateful {
-            if let Some(flow) = self.flows.get_mut(&key) {
-                if flow.expires > now && flow.admits(packet, at) {
-                    flow.expires = now + timeout;
-                    return FirewallVerdict { action: Action::Allow, decider: Decider::Established };
-                }
-            }
+        if self.cfg.stateful
+            && let Some(flow) = self.flows.get_mut(&key)
+            && flow.expires > now
+            && flow.admits(packet, at)
+        {
+            flow.expires = now + timeout;
+            return FirewallVerdict { action: Action::Allow, decider: Decider::Established };
         }
         let verdict = self
             .order
@@ -137,7 +137,8 @@ impl Firewall {
                 decider: Decider::Default,
             });
         if verdict.action == Action::Allow && self.cfg.stateful {
-            let flow = Flow { expires: now + timeout, initiator: packet.src, in_iface: at.in_iface, out_iface: at.out_iface };
+            let flow =
+                Flow { expires: now + timeout, initiator: packet.src, in_iface: at.in_iface, out_iface: at.out_iface };
             self.flows.insert(key, flow);
         }
         verdict
@@ -285,7 +286,10 @@ mod tests {
         let back = udp("172.16.20.10:3478", "10.20.1.50:50000");
         assert_eq!(fw.check(SimTime::ZERO, &there, &ifaces(3, 2)).action, Action::Allow);
         assert_eq!(fw.check(SimTime::ZERO, &back, &ifaces(2, 3)).decider, Decider::Established);
-        assert_eq!(fw.check(SimTime::ZERO, &back, &ifaces(1, 3)), FirewallVerdict { action: Action::Deny, decider: Decider::Default });
+        assert_eq!(
+            fw.check(SimTime::ZERO, &back, &ifaces(1, 3)),
+            FirewallVerdict { action: Action::Deny, decider: Decider::Default }
+        );
     }
 
     /// Seed 000's Windows Firewall rule: block Communicator.exe between the VPN subnet and
@@ -303,8 +307,11 @@ mod tests {
             ..rule(Action::Deny)
         };
         let allow_all = rule(Action::Allow);
-        let mut fw =
-            Firewall::new(cfg(vec![allow_all, block(Direction::In), block(Direction::Out)], RuleOrder::DenyFirst, Action::Allow));
+        let mut fw = Firewall::new(cfg(
+            vec![allow_all, block(Direction::In), block(Direction::Out)],
+            RuleOrder::DenyFirst,
+            Action::Allow,
+        ));
         let vpn = Crossing {
             direction: Some(Direction::Out),
             iface_type: Some(IfaceType::RemoteAccess),
@@ -314,12 +321,21 @@ mod tests {
         };
         let to_desk = udp("10.99.0.10:50000", "10.0.1.20:50010");
         // Deny-first: the block wins over the allow-all listed before it.
-        assert_eq!(fw.check(SimTime::ZERO, &to_desk, &vpn), FirewallVerdict { action: Action::Deny, decider: Decider::Rule(2) });
+        assert_eq!(
+            fw.check(SimTime::ZERO, &to_desk, &vpn),
+            FirewallVerdict { action: Action::Deny, decider: Decider::Rule(2) }
+        );
         // Another program on the same path is not blocked.
-        assert_eq!(fw.check(SimTime::ZERO, &to_desk, &Crossing { app: Some("outlook.exe"), ..vpn }).action, Action::Allow);
+        assert_eq!(
+            fw.check(SimTime::ZERO, &to_desk, &Crossing { app: Some("outlook.exe"), ..vpn }).action,
+            Action::Allow
+        );
         // The client's media to the Edge's public address over the physical NIC passes.
         let wifi = Crossing { iface_type: Some(IfaceType::Wireless), profile: Some(NetworkProfile::Public), ..vpn };
-        assert_eq!(fw.check(SimTime::ZERO, &udp("192.168.1.10:50000", "203.0.113.20:3478"), &wifi).action, Action::Allow);
+        assert_eq!(
+            fw.check(SimTime::ZERO, &udp("192.168.1.10:50000", "203.0.113.20:3478"), &wifi).action,
+            Action::Allow
+        );
         // Inbound from a corporate host over the VPN is blocked by the inbound twin.
         let inbound = Crossing { direction: Some(Direction::In), ..vpn };
         let from_desk = udp("10.0.1.20:50010", "10.99.0.10:50002");

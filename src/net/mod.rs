@@ -5,8 +5,8 @@
 //! the IP forwarding plane shared by hosts and routers (`forward`) and the physical link
 //! (`link`). NATs, firewalls, VPNs and DNS views join here later.
 
-mod drop;
 pub mod dns;
+mod drop;
 pub mod firewall;
 pub mod forward;
 pub mod link;

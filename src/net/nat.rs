@@ -62,7 +62,10 @@ pub enum NatRefusal {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NatOutcome {
     /// Rewritten; (source, destination) before the rewrite.
-    Translated { action: NatAction, before: (SocketAddrV4, SocketAddrV4) },
+    Translated {
+        action: NatAction,
+        before: (SocketAddrV4, SocketAddrV4),
+    },
     /// Not the NAT's business (inbound to an address it does not own): routed unchanged.
     PassThrough,
     Refused(NatRefusal),
@@ -118,7 +121,15 @@ pub struct MappingView {
 impl Nat {
     pub fn new(cfg: NatConfig, rng: RngStream) -> Self {
         let next_port = *cfg.behavior.port_range.start();
-        Nat { cfg, rng, mappings: Vec::new(), free: Vec::new(), by_key: FxHashMap::default(), by_external: FxHashMap::default(), next_port }
+        Nat {
+            cfg,
+            rng,
+            mappings: Vec::new(),
+            free: Vec::new(),
+            by_key: FxHashMap::default(),
+            by_external: FxHashMap::default(),
+            next_port,
+        }
     }
 
     pub fn config(&self) -> &NatConfig {
@@ -137,7 +148,12 @@ impl Nat {
             .iter()
             .flatten()
             .filter(|m| m.expires > now)
-            .map(|m| MappingView { protocol: m.key.protocol, internal: m.key.internal, external: m.external, expires: m.expires })
+            .map(|m| MappingView {
+                protocol: m.key.protocol,
+                internal: m.key.internal,
+                external: m.external,
+                expires: m.expires,
+            })
             .collect()
     }
 
@@ -204,7 +220,8 @@ impl Nat {
             return NatOutcome::PassThrough;
         }
         let protocol = packet.protocol();
-        if let Some(f) = self.cfg.port_forwards.iter().find(|f| f.protocol == protocol && f.external_port == packet.dst.port())
+        if let Some(f) =
+            self.cfg.port_forwards.iter().find(|f| f.protocol == protocol && f.external_port == packet.dst.port())
         {
             packet.dst = f.internal;
             return NatOutcome::Translated { action: NatAction::PortForward, before };
@@ -245,7 +262,11 @@ impl Nat {
 
     fn timeouts(&self) -> Timeouts {
         let b = &self.cfg.behavior;
-        Timeouts { udp: b.udp_timeout, tcp_established: b.tcp_established_timeout, tcp_transitory: b.tcp_transitory_timeout }
+        Timeouts {
+            udp: b.udp_timeout,
+            tcp_established: b.tcp_established_timeout,
+            tcp_transitory: b.tcp_transitory_timeout,
+        }
     }
 
     /// `idx` if it names a mapping still alive at `now`; removes it if it expired.

@@ -90,7 +90,8 @@ pub struct CryptoEngine {
 
 impl CryptoEngine {
     pub fn new(c: &Concentrator, rng: RngStream) -> Self {
-        let service = c.capacity_pps.map_or(SimDuration::ZERO, |pps| SimDuration::from_nanos(1_000_000_000 / pps.max(1)));
+        let service =
+            c.capacity_pps.map_or(SimDuration::ZERO, |pps| SimDuration::from_nanos(1_000_000_000 / pps.max(1)));
         // The jitter draw reuses the link model's sampler: a zero-latency "link" with the
         // concentrator's jitter, reordering allowed (the queue above keeps FIFO order).
         let jitter_props = LinkProps { jitter: c.crypto_jitter, reorder: true, ..LinkProps::default() };
@@ -138,7 +139,10 @@ mod tests {
         assert_eq!(outer.wire_len(), inner.wire_len() + 28 + Encapsulation::IPSEC.overhead as usize);
         assert_eq!(decapsulate(&outer, Encapsulation::IPSEC), Ok(TunnelPayload::Data(inner)));
         let h = hello(sa("192.168.1.10:4500"), sa("203.0.113.10:4500"), Ipv4Addr::new(10, 99, 0, 10));
-        assert_eq!(decapsulate(&h, Encapsulation::IPSEC), Ok(TunnelPayload::Hello { inner: Ipv4Addr::new(10, 99, 0, 10) }));
+        assert_eq!(
+            decapsulate(&h, Encapsulation::IPSEC),
+            Ok(TunnelPayload::Hello { inner: Ipv4Addr::new(10, 99, 0, 10) })
+        );
         let junk = Datagram::udp(sa("1.1.1.1:1"), sa("2.2.2.2:4500"), vec![1, 2, 3]);
         assert!(decapsulate(&junk, Encapsulation::IPSEC).is_err());
     }

@@ -41,6 +41,11 @@ impl StunServer {
         }
     }
 
+    /// The UDP addresses answered on.
+    pub fn addresses(&self) -> &[SocketAddrV4] {
+        &self.addresses
+    }
+
     /// Adds SOFTWARE to every response (RFC 8489 §14.14).
     pub fn with_software(mut self, software: &str) -> StunServer {
         self.software = Some(software.to_owned());

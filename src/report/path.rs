@@ -80,7 +80,9 @@ fn describe_step(step: &Step) -> String {
             after[0],
             after[1]
         ),
-        Step::Firewall { at, node, decided_by } => format!("  {:>12}  {node} firewall allows ({decided_by})", at.to_string()),
+        Step::Firewall { at, node, decided_by } => {
+            format!("  {:>12}  {node} firewall allows ({decided_by})", at.to_string())
+        }
         Step::Encapsulate { at, node, tunnel, outer } => format!(
             "  {:>12}  {node} encapsulates into tunnel {tunnel}: {} {} -> {}, {} bytes",
             at.to_string(),
@@ -105,8 +107,20 @@ fn describe_step(step: &Step) -> String {
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum Outcome {
     /// `seen_as` is the packet's source and destination as the receiver got them.
-    Delivered { at: SimTime, node: String, iface: Option<String>, one_way: SimDuration, seen_as: [SocketAddrV4; 2] },
-    Dropped { at: SimTime, node: String, iface: Option<String>, kind: DropKind, reason: String },
+    Delivered {
+        at: SimTime,
+        node: String,
+        iface: Option<String>,
+        one_way: SimDuration,
+        seen_as: [SocketAddrV4; 2],
+    },
+    Dropped {
+        at: SimTime,
+        node: String,
+        iface: Option<String>,
+        kind: DropKind,
+        reason: String,
+    },
     /// The run stopped (at a limit) before the packet arrived or was dropped.
     InFlight,
 }
@@ -118,7 +132,8 @@ impl PathReport {
         let mut packets: Vec<PacketPath> = Vec::new();
         let name = |n: NodeId| topo.node(n).name.clone();
         for r in trace.records() {
-            if r.packet() < first {
+            let Some(packet) = r.packet() else { continue };
+            if packet < first {
                 continue;
             }
             if let Record::Sent { at, packet, node, summary } = r {
@@ -132,14 +147,17 @@ impl PathReport {
                 });
                 continue;
             }
-            let index = (r.packet().0 - first.0) as usize;
+            let index = (packet.0 - first.0) as usize;
             let Some(p) = packets.get_mut(index) else { continue };
-            debug_assert_eq!(p.id, r.packet(), "invariant: packet ids are dense");
+            debug_assert_eq!(p.id, packet, "invariant: packet ids are dense");
             let step = match r {
-                Record::Sent { .. } => unreachable!("handled above"),
-                Record::Forwarded { at, node, arrived_on, ttl, .. } => {
-                    Step::Forward { at: *at, node: name(*node), arrived_on: topo.iface(*arrived_on).name.clone(), ttl: *ttl }
-                }
+                Record::Sent { .. } | Record::Service { .. } => unreachable!("handled above"),
+                Record::Forwarded { at, node, arrived_on, ttl, .. } => Step::Forward {
+                    at: *at,
+                    node: name(*node),
+                    arrived_on: topo.iface(*arrived_on).name.clone(),
+                    ttl: *ttl,
+                },
                 Record::Transmitted { at, link, from, to, transit, .. } => {
                     let f = topo.iface(*from);
                     Step::Link {
@@ -172,9 +190,12 @@ impl PathReport {
                     };
                     Step::Firewall { at: *at, node: name(*node), decided_by }
                 }
-                Record::Encapsulated { at, node, tunnel, outer, .. } => {
-                    Step::Encapsulate { at: *at, node: name(*node), tunnel: topo.link(*tunnel).name.clone(), outer: *outer }
-                }
+                Record::Encapsulated { at, node, tunnel, outer, .. } => Step::Encapsulate {
+                    at: *at,
+                    node: name(*node),
+                    tunnel: topo.link(*tunnel).name.clone(),
+                    outer: *outer,
+                },
                 Record::Decapsulated { at, node, tunnel, inner, delay, .. } => Step::Decapsulate {
                     at: *at,
                     node: name(*node),

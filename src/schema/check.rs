@@ -565,11 +565,29 @@ fn build(
             };
             let internal = by_role(EdgeRole::Internal)?;
             let external = by_role(EdgeRole::External)?;
-            let advertised = match n.edge.as_ref().and_then(|e| e.advertised.as_ref()) {
+            let e = n.edge.as_ref();
+            let advertised = match e.and_then(|e| e.advertised.as_ref()) {
                 Some(a) => a.value,
                 None => ifaces[external.0 as usize].addr,
             };
-            roles.edge = Some(EdgeConfig { internal, external, advertised });
+            let node_name = &n.id.as_ref()?.value;
+            let pool = e.and_then(|e| e.pool.as_ref()).map_or_else(|| node_name.clone(), |p| p.value.clone());
+            let secret =
+                e.and_then(|e| e.secret.as_ref()).map_or_else(|| EdgeConfig::pool_secret(&pool), |s| s.value.clone());
+            let realm =
+                e.and_then(|e| e.realm.as_ref()).map_or_else(|| EdgeConfig::REALM.to_string(), |r| r.value.clone());
+            let single = |r: Option<&std::ops::RangeInclusive<u16>>, default: u16| r.map_or(default, |r| *r.start());
+            roles.edge = Some(EdgeConfig {
+                internal,
+                external,
+                advertised,
+                pool,
+                secret,
+                realm,
+                relay_ports: e.and_then(|e| e.relay_ports.clone()).unwrap_or(50000..=59999),
+                udp_port: single(e.and_then(|e| e.udp_port.as_ref()), 3478),
+                tcp_port: single(e.and_then(|e| e.tcp_port.as_ref()), 443),
+            });
         }
         if let Some((views, _, _)) = &n.views {
             let mut out = Vec::with_capacity(views.len());

@@ -60,8 +60,13 @@ pub enum NatPreset {
 }
 
 impl NatPreset {
-    pub const ALL: [NatPreset; 5] =
-        [NatPreset::FullCone, NatPreset::RestrictedCone, NatPreset::PortRestrictedCone, NatPreset::Symmetric, NatPreset::Cgnat];
+    pub const ALL: [NatPreset; 5] = [
+        NatPreset::FullCone,
+        NatPreset::RestrictedCone,
+        NatPreset::PortRestrictedCone,
+        NatPreset::Symmetric,
+        NatPreset::Cgnat,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -80,7 +85,9 @@ impl NatPreset {
         use MappingBehavior as M;
         let base = NatBehavior::default();
         match self {
-            NatPreset::FullCone => NatBehavior { mapping: M::EndpointIndependent, filtering: F::EndpointIndependent, ..base },
+            NatPreset::FullCone => {
+                NatBehavior { mapping: M::EndpointIndependent, filtering: F::EndpointIndependent, ..base }
+            }
             NatPreset::RestrictedCone => {
                 NatBehavior { mapping: M::EndpointIndependent, filtering: F::AddressDependent, ..base }
             }
@@ -332,14 +339,37 @@ pub struct SiteTunnelEnd {
     pub encapsulation: Encapsulation,
 }
 
-/// The two faces of a dual-NIC Edge server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// The two faces of a dual-NIC Edge server and its A/V relay service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EdgeConfig {
     pub internal: IfaceId,
     pub external: IfaceId,
     /// The public address the Edge advertises for its relay (differs from the external
     /// interface's address when a static NAT sits in front).
     pub advertised: Ipv4Addr,
+    /// The Edge pool this server belongs to; members of a pool share `secret`.
+    pub pool: String,
+    /// The secret media-relay credentials are derived from (MRAS). Defaults to one derived
+    /// from the pool name, so pool members agree unless a file says otherwise.
+    pub secret: String,
+    /// The long-term credential realm (Lync uses "RTCMEDIA").
+    pub realm: String,
+    /// Ports relayed addresses are allocated from, on the external interface.
+    pub relay_ports: RangeInclusive<u16>,
+    /// STUN/TURN over UDP, on both interfaces.
+    pub udp_port: u16,
+    /// TURN over TCP, on both interfaces.
+    pub tcp_port: u16,
+}
+
+impl EdgeConfig {
+    /// Lync's defaults: RTCMEDIA realm, UDP 3478, TCP 443, relay ports 50000-59999.
+    pub const REALM: &'static str = "RTCMEDIA";
+
+    /// The secret of a pool that names none: a stable function of the pool name.
+    pub fn pool_secret(pool: &str) -> String {
+        format!("icepath-pool-secret:{pool}")
+    }
 }
 
 /// One DNS view: the clients it answers and its records.

@@ -302,8 +302,10 @@ impl Topology {
             }
         }
         let node_by_name = nodes.iter().map(|n| (n.name.clone(), n.id)).collect();
-        let iface_by_addr =
-            ifaces.iter().flat_map(|f| std::iter::once(f.addr).chain(f.aliases.iter().copied()).map(move |a| (a, f.id))).collect();
+        let iface_by_addr = ifaces
+            .iter()
+            .flat_map(|f| std::iter::once(f.addr).chain(f.aliases.iter().copied()).map(move |a| (a, f.id)))
+            .collect();
         Topology { name, nodes, links, ifaces, zones, graph, node_by_name, iface_by_addr }
     }
 

@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 
-use crate::net::link::Transit;
+use crate::engine::{ServiceEvent, ServiceId};
 use crate::net::firewall::Decider;
+use crate::net::link::Transit;
 use crate::net::nat::NatAction;
 use crate::net::{DropKind, DropReason};
 use crate::time::{SimDuration, SimTime};
@@ -75,9 +76,19 @@ pub enum Record {
     Allowed { at: SimTime, packet: PacketId, node: NodeId, decider: Decider },
     /// The datagram was wrapped into a tunnel packet; it travels as `outer` from here.
     Encapsulated { at: SimTime, packet: PacketId, node: NodeId, tunnel: LinkId, outer: PacketSummary },
+    /// A protocol endpoint on a node reported something (a STUN answer, an allocation, a
+    /// refusal...).
+    Service { at: SimTime, node: NodeId, service: ServiceId, event: ServiceEvent },
     /// A tunnel packet was unwrapped; the inner datagram continues after `delay` (the
     /// concentrator's crypto time, zero elsewhere).
-    Decapsulated { at: SimTime, packet: PacketId, node: NodeId, tunnel: LinkId, inner: PacketSummary, delay: SimDuration },
+    Decapsulated {
+        at: SimTime,
+        packet: PacketId,
+        node: NodeId,
+        tunnel: LinkId,
+        inner: PacketSummary,
+        delay: SimDuration,
+    },
 }
 
 impl Record {
@@ -91,12 +102,14 @@ impl Record {
             | Record::Translated { at, .. }
             | Record::Allowed { at, .. }
             | Record::Encapsulated { at, .. }
-            | Record::Decapsulated { at, .. } => *at,
+            | Record::Decapsulated { at, .. }
+            | Record::Service { at, .. } => *at,
         }
     }
 
-    pub fn packet(&self) -> PacketId {
-        match self {
+    /// The packet the record is about (`None` for service events).
+    pub fn packet(&self) -> Option<PacketId> {
+        Some(match self {
             Record::Sent { packet, .. }
             | Record::Transmitted { packet, .. }
             | Record::Forwarded { packet, .. }
@@ -106,7 +119,8 @@ impl Record {
             | Record::Allowed { packet, .. }
             | Record::Encapsulated { packet, .. }
             | Record::Decapsulated { packet, .. } => *packet,
-        }
+            Record::Service { .. } => return None,
+        })
     }
 }
 
@@ -152,7 +166,7 @@ impl Trace {
 
     /// The records of one packet, in time order.
     pub fn packet(&self, id: PacketId) -> impl Iterator<Item = &Record> {
-        self.records.iter().filter(move |r| r.packet() == id)
+        self.records.iter().filter(move |r| r.packet() == Some(id))
     }
 
     /// Adds a record, updating the counters; keeps it if the level asks for it.
@@ -179,6 +193,7 @@ impl Trace {
             | Record::Allowed { .. }
             | Record::Encapsulated { .. }
             | Record::Decapsulated { .. } => self.level >= TraceLevel::Hops,
+            Record::Service { .. } => self.level >= TraceLevel::Outcomes,
         };
         if keep {
             debug_assert!(self.records.last().is_none_or(|l| l.at() <= r.at()), "invariant: records are in time order");

@@ -16,8 +16,15 @@ fn nat_with(behavior: NatBehavior) -> Nat {
         behavior,
         outside: IfaceId(0),
         external: EXT,
-        static_nat: vec![StaticNat { internal: Ipv4Addr::new(10, 0, 5, 10), external: Ipv4Addr::new(198, 51, 100, 20) }],
-        port_forwards: vec![PortForward { protocol: Protocol::Udp, external_port: 3478, internal: sa("10.0.5.11:3478") }],
+        static_nat: vec![StaticNat {
+            internal: Ipv4Addr::new(10, 0, 5, 10),
+            external: Ipv4Addr::new(198, 51, 100, 20),
+        }],
+        port_forwards: vec![PortForward {
+            protocol: Protocol::Udp,
+            external_port: 3478,
+            internal: sa("10.0.5.11:3478"),
+        }],
     };
     Nat::new(cfg, SimRng::new(1).fork("nat/test"))
 }
@@ -57,11 +64,36 @@ fn presets_map_and_filter_as_rfc4787_decomposes_them() {
         admits_new_addr: bool,
     }
     let rows = [
-        Row { preset: NatPreset::FullCone, distinct_mappings: 1, admits_same_addr_new_port: true, admits_new_addr: true },
-        Row { preset: NatPreset::RestrictedCone, distinct_mappings: 1, admits_same_addr_new_port: true, admits_new_addr: false },
-        Row { preset: NatPreset::PortRestrictedCone, distinct_mappings: 1, admits_same_addr_new_port: false, admits_new_addr: false },
-        Row { preset: NatPreset::Symmetric, distinct_mappings: 3, admits_same_addr_new_port: false, admits_new_addr: false },
-        Row { preset: NatPreset::Cgnat, distinct_mappings: 1, admits_same_addr_new_port: false, admits_new_addr: false },
+        Row {
+            preset: NatPreset::FullCone,
+            distinct_mappings: 1,
+            admits_same_addr_new_port: true,
+            admits_new_addr: true,
+        },
+        Row {
+            preset: NatPreset::RestrictedCone,
+            distinct_mappings: 1,
+            admits_same_addr_new_port: true,
+            admits_new_addr: false,
+        },
+        Row {
+            preset: NatPreset::PortRestrictedCone,
+            distinct_mappings: 1,
+            admits_same_addr_new_port: false,
+            admits_new_addr: false,
+        },
+        Row {
+            preset: NatPreset::Symmetric,
+            distinct_mappings: 3,
+            admits_same_addr_new_port: false,
+            admits_new_addr: false,
+        },
+        Row {
+            preset: NatPreset::Cgnat,
+            distinct_mappings: 1,
+            admits_same_addr_new_port: false,
+            admits_new_addr: false,
+        },
     ];
     for row in rows {
         let name = row.preset.as_str();
@@ -77,7 +109,11 @@ fn presets_map_and_filter_as_rfc4787_decomposes_them() {
         let internal = Some(sa("192.168.1.10:50000"));
         assert_eq!(inbound(&mut nat, 3, "192.0.2.1:3478", m1), internal, "{name}: reply from A");
         assert_eq!(inbound(&mut nat, 3, "203.0.113.9:3478", m3), internal, "{name}: reply from B");
-        assert_eq!(inbound(&mut nat, 3, "192.0.2.1:9999", m1).is_some(), row.admits_same_addr_new_port, "{name}: A, new port");
+        assert_eq!(
+            inbound(&mut nat, 3, "192.0.2.1:9999", m1).is_some(),
+            row.admits_same_addr_new_port,
+            "{name}: A, new port"
+        );
         assert_eq!(inbound(&mut nat, 3, "198.18.0.1:3478", m1).is_some(), row.admits_new_addr, "{name}: new address");
         // Nothing comes in on a port that was never mapped.
         let unmapped = SocketAddrV4::new(EXT, 40000);
@@ -92,7 +128,11 @@ fn port_allocation_styles() {
     // A second host with the same port cannot keep it.
     assert_ne!(out(&mut preserve, 0, "192.168.1.11:50000", "192.0.2.1:1").port(), 50000);
 
-    let seq = NatBehavior { port_allocation: PortAllocation::Sequential, port_range: 20000..=20002, ..NatBehavior::default() };
+    let seq = NatBehavior {
+        port_allocation: PortAllocation::Sequential,
+        port_range: 20000..=20002,
+        ..NatBehavior::default()
+    };
     let mut nat = nat_with(seq);
     let ports: Vec<u16> =
         (0..3).map(|i| out(&mut nat, 0, &format!("192.168.1.{}:5000", 10 + i), "192.0.2.1:1").port()).collect();
@@ -100,7 +140,8 @@ fn port_allocation_styles() {
     let mut d = Datagram::udp(sa("192.168.1.99:5000"), sa("192.0.2.1:1"), vec![]);
     assert_eq!(nat.outbound(SimTime::ZERO, &mut d), NatOutcome::Refused(NatRefusal::PortsExhausted));
 
-    let rnd = NatBehavior { port_allocation: PortAllocation::Random, port_range: 30000..=39999, ..NatBehavior::default() };
+    let rnd =
+        NatBehavior { port_allocation: PortAllocation::Random, port_range: 30000..=39999, ..NatBehavior::default() };
     let mut nat = nat_with(rnd);
     let p = out(&mut nat, 0, "192.168.1.10:5000", "192.0.2.1:1").port();
     assert!((30000..=39999).contains(&p));
@@ -108,7 +149,11 @@ fn port_allocation_styles() {
 
 #[test]
 fn mappings_expire_and_refresh() {
-    let b = NatBehavior { udp_timeout: SimDuration::from_secs(120), refresh_on_inbound: false, ..NatPreset::FullCone.behavior() };
+    let b = NatBehavior {
+        udp_timeout: SimDuration::from_secs(120),
+        refresh_on_inbound: false,
+        ..NatPreset::FullCone.behavior()
+    };
     let mut nat = nat_with(b);
     let s = 1_000_000_000u64;
     let m = out(&mut nat, 0, "192.168.1.10:50000", "192.0.2.1:3478");
@@ -117,7 +162,10 @@ fn mappings_expire_and_refresh() {
     assert!(inbound(&mut nat, 200 * s, "192.0.2.1:3478", m).is_some());
     // Inbound does not refresh here, so at 221 s it has expired and admits nothing.
     let mut d = Datagram::udp(sa("192.0.2.1:3478"), m, vec![]);
-    assert!(matches!(nat.inbound(SimTime::from_nanos(221 * s), &mut d), NatOutcome::Refused(NatRefusal::Expired { .. })));
+    assert!(matches!(
+        nat.inbound(SimTime::from_nanos(221 * s), &mut d),
+        NatOutcome::Refused(NatRefusal::Expired { .. })
+    ));
     assert_eq!(inbound(&mut nat, 222 * s, "192.0.2.1:3478", m), None);
 }
 
@@ -129,7 +177,10 @@ fn tcp_mapping_follows_the_connection() {
         Datagram::tcp(sa(src), sa(dst), crate::wire::TcpHeader { flags: TcpFlags(flags), ..Default::default() }, vec![])
     };
     let mut syn = tcp("192.168.1.10:40000", "192.0.2.1:443", TcpFlags::SYN.0);
-    assert!(matches!(nat.outbound(SimTime::ZERO, &mut syn), NatOutcome::Translated { action: NatAction::NewMapping, .. }));
+    assert!(matches!(
+        nat.outbound(SimTime::ZERO, &mut syn),
+        NatOutcome::Translated { action: NatAction::NewMapping, .. }
+    ));
     let ext = syn.src;
     let mut ack = tcp("192.168.1.10:40000", "192.0.2.1:443", TcpFlags::ACK.0);
     nat.outbound(SimTime::from_nanos(s), &mut ack);
@@ -156,14 +207,18 @@ fn static_nat_and_port_forwards_admit_unsolicited() {
 }
 
 fn arb_behavior() -> impl Strategy<Value = NatBehavior> {
-    let mapping =
-        prop_oneof![Just(MappingBehavior::EndpointIndependent), Just(MappingBehavior::AddressDependent), Just(MappingBehavior::AddressAndPortDependent)];
+    let mapping = prop_oneof![
+        Just(MappingBehavior::EndpointIndependent),
+        Just(MappingBehavior::AddressDependent),
+        Just(MappingBehavior::AddressAndPortDependent)
+    ];
     let filtering = prop_oneof![
         Just(FilteringBehavior::EndpointIndependent),
         Just(FilteringBehavior::AddressDependent),
         Just(FilteringBehavior::AddressAndPortDependent)
     ];
-    let alloc = prop_oneof![Just(PortAllocation::Preserve), Just(PortAllocation::Sequential), Just(PortAllocation::Random)];
+    let alloc =
+        prop_oneof![Just(PortAllocation::Preserve), Just(PortAllocation::Sequential), Just(PortAllocation::Random)];
     (mapping, filtering, alloc).prop_map(|(mapping, filtering, port_allocation)| NatBehavior {
         mapping,
         filtering,

@@ -184,6 +184,16 @@ impl TurnClient {
         self.cfg.local
     }
 
+    /// The transport to the server (UDP, or TCP for TURN over TCP).
+    pub fn protocol(&self) -> Protocol {
+        self.cfg.protocol
+    }
+
+    /// The server this client talks to.
+    pub fn server(&self) -> SocketAddrV4 {
+        self.cfg.server
+    }
+
     /// The relayed address, once allocated.
     pub fn relayed(&self) -> Option<SocketAddrV4> {
         self.relayed

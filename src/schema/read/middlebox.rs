@@ -77,6 +77,12 @@ pub(crate) struct FileConcentrator {
 #[derive(Debug)]
 pub(crate) struct FileEdge {
     pub advertised: Option<At<Ipv4Addr>>,
+    pub pool: Option<At<String>>,
+    pub secret: Option<At<String>>,
+    pub realm: Option<At<String>>,
+    pub relay_ports: Option<RangeInclusive<u16>>,
+    pub udp_port: Option<RangeInclusive<u16>>,
+    pub tcp_port: Option<RangeInclusive<u16>>,
 }
 
 #[derive(Debug)]
@@ -551,10 +557,18 @@ pub(crate) fn read_concentrator(dc: &mut Decoder<'_>, v: &Value, path: &Path) ->
 }
 
 pub(crate) fn read_edge(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileEdge> {
-    let mut f = dc.fields(v, path, "an Edge: a map with `advertised`", &["advertised"])?;
+    const KNOWN: &[&str] = &["advertised", "pool", "secret", "realm", "relay-ports", "udp-port", "tcp-port"];
+    let mut f =
+        dc.fields(v, path, "an Edge: a map with `advertised`, `pool`, `secret`, `realm`, `relay-ports`", KNOWN)?;
     let advertised = f.optional("advertised").and_then(|(v, p)| read_ip(dc, v, &p));
+    let pool = f.optional("pool").and_then(|(v, p)| dc.string(v, &p, "an Edge pool name"));
+    let secret = f.optional("secret").and_then(|(v, p)| dc.string(v, &p, "the pool's shared secret"));
+    let realm = f.optional("realm").and_then(|(v, p)| dc.string(v, &p, "a realm such as RTCMEDIA"));
+    let relay_ports = f.optional("relay-ports").and_then(|(v, p)| read_ports(dc, v, &p));
+    let udp_port = f.optional("udp-port").and_then(|(v, p)| read_ports(dc, v, &p));
+    let tcp_port = f.optional("tcp-port").and_then(|(v, p)| read_ports(dc, v, &p));
     f.finish(dc);
-    Some(FileEdge { advertised })
+    Some(FileEdge { advertised, pool, secret, realm, relay_ports, udp_port, tcp_port })
 }
 
 pub(crate) fn read_views(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Vec<FileView> {

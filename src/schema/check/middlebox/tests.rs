@@ -119,7 +119,7 @@ fn dns_views_edges_and_resolvers() {
     assert_eq!(views[0].records["sip.contoso.com"], [ip("203.0.113.20")]);
     assert!(views[2].clients.is_empty(), "`any` is the empty list");
     let edge = t.node(t.node_by_name("edge01").unwrap());
-    let e = edge.roles.edge.unwrap();
+    let e = edge.roles.edge.clone().unwrap();
     assert_eq!((t.iface(e.internal).name.as_str(), t.iface(e.external).name.as_str()), ("int0", "ext0"));
     assert_eq!(e.advertised, ip("203.0.113.20"));
     assert!(!edge.forwarding);

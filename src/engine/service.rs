@@ -1,0 +1,92 @@
+//! Protocol endpoints hosted on nodes: the sans-IO state machines of `proto`, plugged into
+//! the engine. A packet delivered to a node goes to the service listening on its
+//! destination; what a service transmits leaves from its node; its timers become events.
+
+use std::net::SocketAddrV4;
+
+use crate::proto::{StunServer, StunServerEvent, TurnClient, TurnClientEvent, TurnServer, TurnServerEvent};
+use crate::time::SimTime;
+use crate::wire::{Datagram, Protocol};
+
+/// Identifies a service within one engine (numbered in attach order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct ServiceId(pub u32);
+
+/// A protocol endpoint running on a node.
+#[derive(Debug)]
+pub enum Service {
+    Stun(StunServer),
+    Turn(Box<TurnServer>),
+    TurnClient(Box<TurnClient>),
+}
+
+/// Something a service reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceEvent {
+    Stun(StunServerEvent),
+    Turn(TurnServerEvent),
+    TurnClient(TurnClientEvent),
+}
+
+impl Service {
+    /// Whether a packet for `dst` over `protocol` is this service's.
+    pub fn listens(&self, protocol: Protocol, dst: SocketAddrV4) -> bool {
+        match self {
+            Service::Stun(s) => protocol == Protocol::Udp && s.addresses().contains(&dst),
+            Service::Turn(t) => {
+                let c = t.config();
+                let listening = match protocol {
+                    Protocol::Udp => c.udp.contains(&dst),
+                    Protocol::Tcp => c.tcp.contains(&dst),
+                };
+                // Peers send to relayed addresses on the relay interface (UDP relaying).
+                listening
+                    || (protocol == Protocol::Udp
+                        && *dst.ip() == c.relay_interface
+                        && c.relay_ports.contains(&dst.port()))
+            }
+            Service::TurnClient(c) => c.protocol() == protocol && c.local() == dst,
+        }
+    }
+
+    pub fn handle_packet(&mut self, now: SimTime, packet: &Datagram) {
+        match self {
+            Service::Stun(s) => s.handle_packet(now, packet),
+            Service::Turn(t) => t.handle_packet(now, packet),
+            Service::TurnClient(c) => c.handle_packet(now, packet),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: SimTime) {
+        match self {
+            Service::Stun(s) => s.handle_timeout(now),
+            Service::Turn(t) => t.handle_timeout(now),
+            Service::TurnClient(c) => c.handle_timeout(now),
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Datagram> {
+        match self {
+            Service::Stun(s) => s.poll_transmit(),
+            Service::Turn(t) => t.poll_transmit(),
+            Service::TurnClient(c) => c.poll_transmit(),
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<ServiceEvent> {
+        match self {
+            Service::Stun(s) => s.poll_event().map(ServiceEvent::Stun),
+            Service::Turn(t) => t.poll_event().map(ServiceEvent::Turn),
+            Service::TurnClient(c) => c.poll_event().map(ServiceEvent::TurnClient),
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<SimTime> {
+        match self {
+            Service::Stun(s) => s.poll_timeout(),
+            Service::Turn(t) => t.poll_timeout(),
+            Service::TurnClient(c) => c.poll_timeout(),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! What a run does on a topology. Today: the relay probe behind `icepath probe` (a client
+//! asks an Edge for its server-reflexive and relayed addresses). Calls, faults and
+//! expectations arrive with the scenarios work.
+
+mod probe;
+
+pub use probe::{ProbeOutcome, ProbeSpec, ProbeStep, ProbeTarget, run_probe};
