@@ -135,6 +135,9 @@ pub struct Engine<'t> {
     nats: Vec<Option<Nat>>,
     firewalls: Vec<Option<Firewall>>,
     crypto: Vec<Option<CryptoEngine>>,
+    /// Per node: whether any tunnel can end there (a concentrator, VPN client or
+    /// site-to-site end), so the common case skips the tunnel check.
+    tunnel_ends: Vec<bool>,
     /// Client tunnels learned by concentrators, keyed by (concentrator, inner address).
     sessions: BTreeMap<(NodeId, Ipv4Addr), VpnSession>,
     /// Which program owns a (node, protocol, port) socket, learned from what it sends.
@@ -173,8 +176,14 @@ impl<'t> Engine<'t> {
             .iter()
             .map(|n| n.roles.concentrator.as_ref().map(|c| CryptoEngine::new(c, rng.fork(&format!("vpn/{}", n.name)))))
             .collect();
+        let tunnel_ends = topo
+            .nodes
+            .iter()
+            .map(|n| n.roles.concentrator.is_some() || n.roles.vpn.is_some() || !n.roles.site_tunnels.is_empty())
+            .collect();
         Engine {
             topo,
+            tunnel_ends,
             rng: root,
             now: SimTime::ZERO,
             limits,
@@ -406,7 +415,8 @@ impl<'t> Engine<'t> {
         let node = topo.iface(iface).node;
         // Tunnel packets for this device are its own business, before any NAT lookup (an
         // IPsec peer terminating on a NAT box's public address).
-        if !topo.iface(iface).is_tunnel
+        if self.tunnel_ends[node.0 as usize]
+            && !topo.iface(iface).is_tunnel
             && let Some(end) = self.tunnel_end_for(node, slot)
         {
             return self.decapsulate(slot, node, iface, end);

@@ -384,7 +384,7 @@ fn build(
             ifaces: Vec::with_capacity(n.interfaces.len()),
             forwarding: n.forwarding.unwrap_or(kind.forwards_by_default()),
             routes: RouteTable::new(),
-            roles: NodeRoles::default(),
+            roles: Box::default(),
         });
         for i in &n.interfaces {
             let link = LinkId(u32::try_from(*link_index.get(i.link.as_ref()?.value.as_str())?).ok()?);

@@ -28,7 +28,7 @@ impl Builder {
             ifaces: Vec::new(),
             forwarding: kind.forwards_by_default(),
             routes: RouteTable::new(),
-            roles: NodeRoles::default(),
+            roles: Box::default(),
         });
         id
     }

@@ -110,7 +110,7 @@ pub struct Node {
     /// Connected routes plus the static routes of the file.
     pub routes: RouteTable,
     /// NAT, firewall, VPN, Edge and DNS roles.
-    pub roles: NodeRoles,
+    pub roles: Box<NodeRoles>,
 }
 
 /// A network interface: one address on one link.
