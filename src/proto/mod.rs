@@ -19,6 +19,7 @@
 mod stream;
 mod stun_server;
 mod transaction;
+pub mod signaling;
 pub mod turn;
 
 use std::net::Ipv4Addr;

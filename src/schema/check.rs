@@ -15,8 +15,9 @@ use super::read::{EdgeRole, FileIface, FileLink, FileNode, FileTopology};
 use super::tree::Pos;
 use super::{DupKind, Problem, RefKind};
 use crate::topology::{
+    SipConfig,
     Concentrator, DnsServer, DnsView, EdgeConfig, FirewallConfig, IfaceId, IfaceType, Interface, Link, LinkId,
-    LinkKind, LinkProps, NatConfig, NetworkProfile, Node, NodeId, NodeRoles, Route, RouteOrigin, RouteTable,
+    LinkKind, LinkProps, NatConfig, NetworkProfile, Node, NodeId, Route, RouteOrigin, RouteTable,
     SiteTunnelEnd, StaticNat, Topology, TopologyParts, TunnelMode, VpnClient, Zone,
 };
 
@@ -599,6 +600,20 @@ fn build(
                 });
             }
             roles.dns = Some(DnsServer { views: out });
+        }
+        if let Some(sip) = &n.sip {
+            let id = |r: &Option<super::decode::At<String>>| -> Option<Option<NodeId>> {
+                match r {
+                    None => Some(None),
+                    Some(r) => Some(Some(NodeId(u32::try_from(*node_index.get(r.value.as_str())?).ok()?))),
+                }
+            };
+            roles.sip = Some(SipConfig {
+                user: sip.user.as_ref().map_or_else(|| n.id.as_ref().map(|i| i.value.clone()).unwrap_or_default(), |u| u.value.clone()),
+                registrar: id(&sip.registrar)?,
+                upstream: id(&sip.upstream)?,
+                relay: id(&sip.relay)?,
+            });
         }
         if let Some(r) = &n.resolver {
             roles.resolver = Some(NodeId(u32::try_from(*node_index.get(r.value.as_str())?).ok()?));

@@ -77,6 +77,7 @@ pub(crate) struct FileNode {
     /// The DNS views and where `views` is written.
     pub views: Option<(Vec<FileView>, Pos, Path)>,
     pub resolver: Option<At<String>>,
+    pub sip: Option<FileSip>,
 }
 
 #[derive(Debug)]
@@ -261,6 +262,7 @@ fn read_node(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileNode> {
         "edge",
         "views",
         "resolver",
+        "sip",
     ];
     let mut f = dc.fields(v, path, "a node: a map with `id`, `kind` and `interfaces`", known)?;
     let id = f.required(dc, "id").and_then(|(v, p)| dc.ident(v, &p, "a node id"));
@@ -305,6 +307,7 @@ fn read_node(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileNode> {
     let views =
         block(dc, &mut f, "views", &VIEWS_RULE, kind, kind_pos, path).map(|(v, p)| (read_views(dc, v, &p), v.pos, p));
     let resolver = f.optional("resolver").and_then(|(v, p)| dc.ident(v, &p, "a node id"));
+    let sip = f.optional("sip").and_then(|(v, p)| read_sip(dc, v, &p));
     f.finish(dc);
     Some(FileNode {
         id,
@@ -325,7 +328,29 @@ fn read_node(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileNode> {
         edge,
         views,
         resolver,
+        sip,
     })
+}
+
+/// `sip: {user, registrar, upstream, relay}`: a node's part in call signaling.
+fn read_sip(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileSip> {
+    const KNOWN: &[&str] = &["user", "registrar", "upstream", "relay"];
+    let mut f = dc.fields(v, path, "signaling: a map with `registrar`, `upstream`, `relay` or `user`", KNOWN)?;
+    let user = f.optional("user").and_then(|(v, p)| dc.ident(v, &p, "a user name"));
+    let registrar = f.optional("registrar").and_then(|(v, p)| dc.ident(v, &p, "a node id"));
+    let upstream = f.optional("upstream").and_then(|(v, p)| dc.ident(v, &p, "a node id"));
+    let relay = f.optional("relay").and_then(|(v, p)| dc.ident(v, &p, "a node id"));
+    f.finish(dc);
+    Some(FileSip { user, registrar, upstream, relay })
+}
+
+/// The `sip:` block as written.
+#[derive(Debug)]
+pub(crate) struct FileSip {
+    pub user: Option<At<String>>,
+    pub registrar: Option<At<String>>,
+    pub upstream: Option<At<String>>,
+    pub relay: Option<At<String>>,
 }
 
 /// A middlebox block: reported when it does not belong to the node's kind, or when the

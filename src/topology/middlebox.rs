@@ -388,6 +388,22 @@ pub struct DnsServer {
     pub views: Vec<DnsView>,
 }
 
+/// A node's part in call signaling (SIP, as Lync uses it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SipConfig {
+    /// The user this node signs in as (its id unless set).
+    pub user: String,
+    /// Where a client registers and sends its calls (a front end, or an Access Edge for
+    /// external users).
+    pub registrar: Option<NodeId>,
+    /// Where a registrar passes on what it cannot deliver itself (an Access Edge forwards
+    /// to the front end).
+    pub upstream: Option<NodeId>,
+    /// The A/V Edge whose relay a client uses for its server-reflexive and relayed
+    /// candidates (MRAS hands it out).
+    pub relay: Option<NodeId>,
+}
+
 /// The optional roles of a node, all off by default.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeRoles {
@@ -400,4 +416,6 @@ pub struct NodeRoles {
     pub dns: Option<DnsServer>,
     /// The DNS server this node asks.
     pub resolver: Option<NodeId>,
+    /// Signaling: registrar, upstream, media relay.
+    pub sip: Option<SipConfig>,
 }

@@ -27,7 +27,7 @@ use crate::time::SimDuration;
 pub use middlebox::{
     Action, Concentrator, Direction, DnsServer, DnsView, EdgeConfig, Encapsulation, FilteringBehavior, FirewallConfig,
     FirewallRule, IfaceType, MappingBehavior, NatBehavior, NatConfig, NatPreset, NetworkProfile, NodeRoles,
-    PortAllocation, PortForward, RuleOrder, SiteTunnelEnd, StaticNat, TunnelMode, VpnClient,
+    PortAllocation, PortForward, RuleOrder, SipConfig, SiteTunnelEnd, StaticNat, TunnelMode, VpnClient,
 };
 pub use route::{Route, RouteOrigin, RouteTable};
 

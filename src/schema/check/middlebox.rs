@@ -147,6 +147,14 @@ pub(super) fn check_middleboxes(
         if let Some(r) = &node.resolver {
             find_node(dc, f, node_index, &node_names, r, &[NodeKind::Dns], "a dns server");
         }
+        if let Some(sip) = &node.sip {
+            for r in [&sip.registrar, &sip.upstream].into_iter().flatten() {
+                find_node(dc, f, node_index, &node_names, r, &NodeKind::ALL, "a node");
+            }
+            if let Some(r) = &sip.relay {
+                find_node(dc, f, node_index, &node_names, r, &[NodeKind::Edge], "an edge");
+            }
+        }
     }
 
     check_tunnels(dc, f, node_index, &node_names, &mut link_names, addresses, &mut virtuals, &mut extra_nets);
