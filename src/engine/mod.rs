@@ -22,6 +22,7 @@ use crate::net::link::{LinkDrop, LinkTx};
 use crate::net::nat::{Nat, NatOutcome};
 use crate::net::tunnel::{self, CryptoEngine, TunnelPayload};
 use crate::proto::turn::RestCredential;
+use crate::proto::signaling::{Registrar, SIP_PORT, UserAgent};
 use crate::proto::{TurnServer, TurnServerConfig};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
@@ -107,6 +108,9 @@ struct InFlight {
     id: PacketId,
     datagram: Datagram,
 }
+
+/// The TCP port clients send signaling from.
+pub const SIP_CLIENT_PORT: u16 = 40000;
 
 /// A VPN client's tunnel as its concentrator knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -374,6 +378,55 @@ impl<'t> Engine<'t> {
             out.push((n.id, id));
         }
         out
+    }
+
+    /// Starts signaling: a registrar on every node some client registers with or that has
+    /// an upstream (listening on TCP 5061 on each of its addresses), and a user agent on
+    /// every client, which registers at once. Returns the user agents by node.
+    pub fn start_signaling(&mut self) -> BTreeMap<NodeId, ServiceId> {
+        let topo = self.topo;
+        let first_addr = |n: NodeId| topo.node(n).ifaces.first().map(|&i| topo.iface(i).addr);
+        let mut registrars: BTreeSet<NodeId> = BTreeSet::new();
+        for n in &topo.nodes {
+            if let Some(sip) = &n.roles.sip {
+                registrars.extend(sip.registrar);
+                if sip.upstream.is_some() {
+                    registrars.insert(n.id);
+                }
+            }
+        }
+        for &r in &registrars {
+            let n = topo.node(r);
+            let listen = n.ifaces.iter().map(|&i| SocketAddrV4::new(topo.iface(i).addr, SIP_PORT)).collect();
+            let upstream = n.roles.sip.as_ref().and_then(|s| s.upstream).and_then(|up| {
+                let to = first_addr(up)?;
+                let (via, _) = egress(topo, r, to)?;
+                Some((SocketAddrV4::new(topo.iface(via).addr, SIP_PORT), SocketAddrV4::new(to, SIP_PORT)))
+            });
+            self.attach(r, Service::Registrar(Box::new(Registrar::new(listen, upstream))));
+        }
+        let mut agents = BTreeMap::new();
+        for n in &topo.nodes {
+            let Some(sip) = &n.roles.sip else { continue };
+            let Some(reg) = sip.registrar else { continue };
+            // External users reach an Access Edge at its published address.
+            let target = match &topo.node(reg).roles.edge {
+                Some(e) => Some(e.advertised),
+                None => first_addr(reg),
+            };
+            let Some(target) = target else { continue };
+            let Some((via, _)) = egress(topo, n.id, target) else { continue };
+            let local = SocketAddrV4::new(topo.iface(via).addr, SIP_CLIENT_PORT);
+            let ua = UserAgent::new(&sip.user, local, SocketAddrV4::new(target, SIP_PORT));
+            let id = self.attach(n.id, Service::UserAgent(Box::new(ua)));
+            self.command(id, |s, now| {
+                if let Service::UserAgent(u) = s {
+                    u.register(now);
+                }
+            });
+            agents.insert(n.id, id);
+        }
+        agents
     }
 
     /// A deterministic per-component seed for endpoints that number their transactions.

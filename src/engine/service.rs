@@ -4,6 +4,7 @@
 
 use std::net::SocketAddrV4;
 
+use crate::proto::signaling::{Registrar, RegistrarEvent, UserAgent, UserAgentEvent};
 use crate::proto::{StunServer, StunServerEvent, TurnClient, TurnClientEvent, TurnServer, TurnServerEvent};
 use crate::time::SimTime;
 use crate::wire::{Datagram, Protocol};
@@ -19,6 +20,8 @@ pub enum Service {
     Stun(StunServer),
     Turn(Box<TurnServer>),
     TurnClient(Box<TurnClient>),
+    Registrar(Box<Registrar>),
+    UserAgent(Box<UserAgent>),
 }
 
 /// Something a service reported.
@@ -27,6 +30,8 @@ pub enum ServiceEvent {
     Stun(StunServerEvent),
     Turn(TurnServerEvent),
     TurnClient(TurnClientEvent),
+    Registrar(RegistrarEvent),
+    UserAgent(UserAgentEvent),
 }
 
 impl Service {
@@ -47,6 +52,8 @@ impl Service {
                         && c.relay_ports.contains(&dst.port()))
             }
             Service::TurnClient(c) => c.protocol() == protocol && c.local() == dst,
+            Service::Registrar(r) => protocol == Protocol::Tcp && r.listens(dst),
+            Service::UserAgent(u) => protocol == Protocol::Tcp && u.local() == dst,
         }
     }
 
@@ -55,6 +62,8 @@ impl Service {
             Service::Stun(s) => s.handle_packet(now, packet),
             Service::Turn(t) => t.handle_packet(now, packet),
             Service::TurnClient(c) => c.handle_packet(now, packet),
+            Service::Registrar(r) => r.handle_packet(now, packet),
+            Service::UserAgent(u) => u.handle_packet(now, packet),
         }
     }
 
@@ -63,6 +72,8 @@ impl Service {
             Service::Stun(s) => s.handle_timeout(now),
             Service::Turn(t) => t.handle_timeout(now),
             Service::TurnClient(c) => c.handle_timeout(now),
+            Service::Registrar(r) => r.handle_timeout(now),
+            Service::UserAgent(u) => u.handle_timeout(now),
         }
     }
 
@@ -71,6 +82,8 @@ impl Service {
             Service::Stun(s) => s.poll_transmit(),
             Service::Turn(t) => t.poll_transmit(),
             Service::TurnClient(c) => c.poll_transmit(),
+            Service::Registrar(r) => r.poll_transmit(),
+            Service::UserAgent(u) => u.poll_transmit(),
         }
     }
 
@@ -79,6 +92,8 @@ impl Service {
             Service::Stun(s) => s.poll_event().map(ServiceEvent::Stun),
             Service::Turn(t) => t.poll_event().map(ServiceEvent::Turn),
             Service::TurnClient(c) => c.poll_event().map(ServiceEvent::TurnClient),
+            Service::Registrar(r) => r.poll_event().map(ServiceEvent::Registrar),
+            Service::UserAgent(u) => u.poll_event().map(ServiceEvent::UserAgent),
         }
     }
 
@@ -87,6 +102,8 @@ impl Service {
             Service::Stun(s) => s.poll_timeout(),
             Service::Turn(t) => t.poll_timeout(),
             Service::TurnClient(c) => c.poll_timeout(),
+            Service::Registrar(r) => r.poll_timeout(),
+            Service::UserAgent(u) => u.poll_timeout(),
         }
     }
 }

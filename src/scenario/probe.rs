@@ -200,6 +200,8 @@ fn describe(event: &ServiceEvent) -> String {
             TurnServerEvent::Discarded { from, reason } => format!("discarded a packet from {from}: {reason}"),
         },
         ServiceEvent::Stun(ev) => format!("{ev:?}"),
+        ServiceEvent::Registrar(ev) => format!("registrar: {ev:?}"),
+        ServiceEvent::UserAgent(ev) => format!("user agent: {ev:?}"),
     }
 }
 

@@ -1,0 +1,296 @@
+//! Candidate pairs and the check list (RFC 8445 §6.1.2): forming pairs, ordering them,
+//! pruning redundant ones and setting their initial states.
+//!
+//! Every pair the agent ever formed stays in the list, so a report can say what happened to
+//! each one and why: pruned pairs are kept as `Cancelled` with a `Pruned` reason, and pairs
+//! dropped once nomination completed (§8.1.2) as `Cancelled` with the selected pair named.
+
+use std::fmt;
+use std::net::SocketAddrV4;
+
+use super::candidate::{Candidate, CandidateType};
+use super::priority::pair_priority;
+use crate::time::{SimDuration, SimTime};
+use crate::wire::stun::TransactionId;
+
+/// A pair's stable id: its index in the order pairs were formed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PairId(pub u32);
+
+impl fmt::Display for PairId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pair#{}", self.0)
+    }
+}
+
+/// RFC 8445 §6.1.2.6 pair states, plus `Cancelled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PairState {
+    Frozen,
+    Waiting,
+    InProgress,
+    Succeeded,
+    Failed,
+    /// Not an RFC state: the pair left the check list unchecked or with its check abandoned
+    /// (pruned as redundant §6.1.2.4, or removed once a pair was nominated §8.1.2).
+    Cancelled,
+}
+
+impl PairState {
+    /// Whether the pair may still produce a check.
+    pub fn is_pending(self) -> bool {
+        matches!(self, PairState::Frozen | PairState::Waiting | PairState::InProgress)
+    }
+}
+
+/// Why a pair is in its state: the answer to "why did this pair fail".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PairReason {
+    /// Formed as the first pair of its foundation: Waiting (§6.1.2.6).
+    FirstOfFoundation,
+    /// Formed behind another pair of the same foundation: Frozen (§6.1.2.6).
+    FoundationBusy { ahead: PairId },
+    /// Redundant with a higher-priority pair from the same base to the same remote
+    /// (§6.1.2.4); never checked.
+    Pruned { kept: PairId },
+    /// Unfrozen because a pair of its foundation succeeded (§7.2.5.3.3).
+    FoundationSucceeded { by: PairId },
+    /// Unfrozen because no pair was Waiting (§6.1.4.2).
+    NothingWaiting,
+    /// A connectivity check went out.
+    CheckSent { transaction: TransactionId, nominating: bool },
+    /// The peer's check arrived on this pair: a triggered check is queued (§7.3.1.4).
+    Triggered { from: SocketAddrV4 },
+    /// Our check got a 487 and we switched role; the check is queued again (§7.2.5.1).
+    RoleConflict,
+    /// A success response arrived; `mapped` is XOR-MAPPED-ADDRESS.
+    Succeeded { mapped: SocketAddrV4, rtt: SimDuration },
+    /// Formed from a success on another pair whose mapped address was a different local
+    /// candidate (§7.2.5.3.2).
+    DiscoveredBy { checked: PairId },
+    /// No response after `sends` transmissions (RFC 8489 §6.2.1 timers).
+    Timeout { sends: u32 },
+    /// An error response other than 487.
+    ErrorResponse { code: u16 },
+    /// The response came from or to an address other than the request's (§7.2.5.2.1).
+    NonSymmetric { expected: (SocketAddrV4, SocketAddrV4), got: (SocketAddrV4, SocketAddrV4) },
+    /// Removed when `selected` was nominated (§8.1.2).
+    NominationComplete { selected: PairId },
+    /// Consent to send expired on this pair (RFC 7675 §5.1).
+    ConsentExpired,
+}
+
+/// One STUN transaction sent for a pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckRecord {
+    pub transaction: TransactionId,
+    pub sent_at: SimTime,
+    /// Carried USE-CANDIDATE.
+    pub nominating: bool,
+    /// A consent-freshness request (RFC 7675), not a connectivity check.
+    pub consent: bool,
+    /// How many times the request went out (1 + retransmissions).
+    pub sends: u32,
+    /// When the response arrived, if one did.
+    pub answered_at: Option<SimTime>,
+}
+
+/// A local and a remote candidate, and what the checks made of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CandidatePair {
+    pub id: PairId,
+    pub local: Candidate,
+    pub remote: Candidate,
+    /// Local and remote foundations joined (§6.1.2.6).
+    pub foundation: String,
+    /// §6.1.2.3, recomputed when the role changes.
+    pub priority: u64,
+    pub state: PairState,
+    /// In the valid list (§7.2.5.3.2): a check proved this local/remote pair works.
+    pub valid: bool,
+    /// Nominated (§8.1.1) — on a valid pair only.
+    pub nominated: bool,
+    /// For a valid pair that was not itself checked: the pair whose check produced it.
+    pub generated_by: Option<PairId>,
+    /// For a checked pair that succeeded: the valid pair it produced (itself or another).
+    pub valid_pair: Option<PairId>,
+    /// Every transaction sent for this pair.
+    pub checks: Vec<CheckRecord>,
+    /// Why the pair is in its state.
+    pub reason: Option<PairReason>,
+    /// The controlled agent received USE-CANDIDATE before the pair succeeded (§7.3.1.5).
+    pub(crate) nominate_on_success: bool,
+}
+
+impl CandidatePair {
+    /// A new pair with its priority for the given role.
+    pub fn new(id: PairId, local: Candidate, remote: Candidate, controlling: bool) -> CandidatePair {
+        let foundation = format!("{}:{}", local.foundation, remote.foundation);
+        let priority = priority_for(&local, &remote, controlling);
+        CandidatePair {
+            id,
+            local,
+            remote,
+            foundation,
+            priority,
+            state: PairState::Frozen,
+            valid: false,
+            nominated: false,
+            generated_by: None,
+            valid_pair: None,
+            checks: Vec::new(),
+            reason: None,
+            nominate_on_success: false,
+        }
+    }
+
+    /// The address checks for this pair leave from (the local candidate's base).
+    pub fn local_base(&self) -> SocketAddrV4 {
+        self.local.base
+    }
+}
+
+impl fmt::Display for CandidatePair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} -> {}", self.id, self.local, self.remote)
+    }
+}
+
+/// §6.1.2.3 for a pair, from this agent's role.
+pub fn priority_for(local: &Candidate, remote: &Candidate, controlling: bool) -> u64 {
+    if controlling { pair_priority(local.priority, remote.priority) } else { pair_priority(remote.priority, local.priority) }
+}
+
+/// The candidate a check is sent from: a server-reflexive local candidate is replaced by its
+/// base (§6.1.2.4), i.e. the host candidate with that address when there is one.
+pub fn check_source<'a>(local: &'a Candidate, locals: &'a [Candidate]) -> Option<&'a Candidate> {
+    match local.kind {
+        CandidateType::Host | CandidateType::Relayed => Some(local),
+        CandidateType::ServerReflexive | CandidateType::PeerReflexive => locals.iter().find(|c| {
+            matches!(c.kind, CandidateType::Host | CandidateType::Relayed)
+                && c.address == local.base
+                && c.protocol == local.protocol
+        }),
+    }
+}
+
+/// Forms, orders and prunes pairs for `locals` × `remotes` (§6.1.2.2–§6.1.2.4), then sets
+/// the initial states (§6.1.2.6). Ids start at `first_id`. Returns the pairs in priority
+/// order, pruned ones included (as `Cancelled`).
+pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool, first_id: u32) -> Vec<CandidatePair> {
+    let mut raw: Vec<(Candidate, Candidate, u64)> = Vec::new();
+    for l in locals {
+        for r in remotes {
+            if !l.can_pair_with(r) {
+                continue;
+            }
+            // The priority is the original local candidate's; the pair is then checked from
+            // the base (§6.1.2.4: "replace with its base").
+            let p = priority_for(l, r, controlling);
+            if let Some(src) = check_source(l, locals) {
+                raw.push((src.clone(), r.clone(), p));
+            }
+        }
+    }
+    // Highest priority first; ties keep formation order (stable sort) for determinism.
+    raw.sort_by(|a, b| b.2.cmp(&a.2));
+    let mut out: Vec<CandidatePair> = Vec::new();
+    for (i, (l, r, p)) in raw.into_iter().enumerate() {
+        let id = PairId(first_id + i as u32);
+        let mut pair = CandidatePair::new(id, l, r, controlling);
+        pair.priority = p;
+        // §6.1.2.4: same local base and same remote candidate: keep the higher priority.
+        if let Some(kept) = out.iter().find(|q| {
+            q.state != PairState::Cancelled
+                && q.local.base == pair.local.base
+                && q.local.protocol == pair.local.protocol
+                && q.remote.address == pair.remote.address
+        }) {
+            pair.state = PairState::Cancelled;
+            pair.reason = Some(PairReason::Pruned { kept: kept.id });
+        }
+        out.push(pair);
+    }
+    set_initial_states(&mut out);
+    out
+}
+
+/// §6.1.2.6: per foundation, the highest-priority pair (lowest component first; there is
+/// only component 1) is Waiting, the rest Frozen.
+pub fn set_initial_states(pairs: &mut [CandidatePair]) {
+    let mut first_of: Vec<(String, PairId)> = Vec::new();
+    for p in pairs.iter_mut().filter(|p| p.state != PairState::Cancelled) {
+        match first_of.iter().find(|(f, _)| *f == p.foundation) {
+            None => {
+                first_of.push((p.foundation.clone(), p.id));
+                p.state = PairState::Waiting;
+                p.reason = Some(PairReason::FirstOfFoundation);
+            }
+            Some((_, ahead)) => {
+                p.state = PairState::Frozen;
+                p.reason = Some(PairReason::FoundationBusy { ahead: *ahead });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Protocol;
+
+    fn cand(f: &str, kind: CandidateType, addr: &str, base: &str, priority: u32) -> Candidate {
+        Candidate {
+            foundation: f.into(),
+            component: 1,
+            protocol: Protocol::Udp,
+            priority,
+            address: addr.parse().unwrap(),
+            kind,
+            base: base.parse().unwrap(),
+            related: None,
+            tcp_type: None,
+        }
+    }
+
+    #[test]
+    fn srflx_is_replaced_by_its_base_and_pruned() {
+        let host = cand("1", CandidateType::Host, "10.0.0.1:5000", "10.0.0.1:5000", 2130706431);
+        let srflx = cand("2", CandidateType::ServerReflexive, "203.0.113.1:6000", "10.0.0.1:5000", 1694498815);
+        let remote = cand("9", CandidateType::Host, "198.51.100.1:7000", "198.51.100.1:7000", 2130706431);
+        let pairs = form_pairs(&[host.clone(), srflx], std::slice::from_ref(&remote), true, 0);
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(pairs[0].local, host);
+        assert_eq!(pairs[0].state, PairState::Waiting);
+        assert_eq!(pairs[1].local, host, "the srflx pair is checked from its base");
+        assert_eq!(pairs[1].state, PairState::Cancelled);
+        assert_eq!(pairs[1].reason, Some(PairReason::Pruned { kept: pairs[0].id }));
+    }
+
+    #[test]
+    fn one_waiting_pair_per_foundation() {
+        let l1 = cand("1", CandidateType::Host, "10.0.0.1:5000", "10.0.0.1:5000", 2130706431);
+        let l2 = cand("1", CandidateType::Host, "10.0.0.1:5002", "10.0.0.1:5002", 2130706175);
+        let l3 = cand("2", CandidateType::Relayed, "192.0.2.1:4000", "192.0.2.1:4000", 16777215);
+        let r = cand("7", CandidateType::Host, "198.51.100.1:7000", "198.51.100.1:7000", 2130706431);
+        let pairs = form_pairs(&[l1, l2, l3], &[r], true, 0);
+        let states: Vec<_> = pairs.iter().map(|p| (p.foundation.as_str(), p.state)).collect();
+        assert_eq!(
+            states,
+            [("1:7", PairState::Waiting), ("1:7", PairState::Frozen), ("2:7", PairState::Waiting)]
+        );
+        assert_eq!(pairs[1].reason, Some(PairReason::FoundationBusy { ahead: pairs[0].id }));
+    }
+
+    #[test]
+    fn pairs_are_ordered_by_priority_from_our_role() {
+        let l = cand("1", CandidateType::Relayed, "192.0.2.1:4000", "192.0.2.1:4000", 100);
+        let r1 = cand("7", CandidateType::Host, "198.51.100.1:7000", "198.51.100.1:7000", 300);
+        let r2 = cand("8", CandidateType::Host, "198.51.100.2:7000", "198.51.100.2:7000", 200);
+        let pairs = form_pairs(std::slice::from_ref(&l), &[r2, r1], false, 5);
+        assert_eq!(pairs[0].remote.priority, 300);
+        assert_eq!(pairs[0].priority, pair_priority(300, 100));
+        assert_eq!(pairs[0].id, PairId(5));
+        assert!(pairs[0].priority > pairs[1].priority);
+    }
+}
