@@ -29,12 +29,36 @@ pub struct PacketSummary {
     /// IPv4 total length in bytes.
     pub size: u32,
     pub ttl: u8,
+    /// The STUN transaction id when the payload is a STUN message (bare or in ChannelData),
+    /// so a lost connectivity check can be matched with the drop that killed it.
+    #[serde(skip)]
+    pub stun_transaction: Option<[u8; 12]>,
 }
 
 impl PacketSummary {
     pub fn of(d: &Datagram) -> Self {
-        PacketSummary { src: d.src, dst: d.dst, protocol: d.protocol(), size: d.wire_len() as u32, ttl: d.ttl }
+        PacketSummary {
+            src: d.src,
+            dst: d.dst,
+            protocol: d.protocol(),
+            size: d.wire_len() as u32,
+            ttl: d.ttl,
+            stun_transaction: stun_transaction(&d.payload),
+        }
     }
+}
+
+/// The transaction id of a STUN message at the start of `p`, or inside a ChannelData frame
+/// (RFC 7983 first-byte ranges). Cheap: looks at the magic cookie only.
+fn stun_transaction(p: &[u8]) -> Option<[u8; 12]> {
+    const COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+    let at = match *p.first()? {
+        0..=3 => 0,
+        64..=79 => 4,
+        _ => return None,
+    };
+    let m = p.get(at..at + 20)?;
+    (m[4..8] == COOKIE).then(|| m[8..20].try_into().expect("twelve bytes"))
 }
 
 /// How much the engine writes down.
