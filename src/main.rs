@@ -10,9 +10,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use icepath::proto::ice::Profile;
 use icepath::report::PathReport;
 use icepath::rng::DEFAULT_SEED;
-use icepath::scenario::{ProbeSpec, ProbeTarget, run_probe};
+use icepath::scenario::{CallSpec, ProbeSpec, ProbeTarget, run_call, run_probe};
 use icepath::schema::{self, Severity};
 use icepath::topology::{NodeKind, Topology};
 use icepath::trace::TraceLevel;
@@ -119,6 +120,37 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Place a call between two clients: signaling through their registrars, candidate
+    /// gathering on their Edge, ICE checks across the network; shows every pair and the winner.
+    Call {
+        /// The topology YAML file.
+        topology: String,
+        /// The calling node (needs a `sip:` block).
+        #[arg(long)]
+        from: String,
+        /// The called node (needs a `sip:` block).
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_enum, default_value_t = IceProfile::MsIce2)]
+        profile: IceProfile,
+        /// Give up this long after the INVITE (checks retransmit for 39.5 s before a pair
+        /// fails), e.g. 45s.
+        #[arg(long, default_value = "45s")]
+        timeout: String,
+        #[arg(long, default_value_t = DEFAULT_SEED)]
+        seed: u64,
+        /// Write every datagram, as it crossed each link, to a pcap file (Wireshark).
+        #[arg(long)]
+        pcap: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum IceProfile {
+    Rfc8445,
+    MsIce2,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -157,6 +189,7 @@ fn main() -> ExitCode {
         Command::Check { topology, format } => check(&topology, format),
         Command::Trace { .. } => trace(cli.command),
         Command::Probe { .. } => probe(cli.command),
+        Command::Call { .. } => call(cli.command),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -418,6 +451,34 @@ fn probe(cmd: Command) -> Result<u8, Failure> {
         Format::Text => print!("{}", outcome.to_text()),
     }
     Ok(if outcome.allocated() { 0 } else { 1 })
+}
+
+fn call(cmd: Command) -> Result<u8, Failure> {
+    let Command::Call { topology, from, to, profile, timeout, seed, pcap, format } = cmd else {
+        unreachable!("call() is only called for the call command")
+    };
+    let timeout = duration_arg("--timeout", &timeout)?;
+    let t = load(&topology)?;
+    let spec = CallSpec {
+        caller: node_arg(&t, "--from", &from)?,
+        callee: node_arg(&t, "--to", &to)?,
+        profile: match profile {
+            IceProfile::Rfc8445 => Profile::Rfc8445,
+            IceProfile::MsIce2 => Profile::MsIce2,
+        },
+        seed,
+        connect_timeout: timeout,
+        capture: pcap.is_some(),
+    };
+    let outcome = run_call(&t, &spec).map_err(|e| Failure::input(format!("error: {e}")))?;
+    if let Some(path) = &pcap {
+        write_pcap(path, &outcome.capture)?;
+    }
+    match format {
+        Format::Json => print!("{}", outcome.to_json()),
+        Format::Text => print!("{}", outcome.to_text()),
+    }
+    Ok(if outcome.connected() { 0 } else { 1 })
 }
 
 fn write_pcap(path: &str, records: &[(SimTime, Datagram)]) -> Result<(), Failure> {

@@ -81,7 +81,10 @@ fn without_the_access_edge_rule_external_users_cannot_sign_in() {
     let home = uas[&topo.node_by_name("home-pc").unwrap()];
     let events = ua_events(&e, home);
     assert!(!events.contains(&UserAgentEvent::Registered), "{events:?}");
-    assert!(events.iter().any(|ev| matches!(ev, UserAgentEvent::TimedOut { method: Method::Register, .. })), "{events:?}");
+    assert!(
+        events.iter().any(|ev| matches!(ev, UserAgentEvent::TimedOut { method: Method::Register, .. })),
+        "{events:?}"
+    );
     let internal = uas[&topo.node_by_name("user-pc").unwrap()];
     assert!(ua_events(&e, internal).contains(&UserAgentEvent::Registered));
 }

@@ -21,8 +21,8 @@ use crate::net::forward::{Verdict, egress, forward};
 use crate::net::link::{LinkDrop, LinkTx};
 use crate::net::nat::{Nat, NatOutcome};
 use crate::net::tunnel::{self, CryptoEngine, TunnelPayload};
-use crate::proto::turn::RestCredential;
 use crate::proto::signaling::{Registrar, SIP_PORT, UserAgent};
+use crate::proto::turn::RestCredential;
 use crate::proto::{TurnServer, TurnServerConfig};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
@@ -280,17 +280,19 @@ impl<'t> Engine<'t> {
     }
 
     /// Processes every event up to and including `deadline` (or until a limit), then
-    /// returns; more packets can be sent and the run resumed. Reports `Idle` when nothing
-    /// is pending at or before the deadline.
+    /// returns with the clock at the deadline; more packets can be sent and the run resumed.
+    /// Reports `Idle` when nothing is pending at or before the deadline.
     pub fn run_until(&mut self, deadline: SimTime) -> RunOutcome {
         loop {
             let Some(at) = self.queue.peek_time() else {
+                self.advance_clock(deadline);
                 return self.outcome(StopReason::Idle);
             };
             if at > self.limits.horizon {
                 return self.outcome(StopReason::Horizon { horizon: self.limits.horizon });
             }
             if at > deadline {
+                self.advance_clock(deadline);
                 return self.outcome(StopReason::Idle);
             }
             if self.events >= self.limits.max_events {
@@ -301,6 +303,15 @@ impl<'t> Engine<'t> {
             self.now = at;
             self.events += 1;
             self.handle(event);
+        }
+    }
+
+    /// After a bounded run, the clock stands at the deadline (not beyond the horizon), so a
+    /// caller stepping through time always moves forward. An unbounded run leaves it at the
+    /// last event.
+    fn advance_clock(&mut self, deadline: SimTime) {
+        if deadline != SimTime::MAX {
+            self.now = self.now.max(deadline.min(self.limits.horizon));
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddrV4;
 
+use crate::proto::media::{MediaEndpoint, MediaEvent};
 use crate::proto::signaling::{Registrar, RegistrarEvent, UserAgent, UserAgentEvent};
 use crate::proto::{StunServer, StunServerEvent, TurnClient, TurnClientEvent, TurnServer, TurnServerEvent};
 use crate::time::SimTime;
@@ -22,6 +23,7 @@ pub enum Service {
     TurnClient(Box<TurnClient>),
     Registrar(Box<Registrar>),
     UserAgent(Box<UserAgent>),
+    Media(Box<MediaEndpoint>),
 }
 
 /// Something a service reported.
@@ -32,6 +34,7 @@ pub enum ServiceEvent {
     TurnClient(TurnClientEvent),
     Registrar(RegistrarEvent),
     UserAgent(UserAgentEvent),
+    Media(MediaEvent),
 }
 
 impl Service {
@@ -54,6 +57,7 @@ impl Service {
             Service::TurnClient(c) => c.protocol() == protocol && c.local() == dst,
             Service::Registrar(r) => protocol == Protocol::Tcp && r.listens(dst),
             Service::UserAgent(u) => protocol == Protocol::Tcp && u.local() == dst,
+            Service::Media(m) => m.listens(protocol, dst),
         }
     }
 
@@ -64,6 +68,7 @@ impl Service {
             Service::TurnClient(c) => c.handle_packet(now, packet),
             Service::Registrar(r) => r.handle_packet(now, packet),
             Service::UserAgent(u) => u.handle_packet(now, packet),
+            Service::Media(m) => m.handle_packet(now, packet),
         }
     }
 
@@ -74,6 +79,7 @@ impl Service {
             Service::TurnClient(c) => c.handle_timeout(now),
             Service::Registrar(r) => r.handle_timeout(now),
             Service::UserAgent(u) => u.handle_timeout(now),
+            Service::Media(m) => m.handle_timeout(now),
         }
     }
 
@@ -84,6 +90,7 @@ impl Service {
             Service::TurnClient(c) => c.poll_transmit(),
             Service::Registrar(r) => r.poll_transmit(),
             Service::UserAgent(u) => u.poll_transmit(),
+            Service::Media(m) => m.poll_transmit(),
         }
     }
 
@@ -94,6 +101,7 @@ impl Service {
             Service::TurnClient(c) => c.poll_event().map(ServiceEvent::TurnClient),
             Service::Registrar(r) => r.poll_event().map(ServiceEvent::Registrar),
             Service::UserAgent(u) => u.poll_event().map(ServiceEvent::UserAgent),
+            Service::Media(m) => m.poll_event().map(ServiceEvent::Media),
         }
     }
 
@@ -104,6 +112,7 @@ impl Service {
             Service::TurnClient(c) => c.poll_timeout(),
             Service::Registrar(r) => r.poll_timeout(),
             Service::UserAgent(u) => u.poll_timeout(),
+            Service::Media(m) => m.poll_timeout(),
         }
     }
 }

@@ -16,10 +16,12 @@
 //! packets is the engine's business. A malformed packet is never an error of the program:
 //! the endpoint discards it and says why in an event.
 
+pub mod ice;
+pub mod media;
+pub mod signaling;
 mod stream;
 mod stun_server;
 mod transaction;
-pub mod signaling;
 pub mod turn;
 
 use std::net::Ipv4Addr;
@@ -29,6 +31,8 @@ use thiserror::Error;
 use crate::wire::stun::{Class, EncodeError, Method, ParseError};
 use crate::wire::turn::{ChannelDataError, FramingError};
 
+pub use ice::{IceAgent, IceConfig, IceEvent};
+pub use media::MediaEndpoint;
 pub use stream::TcpStream;
 pub use stun_server::{StunServer, StunServerEvent};
 pub use transaction::{INITIAL_RTO, RC, RM, TI, TimerAction, Transaction};

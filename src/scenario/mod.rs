@@ -2,6 +2,8 @@
 //! asks an Edge for its server-reflexive and relayed addresses). Calls, faults and
 //! expectations arrive with the scenarios work.
 
+mod call;
 mod probe;
 
+pub use call::{CallError, CallOutcome, CallSpec, ChosenPair, PairRow, run_call};
 pub use probe::{ProbeOutcome, ProbeSpec, ProbeStep, ProbeTarget, run_probe};

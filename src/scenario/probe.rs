@@ -202,6 +202,7 @@ fn describe(event: &ServiceEvent) -> String {
         ServiceEvent::Stun(ev) => format!("{ev:?}"),
         ServiceEvent::Registrar(ev) => format!("registrar: {ev:?}"),
         ServiceEvent::UserAgent(ev) => format!("user agent: {ev:?}"),
+        ServiceEvent::Media(ev) => format!("media: {ev:?}"),
     }
 }
 

@@ -15,9 +15,8 @@ use super::read::{EdgeRole, FileIface, FileLink, FileNode, FileTopology};
 use super::tree::Pos;
 use super::{DupKind, Problem, RefKind};
 use crate::topology::{
-    SipConfig,
     Concentrator, DnsServer, DnsView, EdgeConfig, FirewallConfig, IfaceId, IfaceType, Interface, Link, LinkId,
-    LinkKind, LinkProps, NatConfig, NetworkProfile, Node, NodeId, Route, RouteOrigin, RouteTable,
+    LinkKind, LinkProps, NatConfig, NetworkProfile, Node, NodeId, Route, RouteOrigin, RouteTable, SipConfig,
     SiteTunnelEnd, StaticNat, Topology, TopologyParts, TunnelMode, VpnClient, Zone,
 };
 
@@ -609,7 +608,10 @@ fn build(
                 }
             };
             roles.sip = Some(SipConfig {
-                user: sip.user.as_ref().map_or_else(|| n.id.as_ref().map(|i| i.value.clone()).unwrap_or_default(), |u| u.value.clone()),
+                user: sip
+                    .user
+                    .as_ref()
+                    .map_or_else(|| n.id.as_ref().map(|i| i.value.clone()).unwrap_or_default(), |u| u.value.clone()),
                 registrar: id(&sip.registrar)?,
                 upstream: id(&sip.upstream)?,
                 relay: id(&sip.relay)?,

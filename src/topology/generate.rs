@@ -7,7 +7,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::{
-    IfaceId, IfaceType, Interface, Link, LinkId, LinkKind, LinkProps, NetworkProfile, Node, NodeId, NodeKind, Route, RouteOrigin, RouteTable, Topology, TopologyParts,
+    IfaceId, IfaceType, Interface, Link, LinkId, LinkKind, LinkProps, NetworkProfile, Node, NodeId, NodeKind, Route,
+    RouteOrigin, RouteTable, Topology, TopologyParts,
 };
 
 /// Incremental construction of `TopologyParts` with ids assigned in order.

@@ -332,8 +332,9 @@ mod tests {
 
     #[test]
     fn microsoft_tcp_transports_are_read_as_tcptype() {
-        let c = Candidate::from_sdp("candidate:3 1 TCP-ACT 174846975 192.0.2.9 50020 typ relay raddr 192.0.2.1 rport 3478")
-            .unwrap();
+        let c =
+            Candidate::from_sdp("candidate:3 1 TCP-ACT 174846975 192.0.2.9 50020 typ relay raddr 192.0.2.1 rport 3478")
+                .unwrap();
         assert_eq!((c.protocol, c.tcp_type), (Protocol::Tcp, Some(TcpType::Active)));
         assert!(c.to_sdp().ends_with("tcptype active"));
     }
@@ -349,7 +350,8 @@ mod tests {
         assert_eq!(e("candidate:1 1 UDP 1 host.example 1 typ host"), SdpError::BadAddress("host.example".into()));
         assert_eq!(e("candidate:1 1 UDP 1 10.0.0.1 1 type host"), SdpError::ExpectedTyp("type".into()));
         assert_eq!(e("candidate:1 1 UDP 1 10.0.0.1 1 typ stun"), SdpError::UnknownType("stun".into()));
-        assert_eq!(e("candidate:1 1 UDP 1 10.0.0.1 1 typ srflx raddr 10.0.0.2"), SdpError::DanglingExtension("raddr".into()));
+        assert_eq!(e("candidate:1 1 UDP 1 10.0.0.1 1 typ srflx raddr"), SdpError::DanglingExtension("raddr".into()));
+        assert_eq!(e("candidate:1 1 UDP 1 10.0.0.1 1 typ srflx raddr 10.0.0.2"), SdpError::HalfRelated);
         assert_eq!(e("candidate:1 1 UDP 1 10.0.0.1 1 typ srflx raddr 10.0.0.2 x y"), SdpError::HalfRelated);
         assert_eq!(e("candidate:1 1 TCP 1 10.0.0.1 1 typ host"), SdpError::TcpTypeMismatch);
         assert_eq!(e("candidate:a_b 1 UDP 1 10.0.0.1 1 typ host"), SdpError::BadFoundation("a_b".into()));

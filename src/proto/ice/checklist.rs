@@ -78,6 +78,9 @@ pub enum PairReason {
     NominationComplete { selected: PairId },
     /// Consent to send expired on this pair (RFC 7675 §5.1).
     ConsentExpired,
+    /// The agent failed while this pair was still Frozen or Waiting (e.g. a passive TCP
+    /// candidate the peer never connected to).
+    ChecksEnded { was: PairState },
 }
 
 /// One STUN transaction sent for a pair.
@@ -158,7 +161,11 @@ impl fmt::Display for CandidatePair {
 
 /// §6.1.2.3 for a pair, from this agent's role.
 pub fn priority_for(local: &Candidate, remote: &Candidate, controlling: bool) -> u64 {
-    if controlling { pair_priority(local.priority, remote.priority) } else { pair_priority(remote.priority, local.priority) }
+    if controlling {
+        pair_priority(local.priority, remote.priority)
+    } else {
+        pair_priority(remote.priority, local.priority)
+    }
 }
 
 /// The candidate a check is sent from: a server-reflexive local candidate is replaced by its
@@ -193,7 +200,7 @@ pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool
         }
     }
     // Highest priority first; ties keep formation order (stable sort) for determinism.
-    raw.sort_by(|a, b| b.2.cmp(&a.2));
+    raw.sort_by_key(|r| std::cmp::Reverse(r.2));
     let mut out: Vec<CandidatePair> = Vec::new();
     for (i, (l, r, p)) in raw.into_iter().enumerate() {
         let id = PairId(first_id + i as u32);
@@ -275,10 +282,7 @@ mod tests {
         let r = cand("7", CandidateType::Host, "198.51.100.1:7000", "198.51.100.1:7000", 2130706431);
         let pairs = form_pairs(&[l1, l2, l3], &[r], true, 0);
         let states: Vec<_> = pairs.iter().map(|p| (p.foundation.as_str(), p.state)).collect();
-        assert_eq!(
-            states,
-            [("1:7", PairState::Waiting), ("1:7", PairState::Frozen), ("2:7", PairState::Waiting)]
-        );
+        assert_eq!(states, [("1:7", PairState::Waiting), ("1:7", PairState::Frozen), ("2:7", PairState::Waiting)]);
         assert_eq!(pairs[1].reason, Some(PairReason::FoundationBusy { ahead: pairs[0].id }));
     }
 

@@ -23,6 +23,7 @@
 //! | §5.1.1.3: foundation includes the STUN/TURN server's address | type, base IP (related IP for relayed), transport and relay transport | the caller does not hand us the server; one server per transport is what Lync uses |
 //! | §8.1.1: when to nominate (regular nomination) is left to the agent | when no pair that could beat the best valid pair is still pending, or `nomination_settle` after the first valid pair | deterministic, and bounded when a better path silently drops checks |
 //! | §7.3.1.4: triggered checks after ICE completed | only for requests carrying USE-CANDIDATE (so a controlled agent can follow an aggressive nomination upgrade); others are just answered | checks stop once a pair is selected, as RFC 8445 §8.1.2 intends |
+//! | §7.3.1.4: a request on a Failed or In-Progress pair always triggers a new check | not after the pair started 5 transactions | two agents whose answers are lost would otherwise trigger each other forever (implementations bound this with an overall timer) |
 //! | §8.1.2: controlled agent fails when the controlling agent never nominates | the controlled agent fails only when every pair failed | it cannot know the other side gave up; the controlling agent reports the failure |
 //! | RFC 6544: TCP connection establishment, framing (RFC 4571), simultaneous open | not done here: a TCP `Transmit` names the local and remote address; the caller owns the connection | sans-IO: the engine models TCP |
 //! | RFC 7675 §5.1: consent requests every 4–6 s at random, retransmitted | one request every `consent_interval` (no jitter, no retransmission); consent lost `consent_timeout` after the last response | deterministic; the outcome only depends on whether responses arrive |
@@ -43,7 +44,7 @@ pub use candidate::{Candidate, CandidateType, SdpError, TcpType};
 pub use checklist::{CandidatePair, CheckRecord, PairId, PairReason, PairState};
 pub use priority::{LocalCandidateSpec, candidate_priority, pair_priority, type_preference};
 
-use crate::time::{SimDuration, SimTime};
+use crate::time::SimDuration;
 use crate::wire::Protocol;
 use crate::wire::stun::ParseError;
 
@@ -201,32 +202,60 @@ pub enum IceDiscard {
     NoLocalCandidate,
     /// A success response without XOR-MAPPED-ADDRESS.
     NoMappedAddress,
+    /// A response to a check of ours that had already ended (answered or timed out).
+    StaleTransaction,
 }
 
 /// What happened, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IceEvent {
-    PairStateChanged { pair: PairId, from: PairState, to: PairState, reason: PairReason },
+    /// A pair entered the check list (at `start_checks`, on a triggered check for an
+    /// unknown pair, or as a valid pair discovered by another pair's check).
+    PairFormed {
+        pair: PairId,
+        state: PairState,
+        reason: PairReason,
+    },
+    PairStateChanged {
+        pair: PairId,
+        from: PairState,
+        to: PairState,
+        reason: PairReason,
+    },
     /// The first valid pair: media may start here (early media).
-    FirstValidPair { pair: PairId },
+    FirstValidPair {
+        pair: PairId,
+    },
     /// A candidate learned from a check (§7.2.5.3.1 local, §7.3.1.3 remote).
-    PeerReflexiveDiscovered { local: bool, candidate: Candidate },
-    RoleChanged { to: Role, reason: RoleChangeReason },
+    PeerReflexiveDiscovered {
+        local: bool,
+        candidate: Candidate,
+    },
+    RoleChanged {
+        to: Role,
+        reason: RoleChangeReason,
+    },
     /// A pair was nominated (valid and USE-CANDIDATE confirmed).
-    Nominated { pair: PairId },
+    Nominated {
+        pair: PairId,
+    },
     /// Nomination complete: the selected pair (again when aggressive nomination upgrades).
-    Selected { pair: PairId },
+    Selected {
+        pair: PairId,
+    },
     /// Checks done and nothing works.
-    Failed { reason: FailReason },
-    ConsentLost { pair: PairId },
+    Failed {
+        reason: FailReason,
+    },
+    ConsentLost {
+        pair: PairId,
+    },
     /// STUN for this agent that it could not use.
-    Discarded { from: SocketAddrV4, reason: IceDiscard },
+    Discarded {
+        from: SocketAddrV4,
+        reason: IceDiscard,
+    },
 }
 
 #[cfg(test)]
 mod tests;
-
-/// Convenience for tests and callers: the time `d` after `t`.
-pub(crate) fn after(t: SimTime, d: SimDuration) -> SimTime {
-    t + d
-}

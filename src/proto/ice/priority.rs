@@ -94,7 +94,8 @@ impl LocalCandidateSpec {
 }
 
 /// RFC 8445 §5.1.2.2 recommended type preferences (host 126, peer-reflexive 110,
-/// server-reflexive 100, relayed 0). MS-ICE2 uses the same values (docs/ms-ice2.md).
+/// server-reflexive 100, relayed 0). We assume MS-ICE2 uses the same values (a guess, see
+/// docs/ms-ice2.md).
 pub fn type_preference(kind: CandidateType) -> u32 {
     match kind {
         CandidateType::Host => 126,
@@ -269,8 +270,14 @@ mod tests {
         let p = |r: &mut Ranker, s| r.priority(Profile::MsIce2, &s);
         let host = p(&mut r, LocalCandidateSpec::host(h, 1));
         let srflx = p(&mut r, LocalCandidateSpec::server_reflexive(addr("203.0.113.1:6000"), h, 1));
-        let relay_udp = p(&mut r, LocalCandidateSpec::relayed(addr("198.51.100.1:50000"), addr("203.0.113.1:6001"), Protocol::Udp, 1));
-        let relay_tcp = p(&mut r, LocalCandidateSpec::relayed(addr("198.51.100.1:50002"), addr("203.0.113.1:6002"), Protocol::Tcp, 1));
+        let relay_udp = p(
+            &mut r,
+            LocalCandidateSpec::relayed(addr("198.51.100.1:50000"), addr("203.0.113.1:6001"), Protocol::Udp, 1),
+        );
+        let relay_tcp = p(
+            &mut r,
+            LocalCandidateSpec::relayed(addr("198.51.100.1:50002"), addr("203.0.113.1:6002"), Protocol::Tcp, 1),
+        );
         assert!(host > srflx && srflx > relay_udp && relay_udp > relay_tcp, "{host} {srflx} {relay_udp} {relay_tcp}");
     }
 

@@ -21,7 +21,10 @@ pub enum UserAgentEvent {
     /// A response to one of our requests.
     Response(SipMessage),
     /// No final response in time.
-    TimedOut { method: Method, call_id: String },
+    TimedOut {
+        method: Method,
+        call_id: String,
+    },
 }
 
 /// One user's signaling endpoint.
@@ -153,18 +156,33 @@ mod tests {
         for _ in 0..20 {
             let mut moved = false;
             let mut packets = Vec::new();
-            while let Some(d) = alice.poll_transmit() { packets.push(d) }
-            while let Some(d) = bob.poll_transmit() { packets.push(d) }
-            while let Some(d) = fe.poll_transmit() { packets.push(d) }
-            while let Some(d) = edge.poll_transmit() { packets.push(d) }
+            while let Some(d) = alice.poll_transmit() {
+                packets.push(d)
+            }
+            while let Some(d) = bob.poll_transmit() {
+                packets.push(d)
+            }
+            while let Some(d) = fe.poll_transmit() {
+                packets.push(d)
+            }
+            while let Some(d) = edge.poll_transmit() {
+                packets.push(d)
+            }
             for d in packets {
                 moved = true;
-                if fe.listens(d.dst) { fe.handle_packet(t, &d) }
-                else if edge.listens(d.dst) { edge.handle_packet(t, &d) }
-                else if d.dst == alice.local() { alice.handle_packet(t, &d) }
-                else if d.dst == bob.local() { bob.handle_packet(t, &d) }
+                if fe.listens(d.dst) {
+                    fe.handle_packet(t, &d)
+                } else if edge.listens(d.dst) {
+                    edge.handle_packet(t, &d)
+                } else if d.dst == alice.local() {
+                    alice.handle_packet(t, &d)
+                } else if d.dst == bob.local() {
+                    bob.handle_packet(t, &d)
+                }
             }
-            if !moved { break }
+            if !moved {
+                break;
+            }
         }
         assert_eq!(alice.poll_event(), Some(UserAgentEvent::Registered));
         assert_eq!(bob.poll_event(), Some(UserAgentEvent::Registered));
@@ -172,16 +190,31 @@ mod tests {
         let mut got_invite = None;
         for _ in 0..20 {
             let mut packets = Vec::new();
-            while let Some(d) = alice.poll_transmit() { packets.push(d) }
-            while let Some(d) = bob.poll_transmit() { packets.push(d) }
-            while let Some(d) = fe.poll_transmit() { packets.push(d) }
-            while let Some(d) = edge.poll_transmit() { packets.push(d) }
-            if packets.is_empty() { break }
+            while let Some(d) = alice.poll_transmit() {
+                packets.push(d)
+            }
+            while let Some(d) = bob.poll_transmit() {
+                packets.push(d)
+            }
+            while let Some(d) = fe.poll_transmit() {
+                packets.push(d)
+            }
+            while let Some(d) = edge.poll_transmit() {
+                packets.push(d)
+            }
+            if packets.is_empty() {
+                break;
+            }
             for d in packets {
-                if fe.listens(d.dst) { fe.handle_packet(t, &d) }
-                else if edge.listens(d.dst) { edge.handle_packet(t, &d) }
-                else if d.dst == alice.local() { alice.handle_packet(t, &d) }
-                else if d.dst == bob.local() { bob.handle_packet(t, &d) }
+                if fe.listens(d.dst) {
+                    fe.handle_packet(t, &d)
+                } else if edge.listens(d.dst) {
+                    edge.handle_packet(t, &d)
+                } else if d.dst == alice.local() {
+                    alice.handle_packet(t, &d)
+                } else if d.dst == bob.local() {
+                    bob.handle_packet(t, &d)
+                }
             }
             while let Some(ev) = bob.poll_event() {
                 if let UserAgentEvent::Request(m) = ev {
@@ -192,7 +225,10 @@ mod tests {
         }
         assert_eq!(got_invite.map(|m| m.body), Some("offer".to_string()));
         match alice.poll_event() {
-            Some(UserAgentEvent::Response(m)) => assert_eq!((m.start, m.body.as_str()), (Start::Response { code: 200, method: Method::Invite }, "answer")),
+            Some(UserAgentEvent::Response(m)) => assert_eq!(
+                (m.start, m.body.as_str()),
+                (Start::Response { code: 200, method: Method::Invite }, "answer")
+            ),
             other => panic!("expected the answer, got {other:?}"),
         }
     }

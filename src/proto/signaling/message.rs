@@ -46,7 +46,10 @@ impl Method {
 pub enum Start {
     Request(Method),
     /// A status code and the method of the request it answers.
-    Response { code: u16, method: Method },
+    Response {
+        code: u16,
+        method: Method,
+    },
 }
 
 /// One signaling message.
@@ -141,7 +144,8 @@ impl SipMessage {
         let mut call_id = None;
         let mut cseq = None;
         for line in lines {
-            let (name, value) = line.split_once(": ").ok_or_else(|| SipParseError::Header(line.chars().take(60).collect()))?;
+            let (name, value) =
+                line.split_once(": ").ok_or_else(|| SipParseError::Header(line.chars().take(60).collect()))?;
             let user = || value.trim_start_matches("<sip:").trim_end_matches('>').to_string();
             match name {
                 "From" => from = Some(user()),
@@ -193,7 +197,14 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let invite = SipMessage::request(Method::Invite, "alice", "bob", "call-1", 1, "v=0\r\na=candidate:1 1 UDP 1 10.0.0.1 5 typ host\r\n");
+        let invite = SipMessage::request(
+            Method::Invite,
+            "alice",
+            "bob",
+            "call-1",
+            1,
+            "v=0\r\na=candidate:1 1 UDP 1 10.0.0.1 5 typ host\r\n",
+        );
         assert_eq!(SipMessage::decode(&invite.encode()), Ok(invite.clone()));
         let ok = invite.response(183, "v=0\r\n");
         assert_eq!(SipMessage::decode(&ok.encode()), Ok(ok.clone()));

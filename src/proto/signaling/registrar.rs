@@ -5,19 +5,30 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddrV4;
 
-use super::{SipMessage, Start, segment};
 use super::message::Method;
+use super::{SipMessage, Start, segment};
 use crate::time::SimTime;
 use crate::wire::{Datagram, Protocol};
 
 /// What a registrar did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RegistrarEvent {
-    Registered { user: String, at: SocketAddrV4 },
-    Routed { call_id: String, to_user: String, next: SocketAddrV4 },
+    Registered {
+        user: String,
+        at: SocketAddrV4,
+    },
+    Routed {
+        call_id: String,
+        to_user: String,
+        next: SocketAddrV4,
+    },
     /// Nobody to deliver to and no upstream: answered 404 (requests) or dropped (responses).
-    NotFound { user: String },
-    Discarded { from: SocketAddrV4 },
+    NotFound {
+        user: String,
+    },
+    Discarded {
+        from: SocketAddrV4,
+    },
 }
 
 /// A registrar listening on TCP addresses.
@@ -73,7 +84,11 @@ impl Registrar {
         };
         match next {
             Some((from, to)) => {
-                self.events.push_back(RegistrarEvent::Routed { call_id: msg.call_id.clone(), to_user: target, next: to });
+                self.events.push_back(RegistrarEvent::Routed {
+                    call_id: msg.call_id.clone(),
+                    to_user: target,
+                    next: to,
+                });
                 self.out.push_back(segment(from, to, &msg));
             }
             None => {

@@ -1,0 +1,349 @@
+//! What arrives: Binding requests (RFC 8445 §7.3) and responses to our checks (§7.2.5).
+
+use std::net::SocketAddrV4;
+
+use super::{Early, IceAgent, MAX_CHECKS_PER_PAIR, Outstanding, Triggered, is_receiving};
+use crate::proto::ice::candidate::{Candidate, CandidateType, TcpType};
+use crate::proto::ice::checklist::{CandidatePair, PairId, PairReason, PairState, priority_for};
+use crate::proto::ice::priority::LocalCandidateSpec;
+use crate::proto::ice::stun::{self, Request};
+use crate::proto::ice::{AgentState, IceDiscard, IceEvent, Role, RoleChangeReason};
+use crate::time::SimTime;
+use crate::wire::Protocol;
+use crate::wire::stun::{Class, Message, verify_integrity};
+
+impl IceAgent {
+    // ----- requests (§7.3) -----
+
+    pub(super) fn handle_request(
+        &mut self,
+        now: SimTime,
+        local: SocketAddrV4,
+        protocol: Protocol,
+        from: SocketAddrV4,
+        req: Request,
+    ) {
+        if !self.local.iter().any(|c| is_receiving(c, local, protocol)) {
+            self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::NoLocalCandidate });
+            return;
+        }
+        // §7.3.1.1: role conflicts.
+        let (their_role, their_tb) = req.role;
+        if their_role == self.role {
+            let we_win = self.cfg.tie_breaker >= their_tb;
+            let keep = match self.role {
+                Role::Controlling => we_win,
+                Role::Controlled => !we_win,
+            };
+            if keep {
+                // RFC 8445 §7.3.1.1: reply 487 (Role Conflict) and keep our role.
+                if let Ok(b) = stun::build_error(&req.msg, 487, "Role Conflict", Some(&self.local_key)) {
+                    self.send(local, protocol, from, b, Some(req.msg.transaction_id));
+                }
+                return;
+            }
+            self.switch_role(now, RoleChangeReason::ConflictingRequest { from, their_tie_breaker: their_tb });
+        }
+        // §7.3.1.2: success response, XOR-MAPPED-ADDRESS = the source of the request.
+        if let Ok(b) = stun::build_success(&req.msg, from, &self.local_key) {
+            self.send(local, protocol, from, b, Some(req.msg.transaction_id));
+        }
+        if !self.started {
+            self.early.push(Early { local, protocol, from, priority: req.priority, use_candidate: req.use_candidate });
+            return;
+        }
+        self.process_request(now, local, protocol, from, req.priority, req.use_candidate);
+    }
+
+    /// §7.3.1.3–§7.3.1.5 once the check list exists.
+    pub(super) fn process_request(
+        &mut self,
+        now: SimTime,
+        local: SocketAddrV4,
+        protocol: Protocol,
+        from: SocketAddrV4,
+        priority: u32,
+        use_candidate: bool,
+    ) {
+        if !self.is_live() {
+            return;
+        }
+        let Some(lc) = self.local.iter().find(|c| is_receiving(c, local, protocol)).cloned() else { return };
+        // §7.3.1.3: a source we do not know is a peer-reflexive remote candidate.
+        let rc = match self.remote.iter().find(|r| r.address == from && r.protocol == protocol) {
+            Some(r) => r.clone(),
+            None => {
+                self.prflx_remotes += 1;
+                let c = Candidate {
+                    foundation: format!("prflx{}", self.prflx_remotes),
+                    component: lc.component,
+                    protocol,
+                    priority,
+                    address: from,
+                    kind: CandidateType::PeerReflexive,
+                    base: from,
+                    related: None,
+                    tcp_type: lc.tcp_type.map(|t| match t {
+                        TcpType::Active => TcpType::Passive,
+                        TcpType::Passive => TcpType::Active,
+                        TcpType::SimultaneousOpen => TcpType::SimultaneousOpen,
+                    }),
+                };
+                self.remote.push(c.clone());
+                self.events.push_back(IceEvent::PeerReflexiveDiscovered { local: false, candidate: c.clone() });
+                c
+            }
+        };
+        if self.state == AgentState::Completed && !use_candidate {
+            return; // answered; checks are over (module deviations)
+        }
+        let controlled_nomination = use_candidate && self.role == Role::Controlled;
+        // §7.3.1.4: the pair the request arrived on.
+        let found = self
+            .pairs
+            .iter()
+            .filter(|p| p.local.address == lc.address && p.local.protocol == protocol && p.remote.address == from)
+            .min_by_key(|p| p.state == PairState::Cancelled)
+            .map(|p| p.id);
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let id = PairId(self.next_pair_id);
+                self.next_pair_id += 1;
+                let mut p = CandidatePair::new(id, lc, rc, self.role == Role::Controlling);
+                p.reason = Some(PairReason::Triggered { from });
+                self.events.push_back(IceEvent::PairFormed {
+                    pair: id,
+                    state: PairState::Frozen,
+                    reason: PairReason::Triggered { from },
+                });
+                self.pairs.push(p);
+                self.sort_pairs();
+                id
+            }
+        };
+        let state = self.pair(id).map(|p| p.state).unwrap_or(PairState::Failed);
+        let checks = self.pair(id).map_or(0, |p| p.checks.iter().filter(|c| !c.consent).count());
+        // Module deviations: a pair that already used its share of checks is not triggered
+        // again, so two agents whose answers are lost cannot trigger each other forever.
+        let exhausted = checks >= MAX_CHECKS_PER_PAIR && matches!(state, PairState::InProgress | PairState::Failed);
+        if state != PairState::Succeeded && !exhausted {
+            // A superseded nomination check is repeated as one (§8.1.1 still holds).
+            let mut nominate = false;
+            if state == PairState::InProgress {
+                for o in self.pending.values_mut().filter(|o| o.pair == id && !o.consent && !o.cancelled) {
+                    o.cancelled = true;
+                    nominate |= o.nomination_check;
+                }
+            }
+            self.set_state(id, PairState::Waiting, PairReason::Triggered { from });
+            match self.triggered.iter_mut().find(|t| t.pair == id) {
+                Some(t) => t.nominate |= nominate,
+                None => self.triggered.push_back(Triggered { pair: id, nominate }),
+            }
+            self.arm(now);
+        }
+        // §7.3.1.5: USE-CANDIDATE at the controlled agent.
+        if controlled_nomination {
+            let valid = self.pair(id).and_then(|p| if p.state == PairState::Succeeded { p.valid_pair } else { None });
+            match valid {
+                Some(v) => self.nominate(now, v),
+                None => {
+                    if let Some(p) = self.pair_mut(id) {
+                        p.nominate_on_success = true;
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn switch_role(&mut self, now: SimTime, reason: RoleChangeReason) {
+        self.role = self.role.flipped();
+        let controlling = self.role == Role::Controlling;
+        // §7.3.1.1 / §7.2.5.1: the pair priorities MUST be recomputed.
+        for p in &mut self.pairs {
+            p.priority = priority_for(&p.local, &p.remote, controlling);
+        }
+        self.sort_pairs();
+        if !controlling {
+            self.nominating = None;
+        }
+        self.events.push_back(IceEvent::RoleChanged { to: self.role, reason });
+        self.arm(now);
+    }
+
+    // ----- responses (§7.2.5) -----
+
+    pub(super) fn handle_response(
+        &mut self,
+        now: SimTime,
+        local: SocketAddrV4,
+        protocol: Protocol,
+        from: SocketAddrV4,
+        msg: &Message,
+        bytes: &[u8],
+    ) -> bool {
+        if !self.pending.contains_key(&msg.transaction_id) {
+            // A late answer to a check of ours that already ended (e.g. both the request and
+            // its retransmission were answered) is still ours; anything else is not.
+            let late = self.is_own_transaction(msg.transaction_id);
+            if late {
+                self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::StaleTransaction });
+            }
+            return late;
+        }
+        // §7.2.5: responses are signed with the peer's password; others are dropped.
+        let key = self.remote_key.clone();
+        if key.is_none_or(|k| verify_integrity(bytes, &k).is_err()) {
+            self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::BadIntegrity });
+            return true;
+        }
+        let tid = msg.transaction_id;
+        let Some(o) = self.pending.remove(&tid) else { return true };
+        self.record(o.pair, tid, |r| r.answered_at = Some(now));
+        let symmetric = from == o.remote && local == o.local && protocol == o.protocol;
+        if o.consent {
+            if symmetric
+                && msg.class == Class::Success
+                && let Some(c) = &mut self.consent
+            {
+                c.last_response = now;
+            }
+            return true;
+        }
+        if !symmetric {
+            // RFC 8445 §7.2.5.2.1: the check fails if source and destination are not symmetric.
+            let reason = PairReason::NonSymmetric { expected: (o.remote, o.local), got: (from, local) };
+            self.set_state(o.pair, PairState::Failed, reason);
+            self.after_check_failed(&o);
+            self.arm(now);
+            return true;
+        }
+        if msg.class == Class::Error {
+            let code = msg.error_code().map_or(0, |(c, _)| c);
+            if code == 487 {
+                // §7.2.5.1: switch to the role opposite to the one the request claimed,
+                // and retry the check.
+                if self.role == o.role {
+                    self.switch_role(now, RoleChangeReason::RoleConflictResponse { pair: o.pair });
+                }
+                self.set_state(o.pair, PairState::Waiting, PairReason::RoleConflict);
+                self.triggered.push_back(Triggered { pair: o.pair, nominate: false });
+                self.arm(now);
+            } else {
+                self.set_state(o.pair, PairState::Failed, PairReason::ErrorResponse { code });
+                self.after_check_failed(&o);
+                self.arm(now);
+            }
+            return true;
+        }
+        let Some(mapped) = msg.xor_mapped_address() else {
+            self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::NoMappedAddress });
+            self.set_state(o.pair, PairState::Failed, PairReason::ErrorResponse { code: 0 });
+            self.after_check_failed(&o);
+            return true;
+        };
+        self.check_succeeded(now, &o, mapped);
+        true
+    }
+
+    /// §7.2.5.3: a successful check.
+    fn check_succeeded(&mut self, now: SimTime, o: &Outstanding, mapped: SocketAddrV4) {
+        let Some(checked) = self.pair(o.pair).cloned() else { return };
+        // §7.2.5.3.1: a mapped address that is no local candidate is a peer-reflexive one.
+        let local = match self.local.iter().find(|c| c.address == mapped && c.protocol == o.protocol) {
+            Some(c) => c.clone(),
+            None => {
+                let spec = LocalCandidateSpec {
+                    kind: CandidateType::PeerReflexive,
+                    protocol: o.protocol,
+                    address: mapped,
+                    base: o.local,
+                    related: Some(o.local),
+                    tcp_type: checked.local.tcp_type,
+                    interface: u32::MAX,
+                    is_vpn: false,
+                    relay_via: None,
+                };
+                let c = Candidate {
+                    foundation: self.ranker.foundation(&spec),
+                    component: checked.local.component,
+                    protocol: o.protocol,
+                    priority: o.priority,
+                    address: mapped,
+                    kind: CandidateType::PeerReflexive,
+                    base: o.local,
+                    related: Some(o.local),
+                    tcp_type: checked.local.tcp_type,
+                };
+                self.local.push(c.clone());
+                self.events.push_back(IceEvent::PeerReflexiveDiscovered { local: true, candidate: c.clone() });
+                c
+            }
+        };
+        // §7.2.5.3.2: the valid pair is (mapped local candidate, the checked remote).
+        let valid_id = if local.address == checked.local.address {
+            checked.id
+        } else if let Some(p) =
+            self.pairs.iter().find(|p| p.local.address == local.address && p.remote.address == checked.remote.address)
+        {
+            p.id
+        } else {
+            let id = PairId(self.next_pair_id);
+            self.next_pair_id += 1;
+            let mut p = CandidatePair::new(id, local, checked.remote.clone(), self.role == Role::Controlling);
+            p.generated_by = Some(checked.id);
+            p.state = PairState::Succeeded;
+            p.reason = Some(PairReason::DiscoveredBy { checked: checked.id });
+            self.events.push_back(IceEvent::PairFormed {
+                pair: id,
+                state: PairState::Succeeded,
+                reason: PairReason::DiscoveredBy { checked: checked.id },
+            });
+            self.pairs.push(p);
+            self.sort_pairs();
+            id
+        };
+        // §7.2.5.3.3: the checked pair succeeded; its foundation's frozen pairs may go.
+        let rtt = now.saturating_since(o.sent_at);
+        self.set_state(checked.id, PairState::Succeeded, PairReason::Succeeded { mapped, rtt });
+        if valid_id != checked.id {
+            self.set_state(valid_id, PairState::Succeeded, PairReason::DiscoveredBy { checked: checked.id });
+        }
+        let first_valid = !self.pairs.iter().any(|p| p.valid);
+        let mut nominate_now = o.nominating && self.role == Role::Controlling;
+        if let Some(p) = self.pair_mut(checked.id) {
+            p.valid_pair = Some(valid_id);
+            nominate_now |= std::mem::take(&mut p.nominate_on_success);
+        }
+        if let Some(v) = self.pair_mut(valid_id) {
+            v.valid = true;
+        }
+        let frozen: Vec<PairId> = self
+            .pairs
+            .iter()
+            .filter(|p| p.state == PairState::Frozen && p.foundation == checked.foundation)
+            .map(|p| p.id)
+            .collect();
+        for id in frozen {
+            self.set_state(id, PairState::Waiting, PairReason::FoundationSucceeded { by: checked.id });
+        }
+        if first_valid {
+            self.first_valid_at = Some(now);
+            self.events.push_back(IceEvent::FirstValidPair { pair: valid_id });
+        }
+        // §7.2.5.3.4 (controlling) and §7.3.1.5 (controlled, USE-CANDIDATE seen earlier).
+        if nominate_now {
+            self.nominate(now, valid_id);
+        }
+        self.arm(now);
+    }
+
+    pub(super) fn after_check_failed(&mut self, o: &Outstanding) {
+        if o.nomination_check
+            && let Some(n) = self.nominating.take()
+        {
+            self.nomination_failed.insert(n);
+        }
+    }
+}

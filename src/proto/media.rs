@@ -1,0 +1,179 @@
+//! A client's media endpoint: its ICE agent plus the TURN clients that give it
+//! server-reflexive and relayed candidates, behind one set of sockets.
+//!
+//! The UDP TURN client shares the agent's main host socket (so the server-reflexive
+//! candidate's base is that host candidate, RFC 8445 §5.1.1.2); packets from the TURN server
+//! go to the TURN client, everything else to the agent. Checks from a relayed candidate are
+//! sent through the TURN client (Send indication or ChannelData), and what the relay brings
+//! back is handed to the agent as arriving on the relayed address.
+
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+use super::ice::{IceAgent, IceEvent};
+use super::{TurnClient, TurnClientEvent};
+use crate::time::SimTime;
+use crate::wire::{Datagram, Protocol};
+
+/// Something a media endpoint reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaEvent {
+    Ice(IceEvent),
+    /// From the TURN client at this index (0: UDP, 1: TCP when present).
+    Turn {
+        client: usize,
+        event: TurnClientEvent,
+    },
+    /// Bytes that were not STUN for the agent (media, once it flows).
+    Media {
+        local: SocketAddrV4,
+        from: SocketAddrV4,
+        bytes: usize,
+    },
+}
+
+/// The agent and its TURN clients.
+#[derive(Debug)]
+pub struct MediaEndpoint {
+    pub agent: IceAgent,
+    /// This side's ICE username fragment and password, for the SDP.
+    pub ufrag: String,
+    pub pwd: String,
+    /// Host candidate sockets (UDP).
+    pub hosts: Vec<SocketAddrV4>,
+    pub turn: Vec<TurnClient>,
+    now: SimTime,
+    out: VecDeque<Datagram>,
+    events: VecDeque<MediaEvent>,
+}
+
+impl MediaEndpoint {
+    pub fn new(
+        agent: IceAgent,
+        ufrag: &str,
+        pwd: &str,
+        hosts: Vec<SocketAddrV4>,
+        turn: Vec<TurnClient>,
+    ) -> MediaEndpoint {
+        MediaEndpoint {
+            agent,
+            ufrag: ufrag.to_string(),
+            pwd: pwd.to_string(),
+            hosts,
+            turn,
+            now: SimTime::ZERO,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn listens(&self, protocol: Protocol, dst: SocketAddrV4) -> bool {
+        (protocol == Protocol::Udp && self.hosts.contains(&dst))
+            || self.turn.iter().any(|t| t.protocol() == protocol && t.local() == dst)
+    }
+
+    /// Starts gathering: a Binding and an Allocate on every TURN client.
+    pub fn gather(&mut self, now: SimTime) {
+        self.now = now;
+        for t in &mut self.turn {
+            t.binding(now);
+            t.allocate(now);
+        }
+        self.pump();
+    }
+
+    /// Lets every TURN client reach `peer` (a remote candidate) through its relay.
+    pub fn permit(&mut self, now: SimTime, peer: SocketAddrV4) {
+        self.now = now;
+        for t in &mut self.turn {
+            if t.relayed().is_some() {
+                t.create_permission(now, peer);
+            }
+        }
+        self.pump();
+    }
+
+    pub fn handle_packet(&mut self, now: SimTime, packet: &Datagram) {
+        self.now = now;
+        let turn = self
+            .turn
+            .iter()
+            .position(|t| t.protocol() == packet.protocol() && t.local() == packet.dst && t.server() == packet.src);
+        match turn {
+            Some(i) => self.turn[i].handle_packet(now, packet),
+            None => {
+                let proto = packet.protocol();
+                if !self.agent.handle_receive(now, packet.dst, proto, packet.src, &packet.payload) {
+                    let ev = MediaEvent::Media { local: packet.dst, from: packet.src, bytes: packet.payload.len() };
+                    self.events.push_back(ev);
+                }
+            }
+        }
+        self.pump();
+    }
+
+    pub fn handle_timeout(&mut self, now: SimTime) {
+        self.now = now;
+        self.agent.handle_timeout(now);
+        for t in &mut self.turn {
+            t.handle_timeout(now);
+        }
+        self.pump();
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Datagram> {
+        self.pump();
+        self.out.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<SimTime> {
+        let turn = self.turn.iter().filter_map(|t| t.poll_timeout()).min();
+        match (self.agent.poll_timeout(), turn) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Moves the agent's transmits onto sockets or relays, and relayed data into the agent,
+    /// until nothing is left to move.
+    fn pump(&mut self) {
+        let now = self.now;
+        loop {
+            let mut moved = false;
+            while let Some(t) = self.agent.poll_transmit() {
+                moved = true;
+                match self.turn.iter_mut().find(|c| c.relayed() == Some(t.local)) {
+                    Some(c) => c.send(now, t.remote, &t.bytes),
+                    None => self.out.push_back(Datagram::udp(t.local, t.remote, t.bytes)),
+                }
+            }
+            for (i, c) in self.turn.iter_mut().enumerate() {
+                while let Some(d) = c.poll_transmit() {
+                    moved = true;
+                    self.out.push_back(d);
+                }
+                while let Some(ev) = c.poll_event() {
+                    moved = true;
+                    if let (TurnClientEvent::Data { peer, data }, Some(relayed)) = (&ev, c.relayed()) {
+                        if !self.agent.handle_receive(now, relayed, Protocol::Udp, *peer, data) {
+                            self.events.push_back(MediaEvent::Media { local: relayed, from: *peer, bytes: data.len() });
+                        }
+                        continue;
+                    }
+                    self.events.push_back(MediaEvent::Turn { client: i, event: ev });
+                }
+            }
+            while let Some(ev) = self.agent.poll_event() {
+                moved = true;
+                self.events.push_back(MediaEvent::Ice(ev));
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+}

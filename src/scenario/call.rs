@@ -1,0 +1,586 @@
+//! A call between two clients, as Lync places one: both sign in, the caller gathers its
+//! candidates (host on every interface, VPN included; server-reflexive and relayed from its
+//! Edge over UDP and TCP), offers them in an INVITE through the registrars, the callee
+//! gathers and answers with 183 Session Progress, both run ICE checks across the simulated
+//! network, media may start on the first pair that works (early media) and the caller
+//! promotes it to the final pair with a re-INVITE. Nothing here picks the winner: the
+//! agents do, from the packets that got through.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::engine::{Engine, Limits, Service, ServiceEvent, ServiceId};
+use crate::net::forward::egress;
+use crate::proto::MediaEndpoint;
+use crate::proto::ice::{
+    AgentState, Candidate, CandidatePair, CandidateType, IceAgent, IceConfig, IceEvent, LocalCandidateSpec, PairId,
+    PairReason, PairState, Profile, Role,
+};
+use crate::proto::media::MediaEvent;
+use crate::proto::signaling::{Method, SipMessage, Start, UserAgentEvent};
+use crate::proto::{TurnClient, TurnClientConfig};
+use crate::rng::SimRng;
+use crate::time::{SimDuration, SimTime};
+use crate::topology::{IfaceType, NodeId, Topology};
+use crate::trace::{PacketId, Record, TraceLevel};
+use crate::wire::{Datagram, Protocol};
+
+/// How long a client waits for its relay before it offers what it has.
+const GATHER: SimDuration = SimDuration::from_secs(2);
+/// The UDP port of a client's media socket (Lync's default media range starts here).
+const MEDIA_PORT: u16 = 50000;
+
+/// What to call.
+#[derive(Clone, Debug)]
+pub struct CallSpec {
+    pub caller: NodeId,
+    pub callee: NodeId,
+    pub profile: Profile,
+    pub seed: u64,
+    /// Give up on connectivity this long after the offer.
+    pub connect_timeout: SimDuration,
+    pub capture: bool,
+}
+
+/// Why a call could not be set up at all.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum CallError {
+    #[error("node `{0}` has no `sip:` block (no registrar to place calls through)")]
+    NoSip(String),
+}
+
+/// One pair as a row of the result table.
+#[derive(Clone, Debug, Serialize)]
+pub struct PairRow {
+    pub local: String,
+    pub remote: String,
+    pub priority: u64,
+    pub state: String,
+    pub nominated: bool,
+    /// Why it ended as it did, down to the device that dropped its checks.
+    pub reason: String,
+}
+
+/// A pair with when it was chosen.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChosenPair {
+    pub at: SimTime,
+    pub local: String,
+    pub remote: String,
+}
+
+/// One line of the call's timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct CallStep {
+    pub at: SimTime,
+    pub node: String,
+    pub what: String,
+}
+
+/// What happened.
+#[derive(Clone, Debug, Serialize)]
+pub struct CallOutcome {
+    pub caller: String,
+    pub callee: String,
+    pub profile: String,
+    pub seed: u64,
+    pub signaling_ok: bool,
+    pub caller_candidates: Vec<String>,
+    pub callee_candidates: Vec<String>,
+    pub pairs: Vec<PairRow>,
+    pub early_media: Option<ChosenPair>,
+    pub selected: Option<ChosenPair>,
+    pub promoted_at: Option<SimTime>,
+    /// From the INVITE to the caller's selected pair.
+    pub time_to_connect: Option<SimDuration>,
+    pub failure: Option<String>,
+    pub timeline: Vec<CallStep>,
+    #[serde(skip)]
+    pub capture: Vec<(SimTime, Datagram)>,
+}
+
+struct Side {
+    node: NodeId,
+    ua: ServiceId,
+    media: Option<ServiceId>,
+}
+
+/// Places the call.
+pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallError> {
+    for n in [spec.caller, spec.callee] {
+        if topo.node(n).roles.sip.as_ref().and_then(|s| s.registrar).is_none() {
+            return Err(CallError::NoSip(topo.node(n).name.clone()));
+        }
+    }
+    let mut e = Engine::new(topo, SimRng::new(spec.seed), Limits::default(), TraceLevel::Outcomes);
+    e.set_capture(spec.capture);
+    e.connect_vpns();
+    e.run();
+    e.start_edges();
+    let uas = e.start_signaling();
+    let t0 = e.now();
+    e.run_until(t0 + SimDuration::from_secs(2));
+    let callee_user = topo.node(spec.callee).roles.sip.as_ref().map(|s| s.user.clone()).unwrap_or_default();
+    let mut caller = Side { node: spec.caller, ua: uas[&spec.caller], media: None };
+    let mut callee = Side { node: spec.callee, ua: uas[&spec.callee], media: None };
+
+    // The caller gathers, then offers.
+    let media = start_media(&mut e, topo, spec, caller.node, Role::Controlling);
+    caller.media = Some(media);
+    let gathered_at = e.now() + GATHER;
+    e.run_until(gathered_at);
+    let offer = add_candidates(&mut e, topo, spec.profile, caller.node, media);
+    let invite_at = e.now();
+    let call_id = "call-1".to_string();
+    e.command(caller.ua, |s, now| {
+        if let Service::UserAgent(u) = s {
+            u.send_request(now, Method::Invite, &callee_user, &call_id, &offer.sdp);
+        }
+    });
+
+    let deadline = invite_at + spec.connect_timeout;
+    let mut seen = e.trace().records().len();
+    let mut callee_gather_until: Option<(SimTime, SipMessage)> = None;
+    let mut signaling_ok = false;
+    let mut failure = None;
+    let mut early: Option<(SimTime, PairId)> = None;
+    let mut selected: Option<(SimTime, PairId)> = None;
+    let mut callee_offer = None;
+    let mut promoted_at = None;
+    let mut caller_failed = false;
+    while e.now() < deadline {
+        let step = (e.now() + SimDuration::from_millis(5)).min(deadline);
+        e.run_until(step);
+        let records: Vec<Record> = e.trace().records()[seen..].to_vec();
+        seen = e.trace().records().len();
+        for r in records {
+            let Record::Service { at, service, event, .. } = r else { continue };
+            match event {
+                ServiceEvent::UserAgent(UserAgentEvent::Request(m))
+                    if service == callee.ua && m.start == Start::Request(Method::Invite) =>
+                {
+                    let mid = start_media(&mut e, topo, spec, callee.node, Role::Controlled);
+                    callee.media = Some(mid);
+                    callee_gather_until = Some((at + GATHER, m));
+                }
+                ServiceEvent::UserAgent(UserAgentEvent::Response(m)) if service == caller.ua => {
+                    if let Start::Response { code: 183, method: Method::Invite } = m.start {
+                        signaling_ok = true;
+                        let remote = parse_offer(&m.body);
+                        start_checks(&mut e, media, &remote);
+                    } else if let Start::Response { code, .. } = m.start
+                        && code >= 300
+                    {
+                        failure = Some(format!("the callee's side answered the INVITE with {code}"));
+                    }
+                }
+                ServiceEvent::UserAgent(UserAgentEvent::TimedOut { method, .. })
+                    if service == caller.ua && method == Method::Invite && !signaling_ok =>
+                {
+                    failure = Some("signaling failed: the INVITE was never answered".to_string());
+                }
+                ServiceEvent::Media(MediaEvent::Ice(ev)) if service == media => match ev {
+                    IceEvent::FirstValidPair { pair } if early.is_none() => early = Some((at, pair)),
+                    IceEvent::Selected { pair } => selected = Some((at, pair)),
+                    IceEvent::Failed { .. } => caller_failed = true,
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        // The callee offers its candidates once it has gathered.
+        if let Some((until, invite)) = callee_gather_until.clone()
+            && e.now() >= until
+        {
+            callee_gather_until = None;
+            let mid = callee.media.expect("set with the gather deadline");
+            let answer = add_candidates(&mut e, topo, spec.profile, callee.node, mid);
+            start_checks(&mut e, mid, &parse_offer(&invite.body));
+            let body = answer.sdp.clone();
+            callee_offer = Some(answer);
+            e.command(callee.ua, |s, _| {
+                if let Service::UserAgent(u) = s {
+                    u.respond(&invite, 183, &body);
+                    u.respond(&invite, 200, &body);
+                }
+            });
+        }
+        if failure.is_some() || caller_failed {
+            break;
+        }
+        if let (Some((_, sel)), Some((_, first))) = (selected, early) {
+            // Promotion: once checks settle on a better pair than the early one, re-INVITE.
+            let done = matches!(agent(&e, media).state(), AgentState::Completed);
+            if done && promoted_at.is_none() && sel != first {
+                let line = remote_candidate_line(agent(&e, media), sel);
+                e.command(caller.ua, |s, now| {
+                    if let Service::UserAgent(u) = s {
+                        u.send_request(now, Method::Invite, &callee_user, "call-1", &line);
+                    }
+                });
+                promoted_at = Some(e.now());
+            }
+            if done && (sel == first || promoted_at.is_some()) {
+                break;
+            }
+        }
+    }
+
+    let caller_agent = agent(&e, media);
+    let pairs = caller_agent.pairs().iter().map(|p| pair_row(&e, topo, p)).collect();
+    let chosen = |x: Option<(SimTime, PairId)>| {
+        x.and_then(|(at, id)| {
+            let p = caller_agent.pairs().iter().find(|p| p.id == id)?;
+            Some(ChosenPair { at, local: describe(&p.local), remote: describe(&p.remote) })
+        })
+    };
+    let early_media = chosen(early);
+    let selected_pair = chosen(selected);
+    if selected_pair.is_none() && failure.is_none() {
+        failure = Some(if caller_failed {
+            "every candidate pair failed (see the pair table)".to_string()
+        } else if !signaling_ok {
+            "signaling did not complete before the timeout".to_string()
+        } else {
+            "no pair was selected before the timeout".to_string()
+        });
+    }
+    let timeline = timeline(&e, topo);
+    Ok(CallOutcome {
+        caller: topo.node(spec.caller).name.clone(),
+        callee: topo.node(spec.callee).name.clone(),
+        profile: match spec.profile {
+            Profile::Rfc8445 => "rfc8445".into(),
+            Profile::MsIce2 => "ms-ice2".into(),
+        },
+        seed: spec.seed,
+        signaling_ok,
+        caller_candidates: offer.lines,
+        callee_candidates: callee_offer.map(|o| o.lines).unwrap_or_default(),
+        pairs,
+        early_media,
+        time_to_connect: selected.map(|(at, _)| at - invite_at),
+        selected: selected_pair,
+        promoted_at,
+        failure,
+        timeline,
+        capture: e.captured().to_vec(),
+    })
+}
+
+/// A client's media endpoint: host sockets on every interface (VPN included) and TURN
+/// clients (UDP on the main socket, TCP beside it) toward its Edge.
+fn start_media(e: &mut Engine<'_>, topo: &Topology, spec: &CallSpec, node: NodeId, role: Role) -> ServiceId {
+    let n = topo.node(node);
+    let hosts: Vec<SocketAddrV4> =
+        n.ifaces.iter().map(|&i| SocketAddrV4::new(topo.iface(i).addr, MEDIA_PORT)).collect();
+    let sip = n.roles.sip.as_ref();
+    let mut turn = Vec::new();
+    if let Some(edge_node) = sip.and_then(|s| s.relay) {
+        let edge = topo.node(edge_node).roles.edge.as_ref().expect("validated: relay names an edge");
+        // External users (signed in through the Edge) use its public face; internal ones its
+        // internal NIC (MRAS hands out the matching address).
+        let external = sip.and_then(|s| s.registrar).is_some_and(|r| topo.node(r).roles.edge.is_some());
+        let server_ip = if external { edge.advertised } else { topo.iface(edge.internal).addr };
+        if let Some((via, _)) = egress(topo, node, server_ip) {
+            let local_ip = topo.iface(via).addr;
+            let cred =
+                e.mras_credentials(edge_node, &n.name, SimDuration::from_secs(8 * 3600)).expect("relay is an edge");
+            for (protocol, port, local_port) in
+                [(Protocol::Udp, edge.udp_port, MEDIA_PORT), (Protocol::Tcp, edge.tcp_port, MEDIA_PORT + 1)]
+            {
+                let cfg = TurnClientConfig {
+                    protocol,
+                    seed: e.seed_for(&format!("turn-client/{}/{protocol}", n.name)),
+                    ..TurnClientConfig::new(
+                        SocketAddrV4::new(local_ip, local_port),
+                        SocketAddrV4::new(server_ip, port),
+                        &cred.username,
+                        &cred.password,
+                    )
+                };
+                turn.push(TurnClient::new(cfg));
+            }
+        }
+    }
+    let tie_breaker = e.seed_for(&format!("ice-tie/{}", n.name));
+    // RFC 8445 §5.3: at least 4 ufrag and 22 password characters.
+    let ufrag = format!("{:08x}", tie_breaker >> 32);
+    let pwd = format!("{:024x}", (tie_breaker as u128) * 0x9e37_79b9);
+    let cfg = IceConfig::new(spec.profile, role, tie_breaker, &ufrag, &pwd, e.seed_for(&format!("ice/{}", n.name)));
+    let endpoint = MediaEndpoint::new(IceAgent::new(cfg), &ufrag, &pwd, hosts, turn);
+    let id = e.attach(node, Service::Media(Box::new(endpoint)));
+    e.command(id, |s, now| {
+        if let Service::Media(m) = s {
+            m.gather(now);
+        }
+    });
+    id
+}
+
+struct Offer {
+    sdp: String,
+    lines: Vec<String>,
+}
+
+/// Turns what was gathered into local candidates and the SDP that carries them.
+fn add_candidates(e: &mut Engine<'_>, topo: &Topology, _profile: Profile, node: NodeId, media: ServiceId) -> Offer {
+    let n = topo.node(node);
+    let ifaces: Vec<(SocketAddrV4, u32, bool)> = n
+        .ifaces
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            let f = topo.iface(i);
+            (SocketAddrV4::new(f.addr, MEDIA_PORT), k as u32, f.iface_type == IfaceType::RemoteAccess)
+        })
+        .collect();
+    e.command(media, |s, _| {
+        let Service::Media(m) = s else { unreachable!("media service") };
+        for &(addr, k, is_vpn) in &ifaces {
+            let mut spec = LocalCandidateSpec::host(addr, k);
+            spec.is_vpn = is_vpn;
+            m.agent.add_local_candidate(spec);
+        }
+        let mut extra = Vec::new();
+        for t in &m.turn {
+            let k = ifaces.iter().find(|(a, _, _)| a.ip() == t.local().ip()).map_or(0, |x| x.1);
+            if t.protocol() == Protocol::Udp
+                && let Some(r) = t.reflexive()
+            {
+                let base = SocketAddrV4::new(*t.local().ip(), MEDIA_PORT);
+                if r != base {
+                    extra.push(LocalCandidateSpec::server_reflexive(r, base, k));
+                }
+            }
+            if let Some(relayed) = t.relayed() {
+                let mapped = t.reflexive().unwrap_or(t.local());
+                extra.push(LocalCandidateSpec::relayed(relayed, mapped, t.protocol(), k));
+            }
+        }
+        for spec in extra {
+            m.agent.add_local_candidate(spec);
+        }
+    });
+    let Service::Media(m) = e.service(media) else { unreachable!("media service") };
+    let lines: Vec<String> = m.agent.local_candidates().iter().map(|c| format!("a={}", c.to_sdp())).collect();
+    let (ufrag, pwd) = (&m.ufrag, &m.pwd);
+    let sdp = format!("a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n{}\r\n", lines.join("\r\n"));
+    Offer { sdp, lines }
+}
+
+struct RemoteOffer {
+    ufrag: String,
+    pwd: String,
+    candidates: Vec<Candidate>,
+}
+
+fn parse_offer(body: &str) -> RemoteOffer {
+    let mut o = RemoteOffer { ufrag: String::new(), pwd: String::new(), candidates: Vec::new() };
+    for line in body.lines() {
+        let line = line.trim();
+        if let Some(u) = line.strip_prefix("a=ice-ufrag:") {
+            o.ufrag = u.to_string();
+        } else if let Some(p) = line.strip_prefix("a=ice-pwd:") {
+            o.pwd = p.to_string();
+        } else if let Some(c) = line.strip_prefix("a=")
+            && let Ok(c) = Candidate::from_sdp(c)
+        {
+            o.candidates.push(c);
+        }
+    }
+    o
+}
+
+fn start_checks(e: &mut Engine<'_>, media: ServiceId, remote: &RemoteOffer) {
+    e.command(media, |s, now| {
+        let Service::Media(m) = s else { unreachable!("media service") };
+        m.agent.set_remote_credentials(&remote.ufrag, &remote.pwd);
+        for c in &remote.candidates {
+            m.agent.add_remote_candidate(c.clone());
+            m.permit(now, c.address);
+        }
+        m.agent.start_checks(now);
+    });
+}
+
+fn agent<'a>(e: &'a Engine<'_>, media: ServiceId) -> &'a IceAgent {
+    match e.service(media) {
+        Service::Media(m) => &m.agent,
+        _ => unreachable!("media service"),
+    }
+}
+
+fn remote_candidate_line(a: &IceAgent, pair: PairId) -> String {
+    let p = a.pairs().iter().find(|p| p.id == pair).expect("selected pair exists");
+    format!("a=remote-candidates:1 {} {}\r\n", p.remote.address.ip(), p.remote.address.port())
+}
+
+fn describe(c: &Candidate) -> String {
+    let kind = match c.kind {
+        CandidateType::Host => "host",
+        CandidateType::ServerReflexive => "srflx",
+        CandidateType::PeerReflexive => "prflx",
+        CandidateType::Relayed => "relay",
+    };
+    format!("{kind} {} {}", c.protocol, c.address)
+}
+
+/// A pair as a table row, with the network's verdict on its lost checks.
+fn pair_row(e: &Engine<'_>, topo: &Topology, p: &CandidatePair) -> PairRow {
+    let mut reason = p.reason.as_ref().map_or_else(String::new, reason_text);
+    if matches!(p.state, PairState::Failed | PairState::InProgress) {
+        let txns: Vec<[u8; 12]> = p.checks.iter().map(|c| c.transaction.0).collect();
+        if let Some(drop) = drop_for(e, topo, &txns) {
+            reason = format!("{reason}; {drop}");
+        }
+    }
+    PairRow {
+        local: describe(&p.local),
+        remote: describe(&p.remote),
+        priority: p.priority,
+        state: format!("{:?}", p.state).to_lowercase(),
+        nominated: p.nominated,
+        reason,
+    }
+}
+
+/// A pair's reason as a short phrase.
+fn reason_text(r: &PairReason) -> String {
+    match r {
+        PairReason::FirstOfFoundation => "first of its foundation".into(),
+        PairReason::FoundationBusy { ahead } => format!("frozen behind pair {}", ahead.0),
+        PairReason::Pruned { kept } => format!("pruned (redundant with pair {})", kept.0),
+        PairReason::FoundationSucceeded { by } => format!("unfrozen by pair {}", by.0),
+        PairReason::NothingWaiting => "unfrozen (nothing waiting)".into(),
+        PairReason::CheckSent { nominating, .. } => {
+            if *nominating {
+                "check sent (nominating), no answer yet".into()
+            } else {
+                "check sent, no answer yet".into()
+            }
+        }
+        PairReason::Triggered { from } => format!("triggered by a check from {from}"),
+        PairReason::RoleConflict => "role conflict (487), check repeated".into(),
+        PairReason::Succeeded { mapped, rtt } => format!("answered in {rtt}, mapped {mapped}"),
+        PairReason::DiscoveredBy { checked } => format!("learned from the check of pair {}", checked.0),
+        PairReason::Timeout { sends } => format!("no answer after {sends} transmissions"),
+        PairReason::ErrorResponse { code } => format!("error response {code}"),
+        PairReason::NonSymmetric { got, .. } => format!("non-symmetric response from {}", got.0),
+        PairReason::NominationComplete { selected } => format!("stopped: pair {} was nominated", selected.0),
+        PairReason::ConsentExpired => "consent expired".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The first drop of a packet carrying one of `txns`, as a sentence.
+fn drop_for(e: &Engine<'_>, topo: &Topology, txns: &[[u8; 12]]) -> Option<String> {
+    let mut carrying: BTreeMap<PacketId, ()> = BTreeMap::new();
+    for r in e.trace().records() {
+        match r {
+            Record::Sent { packet, summary, .. } if summary.stun_transaction.is_some_and(|t| txns.contains(&t)) => {
+                carrying.insert(*packet, ());
+            }
+            Record::Dropped { packet, reason, .. } if carrying.contains_key(packet) => {
+                return Some(format!("dropped by {}", reason.describe(topo)));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn timeline(e: &Engine<'_>, topo: &Topology) -> Vec<CallStep> {
+    e.trace()
+        .records()
+        .iter()
+        .filter_map(|r| match r {
+            Record::Service { at, node, event, .. } => {
+                let what = match event {
+                    ServiceEvent::UserAgent(UserAgentEvent::Registered) => "registered".to_string(),
+                    ServiceEvent::UserAgent(UserAgentEvent::Request(m)) => format!("received {}", start_name(&m.start)),
+                    ServiceEvent::UserAgent(UserAgentEvent::Response(m)) => {
+                        format!("received {}", start_name(&m.start))
+                    }
+                    ServiceEvent::UserAgent(UserAgentEvent::TimedOut { method, .. }) => {
+                        format!("{} timed out", method.as_str())
+                    }
+                    ServiceEvent::Media(MediaEvent::Ice(IceEvent::FirstValidPair { .. })) => {
+                        "first valid pair (early media may start)".to_string()
+                    }
+                    ServiceEvent::Media(MediaEvent::Ice(IceEvent::Selected { .. })) => "pair selected".to_string(),
+                    ServiceEvent::Media(MediaEvent::Ice(IceEvent::Failed { reason })) => {
+                        format!("ICE failed: {reason:?}")
+                    }
+                    _ => return None,
+                };
+                Some(CallStep { at: *at, node: topo.node(*node).name.clone(), what })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn start_name(s: &Start) -> String {
+    match s {
+        Start::Request(m) => m.as_str().to_string(),
+        Start::Response { code, method } => format!("{code} to {}", method.as_str()),
+    }
+}
+
+impl CallOutcome {
+    /// Whether media has a selected pair.
+    pub fn connected(&self) -> bool {
+        self.selected.is_some()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("invariant: the call outcome serializes") + "\n"
+    }
+
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut o = String::new();
+        let _ = writeln!(o, "call: {} -> {} ({}, seed {})", self.caller, self.callee, self.profile, self.seed);
+        let _ = writeln!(
+            o,
+            "signaling: {}",
+            if self.signaling_ok { "ok (INVITE answered with candidates)" } else { "FAILED" }
+        );
+        for (who, lines) in [(&self.caller, &self.caller_candidates), (&self.callee, &self.callee_candidates)] {
+            let _ = writeln!(o, "candidates of {who}:");
+            for l in lines {
+                let _ = writeln!(o, "  {l}");
+            }
+        }
+        let _ = writeln!(o, "pairs (the caller's check list):");
+        let _ = writeln!(o, "  {:<28} {:<28} {:>20}  {:<11} reason", "local", "remote", "priority", "state");
+        for p in &self.pairs {
+            let state = if p.nominated { format!("{}*", p.state) } else { p.state.clone() };
+            let _ = writeln!(o, "  {:<28} {:<28} {:>20}  {:<11} {}", p.local, p.remote, p.priority, state, p.reason);
+        }
+        let show = |c: &Option<ChosenPair>| {
+            c.as_ref().map_or_else(|| "none".to_string(), |c| format!("{} -> {} at {}", c.local, c.remote, c.at))
+        };
+        let _ = writeln!(o, "early media: {}", show(&self.early_media));
+        let _ = writeln!(o, "selected:    {}", show(&self.selected));
+        if let Some(t) = self.promoted_at {
+            let _ = writeln!(o, "promoted by re-INVITE at {t}");
+        }
+        if let Some(t) = self.time_to_connect {
+            let _ = writeln!(o, "time to connect: {t}");
+        }
+        let _ = writeln!(o, "timeline:");
+        for s in &self.timeline {
+            let _ = writeln!(o, "  {:>14}  {:<12} {}", s.at.to_string(), s.node, s.what);
+        }
+        let _ = match &self.failure {
+            None => writeln!(o, "result: connected"),
+            Some(f) => writeln!(o, "result: FAILED: {f}"),
+        };
+        o
+    }
+}

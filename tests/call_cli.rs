@@ -1,0 +1,56 @@
+//! `icepath call` on the bundled enterprise: the pair that wins comes from the checks that
+//! got through. Expectations argued from the documents (SCENARIOS.md), not copied from output.
+
+mod common;
+
+use common::{icepath, stdout};
+
+const EDGE: &str = "topologies/enterprise-edge.yaml";
+
+fn call(from: &str, to: &str) -> (Option<i32>, String) {
+    let o = icepath(&["call", EDGE, "--from", from, "--to", to]);
+    (o.status.code(), stdout(&o))
+}
+
+/// S12 (seeds 003, 004): two internal users on the same LAN connect host to host; the Edge
+/// never carries media even though both offer relay candidates.
+#[test]
+fn inside_to_inside_is_host_to_host() {
+    let (code, out) = call("user-pc", "user-laptop");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("typ relay"), "both sides still gather relay candidates:\n{out}");
+    assert!(out.contains("selected:    host udp 10.0.1.50:50000 -> host udp 10.0.1.51:50000"), "{out}");
+}
+
+/// S10 (seed 003 "mixed peer-to-peer"): a home user behind a port-restricted NAT and an
+/// internal user behind the enterprise firewalls. Host addresses are private on both sides
+/// and the enterprise admits nothing unsolicited, so no direct pair can work; the internal
+/// user's relay on the Edge can, so the winning pair has the Edge relay on one side.
+#[test]
+fn home_to_internal_goes_through_the_edge_relay() {
+    let (code, out) = call("home-pc", "user-pc");
+    assert_eq!(code, Some(0), "{out}");
+    let selected = out.lines().find(|l| l.starts_with("selected:")).unwrap();
+    assert!(selected.contains("relay udp 203.0.113.20"), "{selected}");
+    assert!(!selected.contains("host udp 10.0.1.50"), "{selected}");
+}
+
+/// S05 (seed 001): signaling works (IM goes through the front end), but every candidate
+/// pair fails: the branch cannot allocate on the Edge (whose replies to the branch leave by
+/// the wrong interface), and nothing direct crosses the home NAT. The table says which
+/// device dropped the checks.
+#[test]
+fn branch_to_home_fails_with_signaling_ok() {
+    let (code, out) = call("branch-pc", "home-pc");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("signaling: ok"), "{out}");
+    assert!(out.contains("result: FAILED: every candidate pair failed"), "{out}");
+    assert!(!out.contains("typ relay raddr 10.20.1.50"), "the branch gets no relay candidate:\n{out}");
+    assert!(out.contains("dropped by home-nat: NAT refused"), "{out}");
+}
+
+#[test]
+fn a_node_without_sip_is_an_input_error() {
+    let o = icepath(&["call", EDGE, "--from", "core", "--to", "user-pc"]);
+    assert_eq!(o.status.code(), Some(2));
+}
