@@ -171,6 +171,22 @@ enum Proto {
     Tcp,
 }
 
+/// Writes to stdout, ignoring a closed pipe (`icepath trace ... | head` must not panic).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `out!` with a newline.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// A failure that ends the command with a message and an exit code.
 struct Failure {
     message: String,
@@ -272,33 +288,33 @@ fn check(path: &str, format: Format) -> Result<u8, Failure> {
                 "islands": islands.iter().map(island_names).collect::<Vec<_>>(),
                 "zones": t.zones.iter().map(|(name, z)| serde_json::json!({"zone": name, "nodes": zone_members(z)})).collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&json).expect("invariant: json value serializes"));
+            outln!("{}", serde_json::to_string_pretty(&json).expect("invariant: json value serializes"));
         }
         Format::Text => {
-            println!("{path}: ok, topology `{}`", t.name);
-            println!(
+            outln!("{path}: ok, topology `{}`", t.name);
+            outln!(
                 "  {} nodes ({kind_summary}), {} links, {} interfaces",
                 t.nodes.len(),
                 t.links.len(),
                 t.ifaces.len()
             );
             if islands.len() > 1 {
-                println!(
+                outln!(
                     "  {} islands: links do not join every node, so these groups can never reach each other:",
                     islands.len()
                 );
                 for i in &islands {
-                    println!("    {}", island_names(i).join(", "));
+                    outln!("    {}", island_names(i).join(", "));
                 }
             }
-            println!("  subnets:");
+            outln!("  subnets:");
             for (net, links) in &subnets {
-                println!("    {net:<18} {}", link_names(links).join(", "));
+                outln!("    {net:<18} {}", link_names(links).join(", "));
             }
             if !t.zones.is_empty() {
-                println!("  zones:");
+                outln!("  zones:");
                 for (name, z) in &t.zones {
-                    println!("    {name:<10} {}", zone_members(z).join(", "));
+                    outln!("    {name:<10} {}", zone_members(z).join(", "));
                 }
             }
         }
@@ -366,14 +382,14 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
         write_pcap(path, engine.captured())?;
     }
     match format {
-        Format::Json => print!("{}", report.to_json()),
+        Format::Json => out!("{}", report.to_json()),
         Format::Text => {
             let p = match proto {
                 Proto::Udp => Protocol::Udp,
                 Proto::Tcp => Protocol::Tcp,
             };
             if let Some(r) = &resolved {
-                println!(
+                outln!(
                     "{to} resolves to {} for {from} (view `{}` of {}, asked from {})",
                     dst.ip(),
                     r.view,
@@ -382,7 +398,7 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
                 );
             }
             for s in engine.vpn_sessions() {
-                println!(
+                outln!(
                     "vpn: {} knows client {} at {} (tunnel up at {})",
                     t.node(s.concentrator).name,
                     s.inner,
@@ -390,11 +406,11 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
                     s.since
                 );
             }
-            println!(
+            outln!(
                 "tracing {count} {p} packet{} of {size} payload bytes from {from} ({src}) to {dst}, every {interval}; seed {seed}",
                 plural(count as usize)
             );
-            print!("{}", report.to_text());
+            out!("{}", report.to_text());
         }
     }
     Ok(if report.all_delivered() { 0 } else { 1 })
@@ -447,8 +463,8 @@ fn probe(cmd: Command) -> Result<u8, Failure> {
         write_pcap(path, &outcome.capture)?;
     }
     match format {
-        Format::Json => print!("{}", outcome.to_json()),
-        Format::Text => print!("{}", outcome.to_text()),
+        Format::Json => out!("{}", outcome.to_json()),
+        Format::Text => out!("{}", outcome.to_text()),
     }
     Ok(if outcome.allocated() { 0 } else { 1 })
 }
@@ -475,8 +491,8 @@ fn call(cmd: Command) -> Result<u8, Failure> {
         write_pcap(path, &outcome.capture)?;
     }
     match format {
-        Format::Json => print!("{}", outcome.to_json()),
-        Format::Text => print!("{}", outcome.to_text()),
+        Format::Json => out!("{}", outcome.to_json()),
+        Format::Text => out!("{}", outcome.to_text()),
     }
     Ok(if outcome.connected() { 0 } else { 1 })
 }

@@ -54,3 +54,29 @@ fn a_node_without_sip_is_an_input_error() {
     let o = icepath(&["call", EDGE, "--from", "core", "--to", "user-pc"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+const VPN: &str = "topologies/remote-worker-vpn.yaml";
+
+/// S01 (seed 000, the problem): the tunnel-all laptop's VPN address is a host candidate and
+/// the host check through the tunnel succeeds, so media rides the VPN host to host.
+#[test]
+fn vpn_user_media_rides_the_tunnel() {
+    let o = icepath(&["call", VPN, "--from", "laptop-full", "--to", "desk-pc"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("selected:    host udp 10.99.0.10:50000 -> host udp 10.0.2.50:50000"), "{out}");
+}
+
+/// S02 (seed 000, the fix): the Windows Firewall rule drops the media client's check on the
+/// VPN interface (and says which rule), and media goes through the Edge's public relay,
+/// around the concentrator.
+#[test]
+fn the_seed_000_fix_sends_media_around_the_vpn() {
+    let o = icepath(&["call", VPN, "--from", "laptop-split", "--to", "desk-pc"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("dropped by laptop-split: firewall denied outbound on laptop-split/vpn0 by rule #2"), "{out}");
+    let selected = out.lines().find(|l| l.starts_with("selected:")).unwrap();
+    assert!(selected.contains("relay udp 203.0.113.20"), "{selected}");
+    assert!(!selected.contains("10.99."), "{selected}");
+}

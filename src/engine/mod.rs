@@ -239,18 +239,24 @@ impl<'t> Engine<'t> {
         self.send_from_app(at, node, datagram, None)
     }
 
+    /// Records that `app` owns the (node, protocol, port) socket, so host firewall rules
+    /// scoped to a program apply to what it sends and receives there.
+    pub fn bind_app(&mut self, node: NodeId, protocol: Protocol, port: u16, app: &str) {
+        let id = match self.apps.iter().position(|a| a == app) {
+            Some(i) => i as u32,
+            None => {
+                self.apps.push(app.to_string());
+                (self.apps.len() - 1) as u32
+            }
+        };
+        self.sockets.insert((node, protocol, port), id);
+    }
+
     /// As `send_at`, from a named program (host firewall rules can be scoped to it; the
     /// socket's port is remembered so replies are attributed to the same program).
     pub fn send_from_app(&mut self, at: SimTime, node: NodeId, datagram: Datagram, app: Option<&str>) -> PacketId {
         if let Some(app) = app {
-            let id = match self.apps.iter().position(|a| a == app) {
-                Some(i) => i as u32,
-                None => {
-                    self.apps.push(app.to_string());
-                    (self.apps.len() - 1) as u32
-                }
-            };
-            self.sockets.insert((node, datagram.protocol(), datagram.src.port()), id);
+            self.bind_app(node, datagram.protocol(), datagram.src.port(), app);
         }
         let id = PacketId(self.next_packet);
         self.next_packet += 1;

@@ -30,6 +30,10 @@ use crate::wire::{Datagram, Protocol};
 
 /// How long a client waits for its relay before it offers what it has.
 const GATHER: SimDuration = SimDuration::from_secs(2);
+/// The program that owns a Lync client's sockets (host firewall rules name it).
+pub const CLIENT_APP_LYNC: &str = "communicator.exe";
+/// The program that owns a WebRTC client's sockets.
+pub const CLIENT_APP_WEBRTC: &str = "browser";
 /// The UDP port of a client's media socket (Lync's default media range starts here).
 const MEDIA_PORT: u16 = 50000;
 
@@ -311,6 +315,16 @@ fn start_media(e: &mut Engine<'_>, topo: &Topology, spec: &CallSpec, node: NodeI
     let ufrag = format!("{:08x}", tie_breaker >> 32);
     let pwd = format!("{:024x}", (tie_breaker as u128) * 0x9e37_79b9);
     let cfg = IceConfig::new(spec.profile, role, tie_breaker, &ufrag, &pwd, e.seed_for(&format!("ice/{}", n.name)));
+    // The media sockets belong to the client program, so Windows Firewall rules scoped to
+    // it (seed 000) apply to its checks and media.
+    let app = match spec.profile {
+        Profile::MsIce2 => CLIENT_APP_LYNC,
+        Profile::Rfc8445 => CLIENT_APP_WEBRTC,
+    };
+    for port in [MEDIA_PORT, MEDIA_PORT + 1] {
+        e.bind_app(node, Protocol::Udp, port, app);
+        e.bind_app(node, Protocol::Tcp, port, app);
+    }
     let endpoint = MediaEndpoint::new(IceAgent::new(cfg), &ufrag, &pwd, hosts, turn);
     let id = e.attach(node, Service::Media(Box::new(endpoint)));
     e.command(id, |s, now| {
