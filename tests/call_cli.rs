@@ -80,3 +80,25 @@ fn the_seed_000_fix_sends_media_around_the_vpn() {
     assert!(selected.contains("relay udp 203.0.113.20"), "{selected}");
     assert!(!selected.contains("10.99."), "{selected}");
 }
+
+/// S19 (seeds 003 comments, 004 phase 5): the first pair to answer carries early media, and
+/// media is promoted to the best pair once its checks succeed. Here the VPN host path is
+/// slow (a concentrator spending 150 ms per packet) and the seed-000 rule fails to block it
+/// (scoped to the wrong profile), so the relay answers first and the host pair through the
+/// tunnel — higher priority — wins later: early relay, then a re-INVITE to the VPN pair.
+#[test]
+fn early_media_on_the_relay_then_promotion_to_the_vpn_host_pair() {
+    let text = std::fs::read_to_string(VPN).unwrap();
+    let slow = text.replace("crypto-delay: 0.3ms", "crypto-delay: 150ms").replace("          profile: domain\n", "          profile: private\n");
+    assert_ne!(slow, text);
+    let path = std::env::temp_dir().join(format!("icepath-s19-{}.yaml", std::process::id()));
+    std::fs::write(&path, slow).unwrap();
+    let o = icepath(&["call", path.to_str().unwrap(), "--from", "laptop-split", "--to", "desk-pc"]);
+    let _ = std::fs::remove_file(&path);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let line = |p: &str| out.lines().find(|l| l.starts_with(p)).unwrap_or_default().to_string();
+    assert!(line("early media:").contains("relay udp 203.0.113.20"), "{out}");
+    assert!(line("selected:").contains("host udp 10.99.0.11:50000 -> host udp 10.0.2.50:50000"), "{out}");
+    assert!(out.contains("promoted by re-INVITE at"), "{out}");
+}

@@ -98,7 +98,7 @@ pub struct CallOutcome {
     pub early_media: Option<ChosenPair>,
     pub selected: Option<ChosenPair>,
     pub promoted_at: Option<SimTime>,
-    /// From the INVITE to the caller's selected pair.
+    /// From the INVITE to the caller's first selected pair (media can flow).
     pub time_to_connect: Option<SimDuration>,
     pub failure: Option<String>,
     pub timeline: Vec<CallStep>,
@@ -154,6 +154,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
     let mut selected: Option<(SimTime, PairId)> = None;
     let mut callee_offer = None;
     let mut promoted_at = None;
+    let mut first_selected_at: Option<SimTime> = None;
     let mut caller_failed = false;
     while e.now() < deadline {
         let step = (e.now() + SimDuration::from_millis(5)).min(deadline);
@@ -188,7 +189,10 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
                 }
                 ServiceEvent::Media(MediaEvent::Ice(ev)) if service == media => match ev {
                     IceEvent::FirstValidPair { pair } if early.is_none() => early = Some((at, pair)),
-                    IceEvent::Selected { pair } => selected = Some((at, pair)),
+                    IceEvent::Selected { pair } => {
+                        first_selected_at.get_or_insert(at);
+                        selected = Some((at, pair));
+                    }
                     IceEvent::Failed { .. } => caller_failed = true,
                     _ => {}
                 },
@@ -215,19 +219,23 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         if failure.is_some() || caller_failed {
             break;
         }
-        if let (Some((_, sel)), Some((_, first))) = (selected, early) {
-            // Promotion: once checks settle on a better pair than the early one, re-INVITE.
-            let done = matches!(agent(&e, media).state(), AgentState::Completed);
-            if done && promoted_at.is_none() && sel != first {
+        if let (Some((sel_at, sel)), Some((_, first))) = (selected, early) {
+            // Promotion (seeds 003, 004): when the controlling agent moves media from the
+            // early pair to a better one, the caller tells the callee with a re-INVITE
+            // naming the remote candidate.
+            if sel != first && promoted_at.is_none() {
                 let line = remote_candidate_line(agent(&e, media), sel);
                 e.command(caller.ua, |s, now| {
                     if let Service::UserAgent(u) = s {
                         u.send_request(now, Method::Invite, &callee_user, "call-1", &line);
                     }
                 });
-                promoted_at = Some(e.now());
+                promoted_at = Some(sel_at);
             }
-            if done && (sel == first || promoted_at.is_some()) {
+            // Done once no check is pending (a better pair could still take over before).
+            let a = agent(&e, media);
+            let pending = a.pairs().iter().any(|p| p.state.is_pending());
+            if matches!(a.state(), AgentState::Completed) && !pending {
                 break;
             }
         }
@@ -266,7 +274,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         callee_candidates: callee_offer.map(|o| o.lines).unwrap_or_default(),
         pairs,
         early_media,
-        time_to_connect: selected.map(|(at, _)| at - invite_at),
+        time_to_connect: first_selected_at.map(|at| at - invite_at),
         selected: selected_pair,
         promoted_at,
         failure,
