@@ -459,13 +459,7 @@ fn probe(cmd: Command) -> Result<u8, Failure> {
         capture: pcap.is_some(),
     };
     let outcome = run_probe(&t, &spec).map_err(|e| Failure::input(format!("error: {e}")))?;
-    if let Some(path) = &pcap {
-        write_pcap(path, &outcome.capture)?;
-    }
-    match format {
-        Format::Json => out!("{}", outcome.to_json()),
-        Format::Text => out!("{}", outcome.to_text()),
-    }
+    emit(pcap.as_deref(), &outcome.capture, format, || outcome.to_json(), || outcome.to_text())?;
     Ok(if outcome.allocated() { 0 } else { 1 })
 }
 
@@ -487,14 +481,26 @@ fn call(cmd: Command) -> Result<u8, Failure> {
         capture: pcap.is_some(),
     };
     let outcome = run_call(&t, &spec).map_err(|e| Failure::input(format!("error: {e}")))?;
-    if let Some(path) = &pcap {
-        write_pcap(path, &outcome.capture)?;
+    emit(pcap.as_deref(), &outcome.capture, format, || outcome.to_json(), || outcome.to_text())?;
+    Ok(if outcome.connected() { 0 } else { 1 })
+}
+
+/// Writes the capture if asked, then the result in the chosen format.
+fn emit(
+    pcap: Option<&str>,
+    capture: &[(SimTime, Datagram)],
+    format: Format,
+    json: impl FnOnce() -> String,
+    text: impl FnOnce() -> String,
+) -> Result<(), Failure> {
+    if let Some(path) = pcap {
+        write_pcap(path, capture)?;
     }
     match format {
-        Format::Json => out!("{}", outcome.to_json()),
-        Format::Text => out!("{}", outcome.to_text()),
+        Format::Json => out!("{}", json()),
+        Format::Text => out!("{}", text()),
     }
-    Ok(if outcome.connected() { 0 } else { 1 })
+    Ok(())
 }
 
 fn write_pcap(path: &str, records: &[(SimTime, Datagram)]) -> Result<(), Failure> {

@@ -89,7 +89,9 @@ fn the_seed_000_fix_sends_media_around_the_vpn() {
 #[test]
 fn early_media_on_the_relay_then_promotion_to_the_vpn_host_pair() {
     let text = std::fs::read_to_string(VPN).unwrap();
-    let slow = text.replace("crypto-delay: 0.3ms", "crypto-delay: 150ms").replace("          profile: domain\n", "          profile: private\n");
+    let slow = text
+        .replace("crypto-delay: 0.3ms", "crypto-delay: 150ms")
+        .replace("          profile: domain\n", "          profile: private\n");
     assert_ne!(slow, text);
     let path = std::env::temp_dir().join(format!("icepath-s19-{}.yaml", std::process::id()));
     std::fs::write(&path, slow).unwrap();

@@ -516,16 +516,8 @@ impl<'t> Engine<'t> {
             } else {
                 NatOutcome::PassThrough
             };
-            match outcome {
-                NatOutcome::Translated { action, before } => {
-                    let after = (p.datagram.src, p.datagram.dst);
-                    let id = p.id;
-                    self.trace.record(Record::Translated { at: self.now, packet: id, node, action, before, after });
-                }
-                NatOutcome::PassThrough => {}
-                NatOutcome::Refused(refusal) => {
-                    return self.drop_packet(slot, DropReason::NatRefused { node, iface, refusal });
-                }
+            if !self.nat_outcome(slot, node, iface, outcome) {
+                return;
             }
         }
         self.route(slot, node, Some(iface));
@@ -578,16 +570,9 @@ impl<'t> Engine<'t> {
             // traffic) keep their source; forwarded inside traffic is translated.
             let own = arrived_on.is_none() && topo.is_local(node, *p.datagram.src.ip());
             if via == nat.config().outside && arrived_on != Some(via) && !own {
-                match nat.outbound(self.now, &mut p.datagram) {
-                    NatOutcome::Translated { action, before } => {
-                        let after = (p.datagram.src, p.datagram.dst);
-                        let id = p.id;
-                        self.trace.record(Record::Translated { at: self.now, packet: id, node, action, before, after });
-                    }
-                    NatOutcome::PassThrough => {}
-                    NatOutcome::Refused(refusal) => {
-                        return self.drop_packet(slot, DropReason::NatRefused { node, iface: via, refusal });
-                    }
+                let outcome = nat.outbound(self.now, &mut p.datagram);
+                if !self.nat_outcome(slot, node, via, outcome) {
+                    return;
                 }
             }
         }
@@ -612,6 +597,23 @@ impl<'t> Engine<'t> {
             }
             Err(LinkDrop::QueueFull) => self.drop_packet(slot, DropReason::QueueFull { link, iface: via }),
             Err(LinkDrop::Lost) => self.drop_packet(slot, DropReason::LinkLoss { link, iface: via }),
+        }
+    }
+
+    /// Records what a NAT did to the packet, or drops it. Returns false when dropped.
+    fn nat_outcome(&mut self, slot: u32, node: NodeId, iface: IfaceId, outcome: NatOutcome) -> bool {
+        match outcome {
+            NatOutcome::Translated { action, before } => {
+                let p = self.packet(slot);
+                let (id, after) = (p.id, (p.datagram.src, p.datagram.dst));
+                self.trace.record(Record::Translated { at: self.now, packet: id, node, action, before, after });
+                true
+            }
+            NatOutcome::PassThrough => true,
+            NatOutcome::Refused(refusal) => {
+                self.drop_packet(slot, DropReason::NatRefused { node, iface, refusal });
+                false
+            }
         }
     }
 

@@ -206,23 +206,7 @@ mod tests {
     use crate::time::SimDuration;
 
     fn rule(action: Action) -> FirewallRule {
-        FirewallRule {
-            name: None,
-            action,
-            direction: None,
-            in_iface: None,
-            out_iface: None,
-            src: vec![],
-            dst: vec![],
-            local: vec![],
-            remote: vec![],
-            protocol: None,
-            src_ports: None,
-            dst_ports: None,
-            iface_type: None,
-            profile: None,
-            app: None,
-        }
+        FirewallRule::any(action)
     }
 
     fn cfg(rules: Vec<FirewallRule>, order: RuleOrder, default: Action) -> FirewallConfig {

@@ -243,6 +243,29 @@ pub struct FirewallRule {
     pub app: Option<String>,
 }
 
+impl FirewallRule {
+    /// A rule with `action` that matches every packet; set fields to narrow it.
+    pub fn any(action: Action) -> FirewallRule {
+        FirewallRule {
+            name: None,
+            action,
+            direction: None,
+            in_iface: None,
+            out_iface: None,
+            src: Vec::new(),
+            dst: Vec::new(),
+            local: Vec::new(),
+            remote: Vec::new(),
+            protocol: None,
+            src_ports: None,
+            dst_ports: None,
+            iface_type: None,
+            profile: None,
+            app: None,
+        }
+    }
+}
+
 /// How rules are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

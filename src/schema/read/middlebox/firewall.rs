@@ -121,23 +121,8 @@ fn read_rule<'t>(
     network: bool,
 ) -> Option<FileRule> {
     let mut f = dc.fields(v, path, "a firewall rule: a map with at least `action`", RULE_FIELDS)?;
-    let mut rule = FirewallRule {
-        name: None,
-        action: Action::Deny,
-        direction: None,
-        in_iface: None,
-        out_iface: None,
-        src: Vec::new(),
-        dst: Vec::new(),
-        local: Vec::new(),
-        remote: Vec::new(),
-        protocol: None,
-        src_ports: None,
-        dst_ports: None,
-        iface_type: None,
-        profile: None,
-        app: None,
-    };
+    // The action is read below; deny until then.
+    let mut rule = FirewallRule::any(Action::Deny);
     if let Some((v, p)) = f.optional("name") {
         rule.name = dc.scalar(v, &p, "a rule name").map(str::to_string);
     }
