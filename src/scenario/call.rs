@@ -167,12 +167,25 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
                 ServiceEvent::UserAgent(UserAgentEvent::Request(m))
                     if service == callee.ua && m.start == Start::Request(Method::Invite) =>
                 {
-                    let mid = start_media(&mut e, topo, spec, callee.node, Role::Controlled);
-                    callee.media = Some(mid);
-                    callee_gather_until = Some((at + GATHER, m));
+                    if callee.media.is_none() {
+                        let mid = start_media(&mut e, topo, spec, callee.node, Role::Controlled);
+                        callee.media = Some(mid);
+                        callee_gather_until = Some((at + GATHER, m));
+                    } else {
+                        // A re-INVITE on the same call (promotion): acknowledge it; the
+                        // callee's agent already follows the controlling side's choice.
+                        e.command(callee.ua, |s, _| {
+                            if let Service::UserAgent(u) = s {
+                                u.respond(&m, 200, "");
+                            }
+                        });
+                    }
                 }
                 ServiceEvent::UserAgent(UserAgentEvent::Response(m)) if service == caller.ua => {
                     if let Start::Response { code: 183, method: Method::Invite } = m.start {
+                        if signaling_ok {
+                            continue;
+                        }
                         signaling_ok = true;
                         let remote = parse_offer(&m.body);
                         start_checks(&mut e, media, &remote);

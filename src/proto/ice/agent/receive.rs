@@ -7,7 +7,7 @@ use crate::proto::ice::candidate::{Candidate, CandidateType, TcpType};
 use crate::proto::ice::checklist::{CandidatePair, PairId, PairReason, PairState, priority_for};
 use crate::proto::ice::priority::LocalCandidateSpec;
 use crate::proto::ice::stun::{self, Request};
-use crate::proto::ice::{AgentState, IceDiscard, IceEvent, Role, RoleChangeReason};
+use crate::proto::ice::{AgentState, IceDiscard, IceEvent, Nomination, Role, RoleChangeReason};
 use crate::time::SimTime;
 use crate::wire::Protocol;
 use crate::wire::stun::{Class, Message, verify_integrity};
@@ -95,7 +95,15 @@ impl IceAgent {
             }
         };
         if self.state == AgentState::Completed && !use_candidate {
-            return; // answered; checks are over (module deviations)
+            // Answered. Checks are over, except that aggressive nomination still upgrades
+            // to a better pair (as `update_selection` keeps higher checks running): a check
+            // on a pair above the selected one is triggered as §7.3.1.4 says.
+            let controlling = self.role == Role::Controlling;
+            let better = self.cfg.nomination == Nomination::Aggressive
+                && self.selected.and_then(|s| self.pair(s)).is_some_and(|sel| priority_for(&lc, &rc, controlling) > sel.priority);
+            if !better {
+                return; // (module deviations)
+            }
         }
         let controlled_nomination = use_candidate && self.role == Role::Controlled;
         // §7.3.1.4: the pair the request arrived on.
