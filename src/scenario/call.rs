@@ -136,7 +136,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
     caller.media = Some(media);
     let gathered_at = e.now() + GATHER;
     e.run_until(gathered_at);
-    let offer = add_candidates(&mut e, topo, spec.profile, caller.node, media);
+    let offer = add_candidates(&mut e, topo, caller.node, media);
     let invite_at = e.now();
     let call_id = "call-1".to_string();
     e.command(caller.ua, |s, now| {
@@ -218,7 +218,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         {
             callee_gather_until = None;
             let mid = callee.media.expect("set with the gather deadline");
-            let answer = add_candidates(&mut e, topo, spec.profile, callee.node, mid);
+            let answer = add_candidates(&mut e, topo, callee.node, mid);
             start_checks(&mut e, mid, &parse_offer(&invite.body));
             let body = answer.sdp.clone();
             callee_offer = Some(answer);
@@ -362,7 +362,7 @@ struct Offer {
 }
 
 /// Turns what was gathered into local candidates and the SDP that carries them.
-fn add_candidates(e: &mut Engine<'_>, topo: &Topology, _profile: Profile, node: NodeId, media: ServiceId) -> Offer {
+fn add_candidates(e: &mut Engine<'_>, topo: &Topology, node: NodeId, media: ServiceId) -> Offer {
     let n = topo.node(node);
     let ifaces: Vec<(SocketAddrV4, u32, bool)> = n
         .ifaces
