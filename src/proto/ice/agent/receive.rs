@@ -100,7 +100,10 @@ impl IceAgent {
             // on a pair above the selected one is triggered as §7.3.1.4 says.
             let controlling = self.role == Role::Controlling;
             let better = self.cfg.nomination == Nomination::Aggressive
-                && self.selected.and_then(|s| self.pair(s)).is_some_and(|sel| priority_for(&lc, &rc, controlling) > sel.priority);
+                && self
+                    .selected
+                    .and_then(|s| self.pair(s))
+                    .is_some_and(|sel| priority_for(&lc, &rc, controlling) > sel.priority);
             if !better {
                 return; // (module deviations)
             }
