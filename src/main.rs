@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use icepath::proto::ice::Profile;
 use icepath::report::PathReport;
 use icepath::rng::DEFAULT_SEED;
-use icepath::scenario::{CallSpec, ProbeSpec, ProbeTarget, run_call, run_probe};
+use icepath::scenario::{CallSpec, MediaType, ProbeSpec, ProbeTarget, run_call, run_probe};
 use icepath::schema::{self, Severity};
 use icepath::topology::{NodeKind, Topology};
 use icepath::trace::TraceLevel;
@@ -133,6 +133,9 @@ enum Command {
         to: String,
         #[arg(long, value_enum, default_value_t = IceProfile::MsIce2)]
         profile: IceProfile,
+        /// What the call carries; desktop sharing and file transfer are TCP-only.
+        #[arg(long, value_enum, default_value_t = Media::Audio)]
+        media: Media,
         /// Give up this long after the INVITE (checks retransmit for 39.5 s before a pair
         /// fails), e.g. 45s.
         #[arg(long, default_value = "45s")]
@@ -145,6 +148,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Media {
+    Audio,
+    Video,
+    DesktopSharing,
+    FileTransfer,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -353,7 +364,7 @@ fn trace(cmd: Command) -> Result<u8, Failure> {
     let src_ip = source_address(&t, from_id, *dst.ip())
         .ok_or_else(|| Failure::input(format!("error: --from {from}: node has no interface to send from")))?;
     let src = SocketAddrV4::new(src_ip, src_port);
-    let limits = Limits { horizon: SimTime::ZERO + horizon, max_events };
+    let limits = Limits { horizon: SimTime::ZERO + horizon, max_events, ..Limits::default() };
     let mut engine = Engine::new(&t, SimRng::new(seed), limits, TraceLevel::Hops);
     engine.set_capture(pcap.is_some());
     // VPN clients connect first, as they would before the user sends anything.
@@ -464,7 +475,7 @@ fn probe(cmd: Command) -> Result<u8, Failure> {
 }
 
 fn call(cmd: Command) -> Result<u8, Failure> {
-    let Command::Call { topology, from, to, profile, timeout, seed, pcap, format } = cmd else {
+    let Command::Call { topology, from, to, profile, media, timeout, seed, pcap, format } = cmd else {
         unreachable!("call() is only called for the call command")
     };
     let timeout = duration_arg("--timeout", &timeout)?;
@@ -475,6 +486,12 @@ fn call(cmd: Command) -> Result<u8, Failure> {
         profile: match profile {
             IceProfile::Rfc8445 => Profile::Rfc8445,
             IceProfile::MsIce2 => Profile::MsIce2,
+        },
+        media: match media {
+            Media::Audio => MediaType::Audio,
+            Media::Video => MediaType::Video,
+            Media::DesktopSharing => MediaType::DesktopSharing,
+            Media::FileTransfer => MediaType::FileTransfer,
         },
         seed,
         connect_timeout: timeout,

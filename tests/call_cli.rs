@@ -104,3 +104,23 @@ fn early_media_on_the_relay_then_promotion_to_the_vpn_host_pair() {
     assert!(line("selected:").contains("host udp 10.99.0.11:50000 -> host udp 10.0.2.50:50000"), "{out}");
     assert!(out.contains("promoted by re-INVITE at"), "{out}");
 }
+
+/// S14 (seeds 003, 004): desktop sharing is TCP-only. Between two internal users the TCP
+/// host candidates connect directly (active to passive); from home to an internal user no
+/// TCP path is direct, so both sides' relays, allocated over TCP 443, carry it.
+#[test]
+fn desktop_sharing_is_tcp_only() {
+    let o = icepath(&["call", EDGE, "--from", "user-pc", "--to", "user-laptop", "--media", "desktop-sharing"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(!out.contains(" UDP 2"), "no UDP host candidates are offered:\n{out}");
+    assert!(out.contains("tcptype active") && out.contains("tcptype passive"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("selected:") && l.contains("host tcp 10.0.1.5")), "{out}");
+    let o = icepath(&["call", EDGE, "--from", "home-pc", "--to", "user-pc", "--media", "desktop-sharing"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    // The relayed candidates were allocated over TCP: their raddr is the TCP client's port.
+    assert!(out.contains("typ relay raddr 198.51.100.6 rport 50001"), "{out}");
+    let selected = out.lines().find(|l| l.starts_with("selected:")).unwrap();
+    assert!(selected.contains("relay udp 203.0.113.20") && selected.matches("relay").count() == 2, "{selected}");
+}

@@ -678,6 +678,7 @@ fn our_call(topo: &Topology, caller: &str, callee: &str) -> CallOutcome {
         caller: topo.node_by_name(caller).expect("caller"),
         callee: topo.node_by_name(callee).expect("callee"),
         profile: Profile::MsIce2,
+        media: icepath::scenario::MediaType::Audio,
         seed: 1,
         connect_timeout: SimDuration::from_secs(45),
         capture: false,

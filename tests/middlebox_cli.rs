@@ -103,7 +103,7 @@ fn edge_behind_static_nat_golden() {
     // Ports the external firewall does not publish stay closed.
     let (code, out) = trace(EDGE, &["--from", "home-pc", "--to", "203.0.113.20:3389"]);
     assert_eq!(code, Some(1));
-    assert!(out.contains("ext-fw: firewall denied on ext-fw/out0 by rule #10 \"Everything else\""), "{out}");
+    assert!(out.contains("ext-fw: firewall denied on ext-fw/out0 by rule #11 \"Everything else\""), "{out}");
 }
 
 /// Seed 001: over the site-to-site tunnel the branch reaches the front end both ways, but
@@ -118,7 +118,7 @@ fn branch_reaches_the_front_end_but_not_the_edge_back() {
     assert_eq!(code, Some(1));
     assert!(out.contains("delivered to edge01/int0"), "{out}");
     assert!(out.contains("edge01 sends, out ext0 over dmz-ext"), "{out}");
-    assert!(out.contains("DROPPED (firewall): ext-fw: firewall denied on ext-fw/dmz0 by rule #10"), "{out}");
+    assert!(out.contains("DROPPED (firewall): ext-fw: firewall denied on ext-fw/dmz0 by rule #11"), "{out}");
 }
 
 #[test]

@@ -233,6 +233,7 @@ fn call(topo: &Topology, caller: &str, callee: &str) -> CallOutcome {
         caller: topo.node_by_name(caller).expect("caller exists"),
         callee: topo.node_by_name(callee).expect("callee exists"),
         profile: Profile::MsIce2,
+        media: icepath::scenario::MediaType::Audio,
         seed: 1,
         connect_timeout: SimDuration::from_secs(45),
         capture: false,

@@ -31,7 +31,7 @@ fn branch_user_cannot_allocate_on_the_internal_interface() {
     let o = icepath(&["probe", EDGE, "--from", "branch-pc", "--server", "edge01", "--via", "internal"]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.contains("DROPPED: ext-fw: firewall denied on ext-fw/dmz0 by rule #10"), "{out}");
+    assert!(out.contains("DROPPED: ext-fw: firewall denied on ext-fw/dmz0 by rule #11"), "{out}");
     assert!(out.contains("Allocate timed out") && out.contains("result: FAILED to allocate"), "{out}");
 }
 

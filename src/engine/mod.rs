@@ -40,13 +40,20 @@ pub struct Limits {
     pub horizon: SimTime,
     /// At most this many events are processed.
     pub max_events: u64,
+    /// At most this many events at one instant: more means something keeps rescheduling
+    /// itself without time moving (a stuck timer), and the run stops.
+    pub max_events_per_instant: u64,
 }
 
 impl Default for Limits {
     /// One hour of virtual time and 100 million events: far beyond any single call, and
     /// small enough that a runaway run stops in seconds of real time.
     fn default() -> Self {
-        Limits { horizon: SimTime::ZERO + SimDuration::from_secs(3600), max_events: 100_000_000 }
+        Limits {
+            horizon: SimTime::ZERO + SimDuration::from_secs(3600),
+            max_events: 100_000_000,
+            max_events_per_instant: 1_000_000,
+        }
     }
 }
 
@@ -60,6 +67,8 @@ pub enum StopReason {
     Horizon { horizon: SimTime },
     /// The event budget was used up.
     EventBudget { max_events: u64 },
+    /// Too many events at one instant: time stopped moving.
+    Stalled { at: SimTime, events: u64 },
 }
 
 impl fmt::Display for StopReason {
@@ -69,6 +78,9 @@ impl fmt::Display for StopReason {
             StopReason::Horizon { horizon } => write!(f, "stopped at the time horizon ({horizon})"),
             StopReason::EventBudget { max_events } => {
                 write!(f, "stopped after the event budget of {max_events} events (an event storm?)")
+            }
+            StopReason::Stalled { at, events } => {
+                write!(f, "stopped: {events} events at {at} without time moving (a timer that keeps firing?)")
             }
         }
     }
@@ -155,6 +167,8 @@ pub struct Engine<'t> {
     capture: Option<Vec<(SimTime, Datagram)>>,
     next_packet: u64,
     events: u64,
+    /// Events processed at the current instant (for the stall limit).
+    same_instant: u64,
     trace: Trace,
 }
 
@@ -208,6 +222,7 @@ impl<'t> Engine<'t> {
             capture: None,
             next_packet: 1,
             events: 0,
+            same_instant: 0,
             trace: Trace::new(level),
         }
     }
@@ -303,6 +318,14 @@ impl<'t> Engine<'t> {
             }
             if self.events >= self.limits.max_events {
                 return self.outcome(StopReason::EventBudget { max_events: self.limits.max_events });
+            }
+            if at == self.now {
+                self.same_instant += 1;
+                if self.same_instant > self.limits.max_events_per_instant {
+                    return self.outcome(StopReason::Stalled { at, events: self.same_instant });
+                }
+            } else {
+                self.same_instant = 1;
             }
             let (at, event) = self.queue.pop().expect("peeked above");
             assert!(at >= self.now, "invariant: time never runs backwards ({at} < {})", self.now);

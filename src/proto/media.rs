@@ -13,7 +13,7 @@ use std::net::SocketAddrV4;
 use super::ice::{IceAgent, IceEvent};
 use super::{TurnClient, TurnClientEvent};
 use crate::time::SimTime;
-use crate::wire::{Datagram, Protocol};
+use crate::wire::{Datagram, Protocol, TcpFlags, TcpHeader};
 
 /// Something a media endpoint reported.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,10 +41,23 @@ pub struct MediaEndpoint {
     pub pwd: String,
     /// Host candidate sockets (UDP).
     pub hosts: Vec<SocketAddrV4>,
+    /// TCP host candidate sockets (RFC 6544 active and passive); what crosses them is
+    /// framed with a 2-byte length (RFC 4571).
+    pub tcp_hosts: Vec<SocketAddrV4>,
     pub turn: Vec<TurnClient>,
     now: SimTime,
     out: VecDeque<Datagram>,
     events: VecDeque<MediaEvent>,
+}
+
+/// One ICE message on a TCP candidate's connection, framed per RFC 4571. The connection
+/// itself is not modelled (no handshake; see LIMITATIONS.md).
+fn tcp_frame(src: SocketAddrV4, dst: SocketAddrV4, bytes: &[u8]) -> Datagram {
+    let mut payload = Vec::with_capacity(bytes.len() + 2);
+    payload.extend_from_slice(&(bytes.len().min(u16::MAX as usize) as u16).to_be_bytes());
+    payload.extend_from_slice(bytes);
+    let h = TcpHeader { flags: TcpFlags(TcpFlags::PSH.0 | TcpFlags::ACK.0), window: 65535, ..TcpHeader::default() };
+    Datagram::tcp(src, dst, h, payload)
 }
 
 impl MediaEndpoint {
@@ -60,6 +73,7 @@ impl MediaEndpoint {
             ufrag: ufrag.to_string(),
             pwd: pwd.to_string(),
             hosts,
+            tcp_hosts: Vec::new(),
             turn,
             now: SimTime::ZERO,
             out: VecDeque::new(),
@@ -69,6 +83,7 @@ impl MediaEndpoint {
 
     pub fn listens(&self, protocol: Protocol, dst: SocketAddrV4) -> bool {
         (protocol == Protocol::Udp && self.hosts.contains(&dst))
+            || (protocol == Protocol::Tcp && self.tcp_hosts.contains(&dst))
             || self.turn.iter().any(|t| t.protocol() == protocol && t.local() == dst)
     }
 
@@ -101,6 +116,19 @@ impl MediaEndpoint {
             .position(|t| t.protocol() == packet.protocol() && t.local() == packet.dst && t.server() == packet.src);
         match turn {
             Some(i) => self.turn[i].handle_packet(now, packet),
+            None if packet.protocol() == Protocol::Tcp => {
+                // RFC 4571 framing: each message behind its 16-bit length.
+                let mut rest = packet.payload.as_slice();
+                while rest.len() >= 2 {
+                    let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+                    let Some(frame) = rest.get(2..2 + len) else { break };
+                    if !self.agent.handle_receive(now, packet.dst, Protocol::Tcp, packet.src, frame) {
+                        let ev = MediaEvent::Media { local: packet.dst, from: packet.src, bytes: frame.len() };
+                        self.events.push_back(ev);
+                    }
+                    rest = &rest[2 + len..];
+                }
+            }
             None => {
                 let proto = packet.protocol();
                 if !self.agent.handle_receive(now, packet.dst, proto, packet.src, &packet.payload) {
@@ -148,6 +176,7 @@ impl MediaEndpoint {
                 moved = true;
                 match self.turn.iter_mut().find(|c| c.relayed() == Some(t.local)) {
                     Some(c) => c.send(now, t.remote, &t.bytes),
+                    None if t.protocol == Protocol::Tcp => self.out.push_back(tcp_frame(t.local, t.remote, &t.bytes)),
                     None => self.out.push_back(Datagram::udp(t.local, t.remote, t.bytes)),
                 }
             }

@@ -17,7 +17,7 @@ use crate::net::forward::egress;
 use crate::proto::MediaEndpoint;
 use crate::proto::ice::{
     AgentState, Candidate, CandidatePair, CandidateType, IceAgent, IceConfig, IceEvent, LocalCandidateSpec, PairId,
-    PairReason, PairState, Profile, Role,
+    PairReason, PairState, Profile, Role, TcpType,
 };
 use crate::proto::media::MediaEvent;
 use crate::proto::signaling::{Method, SipMessage, Start, UserAgentEvent};
@@ -37,12 +37,36 @@ pub const CLIENT_APP_WEBRTC: &str = "browser";
 /// The UDP port of a client's media socket (Lync's default media range starts here).
 const MEDIA_PORT: u16 = 50000;
 
+/// What the call carries. Desktop sharing and file transfer are TCP-only in Lync (seeds
+/// 003, 004): they offer TCP candidates (RFC 6544 active/passive host candidates and the
+/// relay allocated over TCP) and nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MediaType {
+    Audio,
+    Video,
+    DesktopSharing,
+    FileTransfer,
+}
+
+impl MediaType {
+    pub fn is_tcp_only(self) -> bool {
+        matches!(self, MediaType::DesktopSharing | MediaType::FileTransfer)
+    }
+}
+
+/// The TCP port of a passive TCP host candidate (an active one uses the discard port 9, as
+/// RFC 6544 §4.5 says to advertise).
+const TCP_PASSIVE_PORT: u16 = 50002;
+const TCP_ACTIVE_PORT: u16 = 9;
+
 /// What to call.
 #[derive(Clone, Debug)]
 pub struct CallSpec {
     pub caller: NodeId,
     pub callee: NodeId,
     pub profile: Profile,
+    pub media: MediaType,
     pub seed: u64,
     /// Give up on connectivity this long after the offer.
     pub connect_timeout: SimDuration,
@@ -90,6 +114,7 @@ pub struct CallOutcome {
     pub caller: String,
     pub callee: String,
     pub profile: String,
+    pub media: MediaType,
     pub seed: u64,
     pub signaling_ok: bool,
     pub caller_candidates: Vec<String>,
@@ -281,6 +306,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
             Profile::Rfc8445 => "rfc8445".into(),
             Profile::MsIce2 => "ms-ice2".into(),
         },
+        media: spec.media,
         seed: spec.seed,
         signaling_ok,
         caller_candidates: offer.lines,
@@ -300,8 +326,23 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
 /// clients (UDP on the main socket, TCP beside it) toward its Edge.
 fn start_media(e: &mut Engine<'_>, topo: &Topology, spec: &CallSpec, node: NodeId, role: Role) -> ServiceId {
     let n = topo.node(node);
-    let hosts: Vec<SocketAddrV4> =
-        n.ifaces.iter().map(|&i| SocketAddrV4::new(topo.iface(i).addr, MEDIA_PORT)).collect();
+    let tcp_only = spec.media.is_tcp_only();
+    let hosts: Vec<SocketAddrV4> = if tcp_only {
+        Vec::new()
+    } else {
+        n.ifaces.iter().map(|&i| SocketAddrV4::new(topo.iface(i).addr, MEDIA_PORT)).collect()
+    };
+    let tcp_hosts: Vec<SocketAddrV4> = if tcp_only {
+        n.ifaces
+            .iter()
+            .flat_map(|&i| {
+                let a = topo.iface(i).addr;
+                [SocketAddrV4::new(a, TCP_ACTIVE_PORT), SocketAddrV4::new(a, TCP_PASSIVE_PORT)]
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let sip = n.roles.sip.as_ref();
     let mut turn = Vec::new();
     if let Some(edge_node) = sip.and_then(|s| s.relay) {
@@ -317,6 +358,9 @@ fn start_media(e: &mut Engine<'_>, topo: &Topology, spec: &CallSpec, node: NodeI
             for (protocol, port, local_port) in
                 [(Protocol::Udp, edge.udp_port, MEDIA_PORT), (Protocol::Tcp, edge.tcp_port, MEDIA_PORT + 1)]
             {
+                if tcp_only && protocol == Protocol::Udp {
+                    continue;
+                }
                 let cfg = TurnClientConfig {
                     protocol,
                     seed: e.seed_for(&format!("turn-client/{}/{protocol}", n.name)),
@@ -342,11 +386,12 @@ fn start_media(e: &mut Engine<'_>, topo: &Topology, spec: &CallSpec, node: NodeI
         Profile::MsIce2 => CLIENT_APP_LYNC,
         Profile::Rfc8445 => CLIENT_APP_WEBRTC,
     };
-    for port in [MEDIA_PORT, MEDIA_PORT + 1] {
+    for port in [MEDIA_PORT, MEDIA_PORT + 1, TCP_ACTIVE_PORT, TCP_PASSIVE_PORT] {
         e.bind_app(node, Protocol::Udp, port, app);
         e.bind_app(node, Protocol::Tcp, port, app);
     }
-    let endpoint = MediaEndpoint::new(IceAgent::new(cfg), &ufrag, &pwd, hosts, turn);
+    let mut endpoint = MediaEndpoint::new(IceAgent::new(cfg), &ufrag, &pwd, hosts, turn);
+    endpoint.tcp_hosts = tcp_hosts;
     let id = e.attach(node, Service::Media(Box::new(endpoint)));
     e.command(id, |s, now| {
         if let Service::Media(m) = s {
@@ -375,10 +420,24 @@ fn add_candidates(e: &mut Engine<'_>, topo: &Topology, node: NodeId, media: Serv
         .collect();
     e.command(media, |s, _| {
         let Service::Media(m) = s else { unreachable!("media service") };
+        let tcp_only = !m.tcp_hosts.is_empty() && m.hosts.is_empty();
         for &(addr, k, is_vpn) in &ifaces {
-            let mut spec = LocalCandidateSpec::host(addr, k);
-            spec.is_vpn = is_vpn;
-            m.agent.add_local_candidate(spec);
+            if tcp_only {
+                for (port, t) in [(TCP_ACTIVE_PORT, TcpType::Active), (TCP_PASSIVE_PORT, TcpType::Passive)] {
+                    let a = SocketAddrV4::new(*addr.ip(), port);
+                    let spec = LocalCandidateSpec {
+                        protocol: Protocol::Tcp,
+                        tcp_type: Some(t),
+                        is_vpn,
+                        ..LocalCandidateSpec::host(a, k)
+                    };
+                    m.agent.add_local_candidate(spec);
+                }
+            } else {
+                let mut spec = LocalCandidateSpec::host(addr, k);
+                spec.is_vpn = is_vpn;
+                m.agent.add_local_candidate(spec);
+            }
         }
         let mut extra = Vec::new();
         for t in &m.turn {
@@ -579,7 +638,13 @@ impl CallOutcome {
     pub fn to_text(&self) -> String {
         use std::fmt::Write as _;
         let mut o = String::new();
-        let _ = writeln!(o, "call: {} -> {} ({}, seed {})", self.caller, self.callee, self.profile, self.seed);
+        let media = match self.media {
+            MediaType::Audio => "audio",
+            MediaType::Video => "video",
+            MediaType::DesktopSharing => "desktop sharing, TCP only",
+            MediaType::FileTransfer => "file transfer, TCP only",
+        };
+        let _ = writeln!(o, "call: {} -> {} ({media}, {}, seed {})", self.caller, self.callee, self.profile, self.seed);
         let _ = writeln!(
             o,
             "signaling: {}",

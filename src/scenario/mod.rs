@@ -5,5 +5,5 @@
 mod call;
 mod probe;
 
-pub use call::{CallError, CallOutcome, CallSpec, ChosenPair, PairRow, run_call};
+pub use call::{CallError, CallOutcome, CallSpec, ChosenPair, MediaType, PairRow, run_call};
 pub use probe::{ProbeOutcome, ProbeSpec, ProbeStep, ProbeTarget, run_probe};

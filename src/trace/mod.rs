@@ -52,13 +52,17 @@ impl PacketSummary {
 /// (RFC 7983 first-byte ranges). Cheap: looks at the magic cookie only.
 fn stun_transaction(p: &[u8]) -> Option<[u8; 12]> {
     const COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
-    let at = match *p.first()? {
-        0..=3 => 0,
-        64..=79 => 4,
-        _ => return None,
+    let at = |offset: usize| -> Option<[u8; 12]> {
+        let m = p.get(offset..offset + 20)?;
+        (m[0] < 4 && m[4..8] == COOKIE).then(|| m[8..20].try_into().expect("twelve bytes"))
     };
-    let m = p.get(at..at + 20)?;
-    (m[4..8] == COOKIE).then(|| m[8..20].try_into().expect("twelve bytes"))
+    match *p.first()? {
+        // Bare STUN, or STUN behind an RFC 4571 length on an ICE-TCP connection.
+        0..=3 => at(0).or_else(|| at(2)),
+        // ChannelData: a 4-byte header, then the message.
+        64..=79 => at(4),
+        _ => None,
+    }
 }
 
 /// How much the engine writes down.

@@ -295,6 +295,7 @@ impl IceAgent {
     // ----- what is due -----
 
     fn tick(&mut self, now: SimTime) {
+        self.expire_passive(now);
         self.run_transactions(now);
         self.run_consent(now);
         self.maybe_nominate(now);
@@ -709,6 +710,24 @@ impl IceAgent {
                 .iter()
                 .any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen) && !can_originate(p));
         waiting.then(|| self.started_at + TI)
+    }
+
+    /// At the passive deadline, pairs still waiting on a passive TCP candidate for a peer
+    /// that never connected fail (otherwise the deadline would stay due for ever).
+    fn expire_passive(&mut self, now: SimTime) {
+        if self.passive_deadline().is_none_or(|t| now < t) {
+            return;
+        }
+        let waiting: Vec<(PairId, PairState)> = self
+            .pairs
+            .iter()
+            .filter(|p| matches!(p.state, PairState::Waiting | PairState::Frozen) && !can_originate(p))
+            .filter(|p| !self.triggered.iter().any(|t| t.pair == p.id))
+            .map(|p| (p.id, p.state))
+            .collect();
+        for (id, was) in waiting {
+            self.set_state(id, PairState::Failed, PairReason::ChecksEnded { was });
+        }
     }
 
     /// Whether `tid` is one this agent issued (ids are `derive(seed, counter)` with the
