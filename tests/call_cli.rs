@@ -124,3 +124,38 @@ fn desktop_sharing_is_tcp_only() {
     let selected = out.lines().find(|l| l.starts_with("selected:")).unwrap();
     assert!(selected.contains("relay udp 203.0.113.20") && selected.matches("relay").count() == 2, "{selected}");
 }
+
+/// Same topology and seed: byte-identical results, pcap included.
+#[test]
+fn the_same_seed_gives_the_same_call() {
+    let run = || {
+        let dir = std::env::temp_dir();
+        let pcap = dir.join(format!("icepath-det-{}-{}.pcap", std::process::id(), rand_suffix()));
+        let o = icepath(&[
+            "call",
+            EDGE,
+            "--from",
+            "home-pc",
+            "--to",
+            "user-pc",
+            "--format",
+            "json",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ]);
+        let bytes = std::fs::read(&pcap).unwrap();
+        let _ = std::fs::remove_file(&pcap);
+        (stdout(&o), bytes)
+    };
+    let (a, pa) = run();
+    let (b, pb) = run();
+    assert_eq!(a, b);
+    assert_eq!(pa, pb);
+    assert!(a.contains("\"remote_candidate\": \"a=remote-candidates:1 "), "{a}");
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}

@@ -123,6 +123,9 @@ pub struct CallOutcome {
     pub early_media: Option<ChosenPair>,
     pub selected: Option<ChosenPair>,
     pub promoted_at: Option<SimTime>,
+    /// The selected pair's remote candidate as the caller's SDP names it
+    /// (`a=remote-candidates`, RFC 8839 §5.2).
+    pub remote_candidate: Option<String>,
     /// From the INVITE to the caller's first selected pair (media can flow).
     pub time_to_connect: Option<SimDuration>,
     pub failure: Option<String>,
@@ -316,6 +319,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         time_to_connect: first_selected_at.map(|at| at - invite_at),
         selected: selected_pair,
         promoted_at,
+        remote_candidate: selected.map(|(_, id)| remote_candidate_line(caller_agent, id).trim_end().to_string()),
         failure,
         timeline,
         capture: e.captured().to_vec(),
@@ -667,6 +671,9 @@ impl CallOutcome {
         };
         let _ = writeln!(o, "early media: {}", show(&self.early_media));
         let _ = writeln!(o, "selected:    {}", show(&self.selected));
+        if let Some(line) = &self.remote_candidate {
+            let _ = writeln!(o, "final choice (caller's re-INVITE SDP): {line}");
+        }
         if let Some(t) = self.promoted_at {
             let _ = writeln!(o, "promoted by re-INVITE at {t}");
         }
