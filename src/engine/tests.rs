@@ -152,3 +152,17 @@ fn hairpinning_follows_the_nat_setting() {
         }
     }
 }
+
+#[test]
+fn too_many_events_at_one_instant_stop_the_run() {
+    let t = chain(1, props_ms(1));
+    let limits = Limits { max_events_per_instant: 10, ..Limits::default() };
+    let mut e = Engine::new(&t, SimRng::new(1), limits, TraceLevel::Counters);
+    let a = t.node_by_name("a").unwrap();
+    for _ in 0..20 {
+        e.send_at(SimTime::ZERO, a, udp("10.0.0.1:1", "10.0.1.2:2", 10));
+    }
+    let out = e.run();
+    assert!(matches!(out.stop, StopReason::Stalled { events: 11, .. }), "{:?}", out.stop);
+    assert!(out.stop.to_string().contains("without time moving"));
+}
