@@ -66,9 +66,8 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use icepath::engine::{Service, ServiceEvent, ServiceId};
-use icepath::net::forward::egress;
-use icepath::proto::ice::{Candidate, IceConfig, LocalCandidateSpec, Profile, Role};
-use icepath::proto::{MediaEndpoint, TurnClient, TurnClientConfig, TurnClientEvent};
+use icepath::proto::ice::{Candidate, Profile, Role};
+use icepath::proto::{TurnClient, TurnClientEvent};
 use icepath::scenario::{CallOutcome, CallSpec, run_call};
 use icepath::schema::load_topology;
 use icepath::topology::{IfaceType, NodeId};
@@ -216,33 +215,10 @@ fn schedule(o: &CallOutcome) -> Schedule {
 // ---------------------------------------------------------------------------------------
 // Gathering, as the call driver does it.
 
-/// The TURN clients of a client (UDP on the media socket, TCP beside it), toward its
-/// Edge's internal NIC (every client of the matrix signs in to `fe` directly).
+/// The TURN clients of a client, exactly as the call driver configures them (every client
+/// of the matrix signs in to `fe` directly, so toward the Edge's internal NIC).
 fn turn_clients(e: &Engine<'_>, topo: &Topology, node: NodeId) -> Vec<TurnClient> {
-    let n = topo.node(node);
-    let sip = n.roles.sip.as_ref().expect("a client");
-    let Some(edge_node) = sip.relay else { return Vec::new() };
-    let edge = topo.node(edge_node).roles.edge.as_ref().expect("an edge");
-    let server_ip = topo.iface(edge.internal).addr;
-    let (via, _) = egress(topo, node, server_ip).expect("a route to the edge");
-    let local_ip = topo.iface(via).addr;
-    let cred = e.mras_credentials(edge_node, &n.name, SimDuration::from_secs(8 * 3600)).expect("an edge");
-    [(Protocol::Udp, edge.udp_port, MEDIA_PORT), (Protocol::Tcp, edge.tcp_port, MEDIA_PORT + 1)]
-        .into_iter()
-        .map(|(protocol, port, local_port)| {
-            let cfg = TurnClientConfig {
-                protocol,
-                seed: e.seed_for(&format!("turn-client/{}/{protocol}", n.name)),
-                ..TurnClientConfig::new(
-                    SocketAddrV4::new(local_ip, local_port),
-                    SocketAddrV4::new(server_ip, port),
-                    &cred.username,
-                    &cred.password,
-                )
-            };
-            TurnClient::new(cfg)
-        })
-        .collect()
+    icepath::scenario::relay_clients(e, topo, node, false)
 }
 
 fn hosts(topo: &Topology, node: NodeId) -> Vec<(SocketAddrV4, u32, bool)> {
@@ -266,57 +242,23 @@ fn bind_media(e: &mut Engine<'_>, node: NodeId) {
 
 /// OUR side: the call driver's media endpoint (MS-ICE2), gathering from now.
 fn start_ours(e: &mut Engine<'_>, topo: &Topology, node: NodeId, role: Role) -> ServiceId {
-    let n = topo.node(node);
-    let turn = turn_clients(e, topo, node);
-    let tie_breaker = e.seed_for(&format!("ice-tie/{}", n.name));
-    let ufrag = format!("{:08x}", tie_breaker >> 32);
-    let pwd = format!("{:024x}", (tie_breaker as u128) * 0x9e37_79b9);
-    let cfg = IceConfig::new(Profile::MsIce2, role, tie_breaker, &ufrag, &pwd, e.seed_for(&format!("ice/{}", n.name)));
-    bind_media(e, node);
-    let host_socks = hosts(topo, node).into_iter().map(|h| h.0).collect();
-    let endpoint = MediaEndpoint::new(icepath::proto::IceAgent::new(cfg), &ufrag, &pwd, host_socks, turn);
-    let id = e.attach(node, Service::Media(Box::new(endpoint)));
-    e.command(id, |s, now| {
-        if let Service::Media(m) = s {
-            m.gather(now);
-        }
-    });
-    id
+    let spec = CallSpec {
+        caller: node,
+        callee: node,
+        profile: Profile::MsIce2,
+        media: icepath::scenario::MediaType::Audio,
+        seed: 1,
+        connect_timeout: WATCH,
+        capture: false,
+    };
+    icepath::scenario::start_media(e, topo, &spec, node, role)
 }
 
-/// OUR side's offer (as `add_candidates` in the call driver): ufrag, pwd, candidate lines.
+/// OUR side's offer, as the call driver makes it: ufrag, pwd, candidate lines.
 fn offer_ours(e: &mut Engine<'_>, topo: &Topology, node: NodeId, media: ServiceId) -> (String, String, Vec<String>) {
-    let ifaces = hosts(topo, node);
-    e.command(media, |s, _| {
-        let Service::Media(m) = s else { unreachable!() };
-        for &(addr, k, is_vpn) in &ifaces {
-            let mut spec = LocalCandidateSpec::host(addr, k);
-            spec.is_vpn = is_vpn;
-            m.agent.add_local_candidate(spec);
-        }
-        let mut extra = Vec::new();
-        for t in &m.turn {
-            let k = ifaces.iter().find(|(a, _, _)| a.ip() == t.local().ip()).map_or(0, |x| x.1);
-            if t.protocol() == Protocol::Udp
-                && let Some(r) = t.reflexive()
-            {
-                let base = SocketAddrV4::new(*t.local().ip(), MEDIA_PORT);
-                if r != base {
-                    extra.push(LocalCandidateSpec::server_reflexive(r, base, k));
-                }
-            }
-            if let Some(relayed) = t.relayed() {
-                let mapped = t.reflexive().unwrap_or(t.local());
-                extra.push(LocalCandidateSpec::relayed(relayed, mapped, t.protocol(), k));
-            }
-        }
-        for spec in extra {
-            m.agent.add_local_candidate(spec);
-        }
-    });
-    let Service::Media(m) = e.service(media) else { unreachable!() };
-    let lines = m.agent.local_candidates().iter().map(|c| c.to_sdp()).collect();
-    (m.ufrag.clone(), m.pwd.clone(), lines)
+    let o = icepath::scenario::local_offer(e, topo, node, media);
+    let lines = o.lines.iter().map(|l| l.trim_start_matches("a=").to_string()).collect();
+    (o.ufrag, o.pwd, lines)
 }
 
 // ---------------------------------------------------------------------------------------

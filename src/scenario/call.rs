@@ -164,7 +164,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
     caller.media = Some(media);
     let gathered_at = e.now() + GATHER;
     e.run_until(gathered_at);
-    let offer = add_candidates(&mut e, topo, caller.node, media);
+    let offer = local_offer(&mut e, topo, caller.node, media);
     let invite_at = e.now();
     let call_id = "call-1".to_string();
     e.command(caller.ua, |s, now| {
@@ -246,7 +246,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         {
             callee_gather_until = None;
             let mid = callee.media.expect("set with the gather deadline");
-            let answer = add_candidates(&mut e, topo, callee.node, mid);
+            let answer = local_offer(&mut e, topo, callee.node, mid);
             start_checks(&mut e, mid, &parse_offer(&invite.body));
             let body = answer.sdp.clone();
             callee_offer = Some(answer);
@@ -326,27 +326,12 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
     })
 }
 
-/// A client's media endpoint: host sockets on every interface (VPN included) and TURN
-/// clients (UDP on the main socket, TCP beside it) toward its Edge.
-fn start_media(e: &mut Engine<'_>, topo: &Topology, spec: &CallSpec, node: NodeId, role: Role) -> ServiceId {
+/// The TURN clients a client uses toward its Edge, configured as MRAS would: UDP on its
+/// media socket (also its STUN client for the server-reflexive address) and TCP beside it,
+/// or only TCP for TCP-only media. An external user (signed in through the Edge) talks to the
+/// Edge's public face, an internal user to its internal NIC.
+pub fn relay_clients(e: &Engine<'_>, topo: &Topology, node: NodeId, tcp_only: bool) -> Vec<TurnClient> {
     let n = topo.node(node);
-    let tcp_only = spec.media.is_tcp_only();
-    let hosts: Vec<SocketAddrV4> = if tcp_only {
-        Vec::new()
-    } else {
-        n.ifaces.iter().map(|&i| SocketAddrV4::new(topo.iface(i).addr, MEDIA_PORT)).collect()
-    };
-    let tcp_hosts: Vec<SocketAddrV4> = if tcp_only {
-        n.ifaces
-            .iter()
-            .flat_map(|&i| {
-                let a = topo.iface(i).addr;
-                [SocketAddrV4::new(a, TCP_ACTIVE_PORT), SocketAddrV4::new(a, TCP_PASSIVE_PORT)]
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
     let sip = n.roles.sip.as_ref();
     let mut turn = Vec::new();
     if let Some(edge_node) = sip.and_then(|s| s.relay) {
@@ -379,6 +364,31 @@ fn start_media(e: &mut Engine<'_>, topo: &Topology, spec: &CallSpec, node: NodeI
             }
         }
     }
+    turn
+}
+
+/// A client's media endpoint: host sockets on every interface (VPN included) and TURN
+/// clients (UDP on the main socket, TCP beside it) toward its Edge.
+pub fn start_media(e: &mut Engine<'_>, topo: &Topology, spec: &CallSpec, node: NodeId, role: Role) -> ServiceId {
+    let n = topo.node(node);
+    let tcp_only = spec.media.is_tcp_only();
+    let hosts: Vec<SocketAddrV4> = if tcp_only {
+        Vec::new()
+    } else {
+        n.ifaces.iter().map(|&i| SocketAddrV4::new(topo.iface(i).addr, MEDIA_PORT)).collect()
+    };
+    let tcp_hosts: Vec<SocketAddrV4> = if tcp_only {
+        n.ifaces
+            .iter()
+            .flat_map(|&i| {
+                let a = topo.iface(i).addr;
+                [SocketAddrV4::new(a, TCP_ACTIVE_PORT), SocketAddrV4::new(a, TCP_PASSIVE_PORT)]
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let turn = relay_clients(e, topo, node, tcp_only);
     let tie_breaker = e.seed_for(&format!("ice-tie/{}", n.name));
     // RFC 8445 §5.3: at least 4 ufrag and 22 password characters.
     let ufrag = format!("{:08x}", tie_breaker >> 32);
@@ -405,13 +415,17 @@ fn start_media(e: &mut Engine<'_>, topo: &Topology, spec: &CallSpec, node: NodeI
     id
 }
 
-struct Offer {
-    sdp: String,
-    lines: Vec<String>,
+/// A side's offer: ICE credentials, the SDP body, and its candidate lines (`a=candidate:`).
+#[derive(Clone, Debug)]
+pub struct Offer {
+    pub ufrag: String,
+    pub pwd: String,
+    pub sdp: String,
+    pub lines: Vec<String>,
 }
 
 /// Turns what was gathered into local candidates and the SDP that carries them.
-fn add_candidates(e: &mut Engine<'_>, topo: &Topology, node: NodeId, media: ServiceId) -> Offer {
+pub fn local_offer(e: &mut Engine<'_>, topo: &Topology, node: NodeId, media: ServiceId) -> Offer {
     let n = topo.node(node);
     let ifaces: Vec<(SocketAddrV4, u32, bool)> = n
         .ifaces
@@ -465,9 +479,9 @@ fn add_candidates(e: &mut Engine<'_>, topo: &Topology, node: NodeId, media: Serv
     });
     let Service::Media(m) = e.service(media) else { unreachable!("media service") };
     let lines: Vec<String> = m.agent.local_candidates().iter().map(|c| format!("a={}", c.to_sdp())).collect();
-    let (ufrag, pwd) = (&m.ufrag, &m.pwd);
+    let (ufrag, pwd) = (m.ufrag.clone(), m.pwd.clone());
     let sdp = format!("a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n{}\r\n", lines.join("\r\n"));
-    Offer { sdp, lines }
+    Offer { ufrag, pwd, sdp, lines }
 }
 
 struct RemoteOffer {

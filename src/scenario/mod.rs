@@ -5,5 +5,8 @@
 mod call;
 mod probe;
 
-pub use call::{CallError, CallOutcome, CallSpec, ChosenPair, MediaType, PairRow, run_call};
+pub use call::{
+    CallError, CallOutcome, CallSpec, ChosenPair, MediaType, Offer, PairRow, local_offer, relay_clients, run_call,
+    start_media,
+};
 pub use probe::{ProbeOutcome, ProbeSpec, ProbeStep, ProbeTarget, run_probe};
