@@ -6,5 +6,6 @@
 
 mod path;
 pub mod pcap;
+pub mod quality;
 
 pub use path::{Outcome, PacketPath, PathReport, Step};

@@ -1,9 +1,10 @@
 //! What travels: IPv4 datagrams with UDP or TCP headers and real payload bytes.
 //!
-//! Later work adds STUN, TURN and RTP codecs here. This module never sees the engine, a
+//! STUN (`stun`), TURN framing (`turn`) and RTP with codec-shaped sources (`rtp`) live here. This module never sees the engine, a
 //! file or a clock.
 
 mod ip;
+pub mod rtp;
 pub mod stun;
 pub mod turn;
 
