@@ -136,6 +136,12 @@ enum Command {
         /// What the call carries; desktop sharing and file transfer are TCP-only.
         #[arg(long, value_enum, default_value_t = Media::Audio)]
         media: Media,
+        /// The audio codec sent once connected: G.711 (pcmu) or an Opus/SILK-like wideband codec.
+        #[arg(long, value_enum, default_value_t = AudioCodec::Pcmu)]
+        codec: AudioCodec,
+        /// How long media flows on every working path after checks settle, e.g. 10s (0 for none).
+        #[arg(long, default_value = "10s")]
+        duration: String,
         /// Give up this long after the INVITE (checks retransmit for 39.5 s before a pair
         /// fails), e.g. 45s.
         #[arg(long, default_value = "45s")]
@@ -148,6 +154,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AudioCodec {
+    Pcmu,
+    Opus,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -475,10 +487,11 @@ fn probe(cmd: Command) -> Result<u8, Failure> {
 }
 
 fn call(cmd: Command) -> Result<u8, Failure> {
-    let Command::Call { topology, from, to, profile, media, timeout, seed, pcap, format } = cmd else {
+    let Command::Call { topology, from, to, profile, media, codec, duration, timeout, seed, pcap, format } = cmd else {
         unreachable!("call() is only called for the call command")
     };
     let timeout = duration_arg("--timeout", &timeout)?;
+    let media_duration = duration_arg("--duration", &duration)?;
     let t = load(&topology)?;
     let spec = CallSpec {
         caller: node_arg(&t, "--from", &from)?,
@@ -493,6 +506,11 @@ fn call(cmd: Command) -> Result<u8, Failure> {
             Media::DesktopSharing => MediaType::DesktopSharing,
             Media::FileTransfer => MediaType::FileTransfer,
         },
+        codec: match codec {
+            AudioCodec::Pcmu => icepath::wire::rtp::Codec::PCMU,
+            AudioCodec::Opus => icepath::wire::rtp::Codec::OPUS,
+        },
+        media_duration,
         seed,
         connect_timeout: timeout,
         capture: pcap.is_some(),

@@ -103,6 +103,13 @@ fn early_media_on_the_relay_then_promotion_to_the_vpn_host_pair() {
     assert!(line("early media:").contains("relay udp 203.0.113.20"), "{out}");
     assert!(line("selected:").contains("host udp 10.99.0.11:50000 -> host udp 10.0.2.50:50000"), "{out}");
     assert!(out.contains("promoted by re-INVITE at"), "{out}");
+    // Media then flows on both working paths: the slow VPN pair ICE chose trails the relay
+    // (issue 6's verdict), by delay and MOS.
+    let verdict = line("verdict:");
+    assert!(
+        verdict.contains("selected path host udp 10.99.0.11:50000") && verdict.contains("best alternative srflx"),
+        "{out}"
+    );
 }
 
 /// S14 (seeds 003, 004): desktop sharing is TCP-only. Between two internal users the TCP

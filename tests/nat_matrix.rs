@@ -234,6 +234,8 @@ fn call(topo: &Topology, caller: &str, callee: &str) -> CallOutcome {
         callee: topo.node_by_name(callee).expect("callee exists"),
         profile: Profile::MsIce2,
         media: icepath::scenario::MediaType::Audio,
+        codec: icepath::wire::rtp::Codec::PCMU,
+        media_duration: SimDuration::ZERO,
         seed: 1,
         connect_timeout: SimDuration::from_secs(45),
         capture: false,

@@ -13,6 +13,7 @@ use std::net::SocketAddrV4;
 use super::ice::{IceAgent, IceEvent};
 use super::{TurnClient, TurnClientEvent};
 use crate::time::SimTime;
+use crate::wire::rtp::RtpPacket;
 use crate::wire::{Datagram, Protocol, TcpFlags, TcpHeader};
 
 /// Something a media endpoint reported.
@@ -24,12 +25,33 @@ pub enum MediaEvent {
         client: usize,
         event: TurnClientEvent,
     },
-    /// Bytes that were not STUN for the agent (media, once it flows).
+    /// Bytes that were not STUN for the agent (media, once it flows); the RTP header's
+    /// identifiers when they are RTP.
     Media {
         local: SocketAddrV4,
         from: SocketAddrV4,
         bytes: usize,
+        rtp: Option<RtpIds>,
     },
+}
+
+/// The fields of an RTP header that identify a packet of a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RtpIds {
+    pub ssrc: u32,
+    pub sequence: u16,
+    pub timestamp: u32,
+}
+
+impl RtpIds {
+    fn of(bytes: &[u8]) -> Option<RtpIds> {
+        let p = RtpPacket::decode(bytes).ok()?;
+        Some(RtpIds { ssrc: p.ssrc, sequence: p.sequence, timestamp: p.timestamp })
+    }
+}
+
+fn media_event(local: SocketAddrV4, from: SocketAddrV4, bytes: &[u8]) -> MediaEvent {
+    MediaEvent::Media { local, from, bytes: bytes.len(), rtp: RtpIds::of(bytes) }
 }
 
 /// The agent and its TURN clients.
@@ -108,6 +130,27 @@ impl MediaEndpoint {
         self.pump();
     }
 
+    /// The datagram that carries `bytes` of media from local candidate `local` to `remote`:
+    /// straight from a host socket, or wrapped by the TURN client that owns a relayed
+    /// address (so relay overhead is real).
+    pub fn wrap_media(
+        &mut self,
+        now: SimTime,
+        local: SocketAddrV4,
+        protocol: Protocol,
+        remote: SocketAddrV4,
+        bytes: &[u8],
+    ) -> Option<Datagram> {
+        if let Some(c) = self.turn.iter_mut().find(|c| c.relayed() == Some(local)) {
+            c.send(now, remote, bytes);
+            return c.poll_transmit();
+        }
+        Some(match protocol {
+            Protocol::Tcp => tcp_frame(local, remote, bytes),
+            Protocol::Udp => Datagram::udp(local, remote, bytes.to_vec()),
+        })
+    }
+
     pub fn handle_packet(&mut self, now: SimTime, packet: &Datagram) {
         self.now = now;
         let turn = self
@@ -123,8 +166,7 @@ impl MediaEndpoint {
                     let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
                     let Some(frame) = rest.get(2..2 + len) else { break };
                     if !self.agent.handle_receive(now, packet.dst, Protocol::Tcp, packet.src, frame) {
-                        let ev = MediaEvent::Media { local: packet.dst, from: packet.src, bytes: frame.len() };
-                        self.events.push_back(ev);
+                        self.events.push_back(media_event(packet.dst, packet.src, frame));
                     }
                     rest = &rest[2 + len..];
                 }
@@ -132,8 +174,7 @@ impl MediaEndpoint {
             None => {
                 let proto = packet.protocol();
                 if !self.agent.handle_receive(now, packet.dst, proto, packet.src, &packet.payload) {
-                    let ev = MediaEvent::Media { local: packet.dst, from: packet.src, bytes: packet.payload.len() };
-                    self.events.push_back(ev);
+                    self.events.push_back(media_event(packet.dst, packet.src, &packet.payload));
                 }
             }
         }
@@ -189,7 +230,7 @@ impl MediaEndpoint {
                     moved = true;
                     if let (TurnClientEvent::Data { peer, data }, Some(relayed)) = (&ev, c.relayed()) {
                         if !self.agent.handle_receive(now, relayed, Protocol::Udp, *peer, data) {
-                            self.events.push_back(MediaEvent::Media { local: relayed, from: *peer, bytes: data.len() });
+                            self.events.push_back(media_event(relayed, *peer, data));
                         }
                         continue;
                     }

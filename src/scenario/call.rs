@@ -22,10 +22,12 @@ use crate::proto::ice::{
 use crate::proto::media::MediaEvent;
 use crate::proto::signaling::{Method, SipMessage, Start, UserAgentEvent};
 use crate::proto::{TurnClient, TurnClientConfig};
+use crate::report::quality::{PathQuality, PathStats, PathSummary, compare, estimate};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
 use crate::topology::{IfaceType, NodeId, Topology};
 use crate::trace::{PacketId, Record, TraceLevel};
+use crate::wire::rtp::{Codec, MediaSource};
 use crate::wire::{Datagram, Protocol};
 
 /// How long a client waits for its relay before it offers what it has.
@@ -67,6 +69,10 @@ pub struct CallSpec {
     pub callee: NodeId,
     pub profile: Profile,
     pub media: MediaType,
+    /// The audio codec media is sent with once connected (speech: rated by the E-model).
+    pub codec: Codec,
+    /// How long media flows on every working path after checks settle (zero: no media).
+    pub media_duration: SimDuration,
     pub seed: u64,
     /// Give up on connectivity this long after the offer.
     pub connect_timeout: SimDuration,
@@ -100,6 +106,16 @@ pub struct ChosenPair {
     pub remote: String,
 }
 
+/// Media on one working path, caller to callee.
+#[derive(Clone, Debug, Serialize)]
+pub struct PathMedia {
+    pub path: String,
+    pub selected: bool,
+    pub summary: PathSummary,
+    pub r: Option<f64>,
+    pub mos: Option<f64>,
+}
+
 /// One line of the call's timeline.
 #[derive(Clone, Debug, Serialize)]
 pub struct CallStep {
@@ -128,6 +144,10 @@ pub struct CallOutcome {
     pub remote_candidate: Option<String>,
     /// From the INVITE to the caller's first selected pair (media can flow).
     pub time_to_connect: Option<SimDuration>,
+    /// Media measured caller to callee on every working path, the selected one first.
+    pub media_paths: Vec<PathMedia>,
+    /// Whether ICE chose the best-sounding path, and by how much it missed.
+    pub verdict: Option<String>,
     pub failure: Option<String>,
     pub timeline: Vec<CallStep>,
     #[serde(skip)]
@@ -282,6 +302,14 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         }
     }
 
+    let (media_paths, verdict) = match (selected, callee.media) {
+        (Some((_, sel)), Some(callee_media))
+            if spec.media_duration > SimDuration::ZERO && !spec.media.is_tcp_only() =>
+        {
+            measure_media(&mut e, spec, caller.node, media, callee_media, sel)
+        }
+        _ => (Vec::new(), None),
+    };
     let caller_agent = agent(&e, media);
     let pairs = caller_agent.pairs().iter().map(|p| pair_row(&e, topo, p)).collect();
     let chosen = |x: Option<(SimTime, PairId)>| {
@@ -319,6 +347,8 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         time_to_connect: first_selected_at.map(|at| at - invite_at),
         selected: selected_pair,
         promoted_at,
+        media_paths,
+        verdict,
         remote_candidate: selected.map(|(_, id)| remote_candidate_line(caller_agent, id).trim_end().to_string()),
         failure,
         timeline,
@@ -365,6 +395,92 @@ pub fn relay_clients(e: &Engine<'_>, topo: &Topology, node: NodeId, tcp_only: bo
         }
     }
     turn
+}
+
+/// Sends the same RTP stream, caller to callee, on every valid pair the caller's checks
+/// proved (the selected one and the alternatives), each stream with its own SSRC, at the
+/// codec's exact packet times; then measures what arrived at the callee.
+fn measure_media(
+    e: &mut Engine<'_>,
+    spec: &CallSpec,
+    caller: NodeId,
+    caller_media: ServiceId,
+    callee_media: ServiceId,
+    selected: PairId,
+) -> (Vec<PathMedia>, Option<String>) {
+    // The working paths: distinct (from, to) of valid pairs, the selected one first.
+    let a = agent(e, caller_media);
+    let mut paths: Vec<(bool, Candidate, Candidate)> = Vec::new();
+    let mut push = |p: &CandidatePair, sel: bool| {
+        if !paths.iter().any(|(_, l, r)| l.base == p.local.base && r.address == p.remote.address) {
+            paths.push((sel, p.local.clone(), p.remote.clone()));
+        }
+    };
+    if let Some(p) = a.pair(selected) {
+        push(p, true);
+    }
+    for p in a.pairs().iter().filter(|p| p.valid && p.state == PairState::Succeeded) {
+        push(p, false);
+    }
+    let start = e.now() + SimDuration::from_millis(100);
+    let first_record = e.trace().records().len();
+    let mut sent: BTreeMap<(u32, u16), SimTime> = BTreeMap::new();
+    for (i, (_, local, remote)) in paths.iter().enumerate() {
+        let ssrc = 0x5eed_0000 + i as u32;
+        let mut source = MediaSource::new(spec.codec, ssrc, start);
+        while source.next_time() < start + spec.media_duration {
+            let (at, rtp) = source.next_packet();
+            let bytes = rtp.encode();
+            let d = e.command(caller_media, |s, now| match s {
+                Service::Media(m) => m.wrap_media(now, local.base, local.protocol, remote.address, &bytes),
+                _ => None,
+            });
+            if let Some(d) = d {
+                e.send_at(at, caller, d);
+                sent.insert((ssrc, rtp.sequence), at);
+            }
+        }
+    }
+    e.run_until(start + spec.media_duration + SimDuration::from_secs(2));
+    let mut stats: Vec<PathStats> = paths.iter().map(|_| PathStats::new(spec.codec.clock_rate)).collect();
+    for r in &e.trace().records()[first_record..] {
+        let Record::Service {
+            at, service, event: ServiceEvent::Media(MediaEvent::Media { rtp: Some(ids), .. }), ..
+        } = r
+        else {
+            continue;
+        };
+        if *service != callee_media {
+            continue;
+        }
+        let i = ids.ssrc.wrapping_sub(0x5eed_0000) as usize;
+        if let (Some(st), Some(&t)) = (stats.get_mut(i), sent.get(&(ids.ssrc, ids.sequence))) {
+            st.handle_packet(ids.sequence, t, *at, ids.timestamp);
+        }
+    }
+    let mut out = Vec::new();
+    let mut rated = Vec::new();
+    let mut selected_index = None;
+    for ((sel, local, remote), st) in paths.iter().zip(&stats) {
+        let summary = st.summary();
+        let name = format!("{} -> {}", describe(local), describe(remote));
+        let est = estimate(&spec.codec, &summary).ok();
+        if let Some(est) = est {
+            if *sel {
+                selected_index = Some(rated.len());
+            }
+            rated.push(PathQuality { name: name.clone(), summary: summary.clone(), estimate: est });
+        }
+        out.push(PathMedia {
+            path: name,
+            selected: *sel,
+            summary,
+            r: est.as_ref().map(|x| x.r),
+            mos: est.map(|x| x.mos),
+        });
+    }
+    let verdict = selected_index.and_then(|i| compare(&rated, i)).map(|v| v.to_string());
+    (out, verdict)
 }
 
 /// A client's media endpoint: host sockets on every interface (VPN included) and TURN
@@ -693,6 +809,35 @@ impl CallOutcome {
         }
         if let Some(t) = self.time_to_connect {
             let _ = writeln!(o, "time to connect: {t}");
+        }
+        if !self.media_paths.is_empty() {
+            let _ = writeln!(o, "media, caller to callee, on every working path:");
+            let _ = writeln!(
+                o,
+                "  {:<62} {:>10} {:>10} {:>10} {:>9} {:>6}  {:>5} {:>4}",
+                "path", "delay", "p95", "jitter", "loss", "ooo", "R", "MOS"
+            );
+            for m in &self.media_paths {
+                let s = &m.summary;
+                let ms = |d: SimDuration| format!("{:.1}ms", d.as_millis_f64());
+                let (mean, p95) = s.delay.as_ref().map_or(("-".into(), "-".into()), |d| (ms(d.mean), ms(d.p95)));
+                let mark = if m.selected { "* " } else { "  " };
+                let _ = writeln!(
+                    o,
+                    "{mark}{:<62} {:>10} {:>10} {:>10} {:>8.2}% {:>6}  {:>5} {:>4}",
+                    m.path,
+                    mean,
+                    p95,
+                    ms(s.jitter),
+                    100.0 * s.loss_fraction,
+                    s.out_of_order,
+                    m.r.map_or("-".into(), |r| format!("{r:.1}")),
+                    m.mos.map_or("-".into(), |x| format!("{x:.2}"))
+                );
+            }
+            if let Some(v) = &self.verdict {
+                let _ = writeln!(o, "verdict: {v}");
+            }
         }
         let _ = writeln!(o, "timeline:");
         for s in &self.timeline {
