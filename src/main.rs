@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use icepath::proto::ice::Profile;
 use icepath::report::PathReport;
 use icepath::rng::DEFAULT_SEED;
-use icepath::scenario::{CallSpec, MediaType, ProbeSpec, ProbeTarget, run_call, run_probe};
+use icepath::scenario::{BackgroundFlow, CallSpec, MediaType, ProbeSpec, ProbeTarget, run_call, run_probe};
 use icepath::schema::{self, Severity};
 use icepath::topology::{NodeKind, Topology};
 use icepath::trace::TraceLevel;
@@ -142,6 +142,10 @@ enum Command {
         /// How long media flows on every working path after checks settle, e.g. 10s (0 for none).
         #[arg(long, default_value = "10s")]
         duration: String,
+        /// Bulk traffic while media flows, FROM:TO@RATE (node ids and a rate like 150Mbit),
+        /// e.g. lync-fe:laptop-split@150Mbit; may be repeated.
+        #[arg(long = "background", value_name = "FROM:TO@RATE")]
+        background: Vec<String>,
         /// Give up this long after the INVITE (checks retransmit for 39.5 s before a pair
         /// fails), e.g. 45s.
         #[arg(long, default_value = "45s")]
@@ -487,12 +491,15 @@ fn probe(cmd: Command) -> Result<u8, Failure> {
 }
 
 fn call(cmd: Command) -> Result<u8, Failure> {
-    let Command::Call { topology, from, to, profile, media, codec, duration, timeout, seed, pcap, format } = cmd else {
+    let Command::Call { topology, from, to, profile, media, codec, duration, background, timeout, seed, pcap, format } =
+        cmd
+    else {
         unreachable!("call() is only called for the call command")
     };
     let timeout = duration_arg("--timeout", &timeout)?;
     let media_duration = duration_arg("--duration", &duration)?;
     let t = load(&topology)?;
+    let background = background.iter().map(|b| background_arg(&t, b)).collect::<Result<Vec<_>, _>>()?;
     let spec = CallSpec {
         caller: node_arg(&t, "--from", &from)?,
         callee: node_arg(&t, "--to", &to)?,
@@ -511,6 +518,7 @@ fn call(cmd: Command) -> Result<u8, Failure> {
             AudioCodec::Opus => icepath::wire::rtp::Codec::OPUS,
         },
         media_duration,
+        background,
         seed,
         connect_timeout: timeout,
         capture: pcap.is_some(),
@@ -541,6 +549,18 @@ fn emit(
 fn write_pcap(path: &str, records: &[(SimTime, Datagram)]) -> Result<(), Failure> {
     let bytes = icepath::report::pcap::pcap_bytes(records.iter().map(|(t, d)| (*t, d)));
     std::fs::write(path, bytes).map_err(|e| Failure { message: format!("error: cannot write {path}: {e}"), code: 1 })
+}
+
+/// Parses `FROM:TO@RATE`.
+fn background_arg(t: &Topology, text: &str) -> Result<BackgroundFlow, Failure> {
+    let bad = || {
+        Failure::input(format!("error: --background {text}: expected FROM:TO@RATE like lync-fe:laptop-split@150Mbit"))
+    };
+    let (nodes, rate) = text.split_once('@').ok_or_else(bad)?;
+    let (from, to) = nodes.split_once(':').ok_or_else(bad)?;
+    let rate = schema::parse_bandwidth(rate)
+        .map_err(|e| Failure::input(format!("error: --background {text}: rate: expected {e}")))?;
+    Ok(BackgroundFlow { from: node_arg(t, "--background", from)?, to: node_arg(t, "--background", to)?, rate })
 }
 
 fn duration_arg(flag: &str, text: &str) -> Result<SimDuration, Failure> {

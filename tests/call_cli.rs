@@ -166,3 +166,35 @@ fn rand_suffix() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
 }
+
+/// Seed 000: "the issue is compounded when the VPN concentrator is busy". A bulk download
+/// from the front end to the other VPN user loads the concentrator's crypto engine; the VPN
+/// user's media through it gets slower and more jittery, while the split-tunnel user's
+/// media through the Edge relay does not notice.
+#[test]
+fn background_load_on_the_concentrator_hurts_only_the_vpn_path() {
+    let delay_and_jitter = |from: &str, bg: &str| -> (f64, f64) {
+        let mut args = vec!["call", VPN, "--from", from, "--to", "desk-pc", "--format", "json"];
+        if !bg.is_empty() {
+            args.extend(["--background", bg]);
+        }
+        let o = icepath(&args);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        let sel =
+            v["media_paths"].as_array().unwrap().iter().find(|p| p["selected"] == true).expect("selected path").clone();
+        let ms = |x: &serde_json::Value| x.as_f64().unwrap() / 1e6;
+        (ms(&sel["summary"]["delay"]["mean"]), ms(&sel["summary"]["jitter"]))
+    };
+    let (vpn_idle, vpn_idle_j) = delay_and_jitter("laptop-full", "");
+    let (vpn_busy, vpn_busy_j) = delay_and_jitter("laptop-full", "lync-fe:laptop-split@180Mbit");
+    assert!(
+        vpn_busy > vpn_idle + 0.5 && vpn_busy_j > vpn_idle_j,
+        "VPN idle {vpn_idle}/{vpn_idle_j}, busy {vpn_busy}/{vpn_busy_j}"
+    );
+    let (relay_idle, relay_idle_j) = delay_and_jitter("laptop-split", "");
+    let (relay_busy, relay_busy_j) = delay_and_jitter("laptop-split", "lync-fe:laptop-full@180Mbit");
+    assert!(
+        (relay_busy - relay_idle).abs() < 0.1 && (relay_busy_j - relay_idle_j).abs() < 0.1,
+        "relay {relay_idle}/{relay_busy}"
+    );
+}

@@ -236,6 +236,7 @@ fn call(topo: &Topology, caller: &str, callee: &str) -> CallOutcome {
         media: icepath::scenario::MediaType::Audio,
         codec: icepath::wire::rtp::Codec::PCMU,
         media_duration: SimDuration::ZERO,
+        background: Vec::new(),
         seed: 1,
         connect_timeout: SimDuration::from_secs(45),
         capture: false,

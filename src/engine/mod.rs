@@ -231,6 +231,11 @@ impl<'t> Engine<'t> {
         self.now
     }
 
+    /// The topology being simulated.
+    pub fn topology(&self) -> &'t Topology {
+        self.topo
+    }
+
     pub fn trace(&self) -> &Trace {
         &self.trace
     }

@@ -62,6 +62,18 @@ impl MediaType {
 const TCP_PASSIVE_PORT: u16 = 50002;
 const TCP_ACTIVE_PORT: u16 = 9;
 
+/// Bulk traffic that competes with the call while media flows (seed 000: "other network
+/// activity, such as a large file transfer, can degrade the call"): UDP packets of 1,200
+/// bytes from one node to another at a rate, in back-to-back bursts of 50 as a TCP sender's
+/// window would put them on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct BackgroundFlow {
+    pub from: NodeId,
+    pub to: NodeId,
+    /// Bits per second.
+    pub rate: u64,
+}
+
 /// What to call.
 #[derive(Clone, Debug)]
 pub struct CallSpec {
@@ -73,6 +85,8 @@ pub struct CallSpec {
     pub codec: Codec,
     /// How long media flows on every working path after checks settle (zero: no media).
     pub media_duration: SimDuration,
+    /// Bulk flows running while media flows.
+    pub background: Vec<BackgroundFlow>,
     pub seed: u64,
     /// Give up on connectivity this long after the offer.
     pub connect_timeout: SimDuration,
@@ -424,6 +438,7 @@ fn measure_media(
     }
     let start = e.now() + SimDuration::from_millis(100);
     let first_record = e.trace().records().len();
+    schedule_background(e, spec, start);
     let mut sent: BTreeMap<(u32, u16), SimTime> = BTreeMap::new();
     for (i, (_, local, remote)) in paths.iter().enumerate() {
         let ssrc = 0x5eed_0000 + i as u32;
@@ -481,6 +496,33 @@ fn measure_media(
     }
     let verdict = selected_index.and_then(|i| compare(&rated, i)).map(|v| v.to_string());
     (out, verdict)
+}
+
+/// Puts the background flows on the wire for the media period.
+fn schedule_background(e: &mut Engine<'_>, spec: &CallSpec, start: SimTime) {
+    const SIZE: usize = 1200;
+    const BURST: u64 = 50;
+    let topo = e.topology();
+    for f in &spec.background {
+        // A VPN user is reached at its VPN address (corporate traffic rides the tunnel).
+        let to = topo.node(f.to);
+        let dst = match &to.roles.vpn {
+            Some(v) => Some(topo.iface(v.iface).addr),
+            None => to.ifaces.first().map(|&i| topo.iface(i).addr),
+        };
+        let Some(dst) = dst else { continue };
+        let Some((via, _)) = egress(topo, f.from, dst) else { continue };
+        let src = SocketAddrV4::new(topo.iface(via).addr, 40009);
+        let dst = SocketAddrV4::new(dst, 9);
+        let wire_bits = ((SIZE + 28) * 8) as u64;
+        let pps = (f.rate / wire_bits).max(1);
+        let bursts_per_sec = pps.div_ceil(BURST);
+        let total = pps * spec.media_duration.as_nanos() / 1_000_000_000;
+        for k in 0..total {
+            let at = start + SimDuration::from_nanos((k / BURST) * 1_000_000_000 / bursts_per_sec);
+            e.send_at(at, f.from, Datagram::udp(src, dst, vec![0; SIZE]));
+        }
+    }
 }
 
 /// A client's media endpoint: host sockets on every interface (VPN included) and TURN

@@ -105,7 +105,7 @@ use ipnet::Ipv4Net;
 use crate::topology::{NodeKind, Topology};
 
 pub use render::{render, render_fancy};
-pub use units::{UnitError, parse_duration};
+pub use units::{UnitError, parse_bandwidth, parse_duration};
 
 /// The name among `candidates` that `found` is most likely a typo of, if any is close
 /// enough (used for "did you mean" hints here and on the command line).

@@ -54,7 +54,7 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, UnitError> {
 }
 
 /// Parses a bit rate in bit/s; zero is refused (leave `bandwidth` out for "infinitely fast").
-pub(crate) fn parse_bandwidth(text: &str) -> Result<u64, UnitError> {
+pub fn parse_bandwidth(text: &str) -> Result<u64, UnitError> {
     let err = |hint: Option<String>| UnitError { expected: BANDWIDTH_EXPECTED.to_string(), hint };
     let (number, unit) = split(text);
     if number.starts_with('-') {
