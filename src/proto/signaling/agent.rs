@@ -138,6 +138,47 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// Two registrars (a front end and an Access Edge passing to it) and two users, joined
+    /// by a network that delivers instantly.
+    struct Net {
+        fe: Registrar,
+        edge: Registrar,
+        alice: UserAgent,
+        bob: UserAgent,
+    }
+
+    impl Net {
+        /// Delivers everything sent so far; returns whether anything moved.
+        fn step(&mut self, t: SimTime) -> bool {
+            let mut packets = Vec::new();
+            while let Some(d) = self.alice.poll_transmit() {
+                packets.push(d)
+            }
+            while let Some(d) = self.bob.poll_transmit() {
+                packets.push(d)
+            }
+            while let Some(d) = self.fe.poll_transmit() {
+                packets.push(d)
+            }
+            while let Some(d) = self.edge.poll_transmit() {
+                packets.push(d)
+            }
+            let moved = !packets.is_empty();
+            for d in packets {
+                if self.fe.listens(d.dst) {
+                    self.fe.handle_packet(t, &d)
+                } else if self.edge.listens(d.dst) {
+                    self.edge.handle_packet(t, &d)
+                } else if d.dst == self.alice.local() {
+                    self.alice.handle_packet(t, &d)
+                } else if d.dst == self.bob.local() {
+                    self.bob.handle_packet(t, &d)
+                }
+            }
+            moved
+        }
+    }
+
     /// Alice (behind an Access Edge) calls Bob (on the front end): the message crosses both
     /// registrars and the answer comes back the same way.
     #[test]
@@ -145,86 +186,37 @@ mod tests {
         let fe_addr = sa("10.0.1.10:5061");
         let edge_int = sa("172.16.20.10:5061");
         let edge_ext = sa("172.16.10.10:5061");
-        let mut fe = Registrar::new(vec![fe_addr], None);
-        let mut edge = Registrar::new(vec![edge_int, edge_ext], Some((edge_int, fe_addr)));
-        let mut alice = UserAgent::new("alice", sa("198.51.100.6:40000"), edge_ext);
-        let mut bob = UserAgent::new("bob", sa("10.0.1.50:40000"), fe_addr);
+        let mut net = Net {
+            fe: Registrar::new(vec![fe_addr], None),
+            edge: Registrar::new(vec![edge_int, edge_ext], Some((edge_int, fe_addr))),
+            alice: UserAgent::new("alice", sa("198.51.100.6:40000"), edge_ext),
+            bob: UserAgent::new("bob", sa("10.0.1.50:40000"), fe_addr),
+        };
         let t = SimTime::ZERO;
-        alice.register(t);
-        bob.register(t);
-        // A tiny network: deliver everything until quiet.
+        net.alice.register(t);
+        net.bob.register(t);
         for _ in 0..20 {
-            let mut moved = false;
-            let mut packets = Vec::new();
-            while let Some(d) = alice.poll_transmit() {
-                packets.push(d)
-            }
-            while let Some(d) = bob.poll_transmit() {
-                packets.push(d)
-            }
-            while let Some(d) = fe.poll_transmit() {
-                packets.push(d)
-            }
-            while let Some(d) = edge.poll_transmit() {
-                packets.push(d)
-            }
-            for d in packets {
-                moved = true;
-                if fe.listens(d.dst) {
-                    fe.handle_packet(t, &d)
-                } else if edge.listens(d.dst) {
-                    edge.handle_packet(t, &d)
-                } else if d.dst == alice.local() {
-                    alice.handle_packet(t, &d)
-                } else if d.dst == bob.local() {
-                    bob.handle_packet(t, &d)
-                }
-            }
-            if !moved {
+            if !net.step(t) {
                 break;
             }
         }
-        assert_eq!(alice.poll_event(), Some(UserAgentEvent::Registered));
-        assert_eq!(bob.poll_event(), Some(UserAgentEvent::Registered));
-        alice.send_request(t, Method::Invite, "bob", "c1", "offer");
+        assert_eq!(net.alice.poll_event(), Some(UserAgentEvent::Registered));
+        assert_eq!(net.bob.poll_event(), Some(UserAgentEvent::Registered));
+        net.alice.send_request(t, Method::Invite, "bob", "c1", "offer");
         let mut got_invite = None;
         for _ in 0..20 {
-            let mut packets = Vec::new();
-            while let Some(d) = alice.poll_transmit() {
-                packets.push(d)
-            }
-            while let Some(d) = bob.poll_transmit() {
-                packets.push(d)
-            }
-            while let Some(d) = fe.poll_transmit() {
-                packets.push(d)
-            }
-            while let Some(d) = edge.poll_transmit() {
-                packets.push(d)
-            }
-            if packets.is_empty() {
+            if !net.step(t) {
                 break;
             }
-            for d in packets {
-                if fe.listens(d.dst) {
-                    fe.handle_packet(t, &d)
-                } else if edge.listens(d.dst) {
-                    edge.handle_packet(t, &d)
-                } else if d.dst == alice.local() {
-                    alice.handle_packet(t, &d)
-                } else if d.dst == bob.local() {
-                    bob.handle_packet(t, &d)
-                }
-            }
-            while let Some(ev) = bob.poll_event() {
+            while let Some(ev) = net.bob.poll_event() {
                 if let UserAgentEvent::Request(m) = ev {
-                    bob.respond(&m, 200, "answer");
+                    net.bob.respond(&m, 200, "answer");
                     got_invite = Some(m);
                 }
             }
         }
         assert_eq!(got_invite.map(|m| m.body), Some("offer".to_string()));
-        match alice.poll_event() {
+        match net.alice.poll_event() {
             Some(UserAgentEvent::Response(m)) => assert_eq!(
                 (m.start, m.body.as_str()),
                 (Start::Response { code: 200, method: Method::Invite }, "answer")
