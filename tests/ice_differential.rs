@@ -60,23 +60,23 @@
 //!   follows the real call's), and the foreign agent's answers leave up to `STEP` (100 µs)
 //!   after the request arrived.
 
+mod common;
+
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+use common::matrix::*;
 use icepath::engine::{Service, ServiceEvent, ServiceId};
-use icepath::proto::ice::{Candidate, Profile, Role};
+use icepath::proto::ice::{Candidate, Role};
 use icepath::proto::{TurnClient, TurnClientEvent};
 use icepath::scenario::{CallOutcome, CallSpec, run_call};
 use icepath::schema::load_topology;
-use icepath::topology::{IfaceType, NodeId};
+use icepath::topology::NodeId;
 use icepath::trace::{PacketId, Record, TraceLevel};
 use icepath::wire::{Datagram, Protocol};
 use icepath::{Engine, Limits, SimDuration, SimRng, SimTime, Topology};
 
-const FILE: &str = "topologies/nat-matrix.yaml";
-const SITES: [&str; 6] = ["open", "fc", "rc", "prc", "sym", "udpblock"];
 const MEDIA_PORT: u16 = 50000;
 /// How far the engine runs before the foreign agent is given what arrived.
 const STEP: SimDuration = SimDuration::from_micros(100);
@@ -85,54 +85,10 @@ const DRIVER_LOOP: SimDuration = SimDuration::from_millis(5);
 /// How long after the caller starts checking the foreign agent is watched.
 const WATCH: SimDuration = SimDuration::from_secs(45);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum K {
-    Host,
-    Srflx,
-    Prflx,
-    RelayU,
-    RelayT,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Win {
-    Pair(K, K),
-    Fail,
-}
-
-impl fmt::Display for Win {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Win::Pair(l, r) => write!(f, "{l:?} <-> {r:?}"),
-            Win::Fail => f.write_str("FAIL"),
-        }
-    }
-}
-
-use K::*;
-use Win::{Fail, Pair};
-
-/// The with-relay table of `tests/nat_matrix.rs` (our agent on both sides, MS-ICE2),
-/// as the caller sees the winner (`local <-> remote`).
+/// The with-relay table of the NAT matrix (our agent on both sides, MS-ICE2), as the
+/// caller sees the winner (`local <-> remote`).
 fn ours(caller: &str, callee: &str) -> Win {
-    match (caller, callee) {
-        ("open", "fc" | "rc" | "prc") => Pair(Host, Srflx),
-        ("open", "sym") => Pair(Host, Prflx),
-        ("open", "udpblock") => Pair(Host, RelayT),
-        ("fc" | "rc" | "prc", "open") => Pair(Srflx, Host),
-        ("fc", "rc" | "prc") | ("rc", "fc" | "prc") | ("prc", "fc" | "rc") => Pair(Srflx, Srflx),
-        ("fc" | "rc", "sym") => Pair(Srflx, Prflx),
-        ("prc", "sym") => Pair(RelayU, Prflx),
-        ("fc" | "rc" | "prc", "udpblock") => Pair(Srflx, RelayT),
-        ("sym", "open") => Pair(Prflx, Host),
-        ("sym", "fc" | "rc") => Pair(Prflx, Srflx),
-        ("sym", "prc") => Pair(Prflx, RelayU),
-        ("sym", "udpblock") => Pair(Prflx, RelayT),
-        ("udpblock", "open") => Pair(RelayT, Host),
-        ("udpblock", "fc" | "rc" | "prc") => Pair(RelayT, Srflx),
-        ("udpblock", "sym") => Pair(RelayT, Prflx),
-        _ => panic!("no cell {caller} -> {callee}"),
-    }
+    expected(&with_relay_table(), caller, callee)
 }
 
 /// Where the foreign (str0m `is`, controlling) caller's winner differs from ours, and why
@@ -221,18 +177,6 @@ fn turn_clients(e: &Engine<'_>, topo: &Topology, node: NodeId) -> Vec<TurnClient
     icepath::scenario::relay_clients(e, topo, node, false)
 }
 
-fn hosts(topo: &Topology, node: NodeId) -> Vec<(SocketAddrV4, u32, bool)> {
-    topo.node(node)
-        .ifaces
-        .iter()
-        .enumerate()
-        .map(|(k, &i)| {
-            let f = topo.iface(i);
-            (SocketAddrV4::new(f.addr, MEDIA_PORT), k as u32, f.iface_type == IfaceType::RemoteAccess)
-        })
-        .collect()
-}
-
 fn bind_media(e: &mut Engine<'_>, node: NodeId) {
     for port in [MEDIA_PORT, MEDIA_PORT + 1] {
         e.bind_app(node, Protocol::Udp, port, "communicator.exe");
@@ -242,18 +186,7 @@ fn bind_media(e: &mut Engine<'_>, node: NodeId) {
 
 /// OUR side: the call driver's media endpoint (MS-ICE2), gathering from now.
 fn start_ours(e: &mut Engine<'_>, topo: &Topology, node: NodeId, role: Role) -> ServiceId {
-    let spec = CallSpec {
-        caller: node,
-        callee: node,
-        profile: Profile::MsIce2,
-        media: icepath::scenario::MediaType::Audio,
-        codec: icepath::wire::rtp::Codec::PCMU,
-        media_duration: SimDuration::ZERO,
-        background: Vec::new(),
-        seed: 1,
-        connect_timeout: WATCH,
-        capture: false,
-    };
+    let spec = CallSpec { connect_timeout: WATCH, ..CallSpec::new(node, node) };
     icepath::scenario::start_media(e, topo, &spec, node, role)
 }
 
@@ -528,7 +461,7 @@ fn foreign_call(topo: &Topology, caller: &str, callee: &str, sched: &Schedule) -
                 // The caller's candidates: host, srflx (if it differs), relay UDP, relay TCP.
                 0 => {
                     let mut lines = Vec::new();
-                    for (addr, _, _) in hosts(topo, caller_node) {
+                    for (addr, _, _) in icepath::scenario::host_sockets(topo, caller_node) {
                         let c = is::Candidate::host(SocketAddr::V4(addr), "udp").expect("host");
                         f.agent.add_local_candidate(c);
                     }
@@ -619,18 +552,7 @@ fn foreign_call(topo: &Topology, caller: &str, callee: &str, sched: &Schedule) -
 }
 
 fn our_call(topo: &Topology, caller: &str, callee: &str) -> CallOutcome {
-    let spec = CallSpec {
-        caller: topo.node_by_name(caller).expect("caller"),
-        callee: topo.node_by_name(callee).expect("callee"),
-        profile: Profile::MsIce2,
-        media: icepath::scenario::MediaType::Audio,
-        codec: icepath::wire::rtp::Codec::PCMU,
-        media_duration: SimDuration::ZERO,
-        background: Vec::new(),
-        seed: 1,
-        connect_timeout: SimDuration::from_secs(45),
-        capture: false,
-    };
+    let spec = CallSpec::new(topo.node_by_name(caller).expect("caller"), topo.node_by_name(callee).expect("callee"));
     run_call(topo, &spec).expect("sip blocks")
 }
 
@@ -681,13 +603,9 @@ fn str0m_is_caller_against_our_callee_with_the_relay() {
 }
 
 /// The without-relay table of `tests/nat_matrix.rs`: only calls to and from `open` connect.
+/// The without-relay table of the NAT matrix.
 fn ours_without_relay(caller: &str, callee: &str) -> Win {
-    match (caller, callee) {
-        ("udpblock", _) | (_, "udpblock") => Fail,
-        ("open", _) => Pair(Host, Prflx),
-        (_, "open") => Pair(Prflx, Host),
-        _ => Fail,
-    }
+    expected(&without_relay_table(), caller, callee)
 }
 
 #[test]

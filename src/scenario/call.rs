@@ -93,6 +93,25 @@ pub struct CallSpec {
     pub capture: bool,
 }
 
+impl CallSpec {
+    /// A Lync audio call (MS-ICE2, G.711) with seed 1, 45 s to connect, no media phase,
+    /// no background traffic and no capture; set fields to change them.
+    pub fn new(caller: NodeId, callee: NodeId) -> CallSpec {
+        CallSpec {
+            caller,
+            callee,
+            profile: Profile::MsIce2,
+            media: MediaType::Audio,
+            codec: Codec::PCMU,
+            media_duration: SimDuration::ZERO,
+            background: Vec::new(),
+            seed: 1,
+            connect_timeout: SimDuration::from_secs(45),
+            capture: false,
+        }
+    }
+}
+
 /// Why a call could not be set up at all.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum CallError {
@@ -582,10 +601,10 @@ pub struct Offer {
     pub lines: Vec<String>,
 }
 
-/// Turns what was gathered into local candidates and the SDP that carries them.
-pub fn local_offer(e: &mut Engine<'_>, topo: &Topology, node: NodeId, media: ServiceId) -> Offer {
-    let n = topo.node(node);
-    let ifaces: Vec<(SocketAddrV4, u32, bool)> = n
+/// A client's UDP media socket on each interface, with the interface's index (its local
+/// preference slot) and whether it is a VPN interface.
+pub fn host_sockets(topo: &Topology, node: NodeId) -> Vec<(SocketAddrV4, u32, bool)> {
+    topo.node(node)
         .ifaces
         .iter()
         .enumerate()
@@ -593,7 +612,12 @@ pub fn local_offer(e: &mut Engine<'_>, topo: &Topology, node: NodeId, media: Ser
             let f = topo.iface(i);
             (SocketAddrV4::new(f.addr, MEDIA_PORT), k as u32, f.iface_type == IfaceType::RemoteAccess)
         })
-        .collect();
+        .collect()
+}
+
+/// Turns what was gathered into local candidates and the SDP that carries them.
+pub fn local_offer(e: &mut Engine<'_>, topo: &Topology, node: NodeId, media: ServiceId) -> Offer {
+    let ifaces = host_sockets(topo, node);
     e.command(media, |s, _| {
         let Service::Media(m) = s else { unreachable!("media service") };
         let tcp_only = !m.tcp_hosts.is_empty() && m.hosts.is_empty();

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod matrix;
+
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
