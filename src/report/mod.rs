@@ -4,6 +4,7 @@
 //! records and the `Topology` names. Today it renders the path report of `icepath trace`
 //! (text and JSON); charts, HTML, JUnit and pcap join later.
 
+pub mod charts;
 mod path;
 pub mod pcap;
 pub mod quality;
