@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use icepath::report::charts::{self, Chart, IceTimeline, PairMatrix};
+use icepath::report::charts::{self, Chart, IceTimeline, MediaSeries, PairMatrix, QualityChart, TopologyDiagram};
 use icepath::scenario::{CallSpec, run_call};
 use icepath::schema::load_topology;
 use icepath::time::SimDuration;
@@ -25,6 +25,26 @@ fn main() {
     let matrix = PairMatrix::from_call(&call);
     write(&out, &matrix);
     write(&out, &IceTimeline::from_call(&call));
+    write(&out, &QualityChart::from_call(&call));
+    write(&out, &MediaSeries::from_call(&call));
+    // The call does not report the nodes its packets crossed yet; these are the hops of the
+    // chosen pair (the laptop's VPN address to the desk PC: through the tunnel, whose outer
+    // packets cross the home NAT and the internet to the concentrator) and of its SIP.
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let diagram = TopologyDiagram::from_topology(&topo)
+        .with_media_path(names(&["laptop-full", "home-a", "core", "corp-vpn", "corp-rtr", "desk-pc"]))
+        .with_signaling_path(names(&[
+            "laptop-full",
+            "home-a",
+            "core",
+            "corp-vpn",
+            "corp-rtr",
+            "lync-fe",
+            "corp-rtr",
+            "desk-pc",
+        ]));
+    write(&out, &diagram);
+    fs::write(out.join("topology.dot"), diagram.to_dot()).expect("writing DOT");
     println!("wrote {}", out.display());
 }
 

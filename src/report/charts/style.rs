@@ -126,11 +126,6 @@ pub(crate) fn wrap(s: &str, width: usize, lines: usize) -> Vec<String> {
     out
 }
 
-/// Milliseconds with one decimal, the way every chart prints a delay.
-pub(crate) fn ms(v: f64) -> String {
-    format!("{v:.1} ms")
-}
-
 /// An axis tick value with as many decimals as the span needs, formatted the same way
 /// on every machine.
 pub(crate) fn tick(v: f64, span: f64) -> String {
