@@ -1,12 +1,19 @@
 //! Runs one real call (laptop-full → desk-pc on `topologies/remote-worker-vpn.yaml`, 10 s of
-//! media) and writes its charts (SVG and PNG) and an HTML report to `/tmp/icepath-demo/`,
-//! or to the directory given as the first argument. For looking at the output:
-//! `cargo run --example render_demo && chromium --headless --screenshot … index.html`.
+//! media) and writes its charts (SVG and PNG, plus the topology as Graphviz DOT), its HTML
+//! report and a one-entry index to `/tmp/icepath-demo/`, or to the directory given as the
+//! first argument. For looking at the output as a reviewer would:
+//!
+//! ```text
+//! cargo run --example render_demo
+//! chromium --headless --no-sandbox --disable-gpu --screenshot=/tmp/shot.png \
+//!     --window-size=1400,2400 file:///tmp/icepath-demo/index.html
+//! ```
 
 use std::fs;
 use std::path::PathBuf;
 
-use icepath::report::charts::{self, Chart, IceTimeline, MediaSeries, PairMatrix, QualityChart, TopologyDiagram};
+use icepath::report::charts::CallCharts;
+use icepath::report::html::{CallSection, IndexEntry, ReportPage, index_page, render_page};
 use icepath::scenario::{CallSpec, run_call};
 use icepath::schema::load_topology;
 use icepath::time::SimDuration;
@@ -22,33 +29,41 @@ fn main() {
     spec.media_duration = SimDuration::from_secs(10);
     let call = run_call(&topo, &spec).expect("both ends have SIP");
 
-    let matrix = PairMatrix::from_call(&call);
-    write(&out, &matrix);
-    write(&out, &IceTimeline::from_call(&call));
-    write(&out, &QualityChart::from_call(&call));
-    write(&out, &MediaSeries::from_call(&call));
     // The call does not report the nodes its packets crossed yet; these are the hops of the
     // chosen pair (the laptop's VPN address to the desk PC: through the tunnel, whose outer
     // packets cross the home NAT and the internet to the concentrator) and of its SIP.
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let diagram = TopologyDiagram::from_topology(&topo)
-        .with_media_path(names(&["laptop-full", "home-a", "core", "corp-vpn", "corp-rtr", "desk-pc"]))
-        .with_signaling_path(names(&[
-            "laptop-full",
-            "home-a",
-            "core",
-            "corp-vpn",
-            "corp-rtr",
-            "lync-fe",
-            "corp-rtr",
-            "desk-pc",
-        ]));
-    write(&out, &diagram);
-    fs::write(out.join("topology.dot"), diagram.to_dot()).expect("writing DOT");
-    println!("wrote {}", out.display());
-}
+    let charts = CallCharts::from_call(
+        &call,
+        &topo,
+        names(&["laptop-full", "home-a", "core", "corp-vpn", "corp-rtr", "desk-pc"]),
+        names(&["laptop-full", "home-a", "core", "corp-vpn", "corp-rtr", "lync-fe", "corp-rtr", "desk-pc"]),
+    );
+    for (name, png) in charts.pngs() {
+        fs::write(out.join(format!("{name}.png")), png).expect("writing a PNG");
+    }
+    for (name, _, svg) in charts.svgs() {
+        fs::write(out.join(format!("{name}.svg")), svg).expect("writing an SVG");
+    }
+    fs::write(out.join("topology.dot"), charts.topology.to_dot()).expect("writing DOT");
 
-fn write<C: Chart>(dir: &std::path::Path, chart: &C) {
-    fs::write(dir.join(format!("{}.svg", chart.name())), charts::svg(chart)).expect("writing SVG");
-    fs::write(dir.join(format!("{}.png", chart.name())), charts::png(chart)).expect("writing PNG");
+    let page = ReportPage {
+        title: "Remote worker on a tunnel-all VPN calls a desk PC".into(),
+        summary: vec![
+            "Two remote workers sit behind home NATs on a corporate remote-access VPN; laptop-full runs a \
+             tunnel-all VPN, so its Lync media hairpins through the concentrator. It calls desk-pc on the \
+             corporate LAN; 10 s of G.711 audio flow on every working path."
+                .into(),
+        ],
+        calls: vec![CallSection::from_call(&call, &charts, Some(""))],
+    };
+    fs::write(out.join("index.html"), render_page(&page)).expect("writing the page");
+    let entry = IndexEntry {
+        name: page.title.clone(),
+        href: "index.html".into(),
+        passed: call.connected(),
+        summary: call.verdict.clone().unwrap_or_else(|| call.failure.clone().unwrap_or_default()),
+    };
+    fs::write(out.join("suite.html"), index_page("Demo suite", &[entry])).expect("writing the index");
+    println!("wrote {}", out.display());
 }

@@ -7,8 +7,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::style::{
-    BAD, FROZEN, GOOD, GRID, INK, LABEL_SIZE, MUTED, PAPER, PENDING, SMALL_SIZE, TICK_SIZE, UNCHECKED, frame, hatch,
-    no_data, star, text, text_center, text_left, truncate, wrap,
+    BAD, FROZEN, GOOD, GRID, INK, LABEL_SIZE, LINE, MUTED, PAPER, PENDING, SMALL_SIZE, TICK_SIZE, UNCHECKED, frame,
+    hatch, no_data, star, text, text_center, text_left, truncate, wrap,
 };
 use super::{CellState, Chart, DrawResult, MatrixPair, PairMatrix};
 use crate::proto::ice::Candidate;
@@ -103,7 +103,7 @@ impl Chart for PairMatrix {
     }
 }
 
-const LEGEND_W: i32 = 250;
+const LEGEND_W: i32 = 260;
 const ROW_LABEL_W: i32 = 250;
 const HEADER_H: i32 = 74;
 
@@ -121,9 +121,11 @@ fn draw_matrix<DB: DrawingBackend>(
     let avail_w = w - LEGEND_W - 20 - grid_x;
     let avail_h = h - 16 - grid_y;
     let cell_w = (avail_w / cols.len() as i32).clamp(24, 240);
-    let cell_h = (avail_h / rows.len() as i32).clamp(16, 110);
+    let cell_h = (avail_h / rows.len() as i32).clamp(16, 150);
     let grid_w = cell_w * cols.len() as i32;
     let grid_h = cell_h * rows.len() as i32;
+    // A small matrix sits in the middle of the space rather than in its top corner.
+    let grid_y = grid_y + (avail_h - grid_h) / 3;
     area.draw(&Text::new(
         "remote candidates (callee's offer)",
         (grid_x + grid_w / 2, 0),
@@ -141,11 +143,11 @@ fn draw_matrix<DB: DrawingBackend>(
     for (j, c) in cols.iter().enumerate() {
         let x = grid_x + j as i32 * cell_w + cell_w / 2;
         let lines = label_lines(c, cell_w - 6, SMALL_SIZE, 3);
-        let top = grid_y - 6 - 19 * lines.len() as i32;
+        let top = grid_y - 6 - LINE * lines.len() as i32;
         for (k, line) in lines.iter().enumerate() {
             area.draw(&Text::new(
                 line.clone(),
-                (x, top + 19 * k as i32),
+                (x, top + LINE * k as i32),
                 text(SMALL_SIZE, &INK, HPos::Center, VPos::Top),
             ))?;
         }
@@ -154,11 +156,11 @@ fn draw_matrix<DB: DrawingBackend>(
         let y = grid_y + i as i32 * cell_h + cell_h / 2;
         let max_lines = if cell_h >= 40 { 2 } else { 1 };
         let lines = label_lines(r, ROW_LABEL_W - 10, SMALL_SIZE, max_lines);
-        let top = y - 19 * lines.len() as i32 / 2;
+        let top = y - LINE * lines.len() as i32 / 2;
         for (k, line) in lines.iter().enumerate() {
             area.draw(&Text::new(
                 line.clone(),
-                (grid_x - 8, top + 19 * k as i32),
+                (grid_x - 8, top + LINE * k as i32),
                 text(SMALL_SIZE, &INK, HPos::Right, VPos::Top),
             ))?;
         }
@@ -206,9 +208,9 @@ fn draw_cell<DB: DrawingBackend>(
     let word = state_word(pair.state);
     let reason = short_reason(&pair.reason);
     let chars = ((cw - 10) as f64 / (SMALL_SIZE * 0.58)) as usize;
-    let room = ((ch - 30) / 18).max(0) as usize;
+    let room = ((ch - 34) / LINE).max(0) as usize;
     let lines = if room > 0 && chars >= 6 { wrap(&reason, chars, room) } else { Vec::new() };
-    let block = 22 + 18 * lines.len() as i32;
+    let block = 26 + LINE * lines.len() as i32;
     let mut y = y0 + (ch - block) / 2;
     let word_size = if cw >= 60 && ch >= 24 { LABEL_SIZE } else { SMALL_SIZE };
     area.draw(&Text::new(
@@ -216,14 +218,14 @@ fn draw_cell<DB: DrawingBackend>(
         (x0 + cw / 2, y),
         text(word_size, ink, HPos::Center, VPos::Top),
     ))?;
-    y += 24;
+    y += 28;
     for line in lines {
         area.draw(&Text::new(line, (x0 + cw / 2, y), text(SMALL_SIZE, ink, HPos::Center, VPos::Top)))?;
-        y += 18;
+        y += LINE;
     }
     if selected {
         area.draw(&Rectangle::new([(x0 + 2, y0 + 2), (x1 - 2, y1 - 2)], ShapeStyle::from(&INK).stroke_width(4)))?;
-        star(area, (x1 - 16, y0 + 16), 11, INK)?;
+        selected_badge(area, (x1 - 17, y0 + 17))?;
     }
     if early {
         early_badge(area, (x0 + 16, y0 + 16))?;
@@ -254,6 +256,13 @@ fn state_word(s: CellState) -> &'static str {
     }
 }
 
+/// A white disc with a black ring and a star: the selected pair (visible on any fill).
+fn selected_badge<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, (cx, cy): (i32, i32)) -> DrawResult<DB, ()> {
+    area.draw(&Circle::new((cx, cy), 13, ShapeStyle::from(&INK).filled()))?;
+    area.draw(&Circle::new((cx, cy), 11, ShapeStyle::from(&PAPER).filled()))?;
+    star(area, (cx, cy + 1), 9, INK)
+}
+
 /// A white disc with a black ring and an "E": the early-media pair.
 fn early_badge<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, (cx, cy): (i32, i32)) -> DrawResult<DB, ()> {
     area.draw(&Circle::new((cx, cy), 12, ShapeStyle::from(&INK).filled()))?;
@@ -275,14 +284,14 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, (x, y): (i32, 
         area.draw(&Text::new(state_word(s), (x + 44, y + 3), text_left(TICK_SIZE, &INK)))?;
         y += 34;
     }
-    let lines = [("–", "no such pair"), ("E", "early media started here"), ("★", "selected (final) pair")];
+    let lines = [("–", "no such pair"), ("E", "early-media pair"), ("★", "selected (final) pair")];
     y += 8;
     for (mark, what) in lines {
         match mark {
             "E" => early_badge(area, (x + 17, y + 12))?,
             "★" => {
                 area.draw(&Rectangle::new([(x, y), (x + 34, y + 24)], ShapeStyle::from(&INK).stroke_width(3)))?;
-                star(area, (x + 17, y + 12), 10, INK)?;
+                selected_badge(area, (x + 17, y + 12))?;
             }
             _ => {
                 area.draw(&Rectangle::new([(x, y), (x + 34, y + 24)], ShapeStyle::from(&GRID)))?;

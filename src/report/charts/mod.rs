@@ -102,6 +102,59 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Vec<u8> {
     out
 }
 
+/// Every chart of one call, filled from its outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallCharts {
+    pub topology: TopologyDiagram,
+    pub matrix: PairMatrix,
+    pub timeline: IceTimeline,
+    pub quality: QualityChart,
+    pub series: MediaSeries,
+}
+
+impl CallCharts {
+    /// The charts of `call` on `topo`, the topology with `media_path` and `signaling_path`
+    /// (node names in order; empty when unknown) drawn over it.
+    pub fn from_call(
+        call: &crate::scenario::CallOutcome,
+        topo: &crate::topology::Topology,
+        media_path: Vec<String>,
+        signaling_path: Vec<String>,
+    ) -> CallCharts {
+        CallCharts {
+            topology: TopologyDiagram::from_topology(topo)
+                .with_media_path(media_path)
+                .with_signaling_path(signaling_path),
+            matrix: PairMatrix::from_call(call),
+            timeline: IceTimeline::from_call(call),
+            quality: QualityChart::from_call(call),
+            series: MediaSeries::from_call(call),
+        }
+    }
+
+    /// `(name, caption, SVG)` for each chart, in the order a page shows them.
+    pub fn svgs(&self) -> Vec<(&'static str, &'static str, String)> {
+        vec![
+            (self.topology.name(), "The network, with the call's media and signaling paths", svg(&self.topology)),
+            (self.matrix.name(), "Every candidate pair and how it ended", svg(&self.matrix)),
+            (self.timeline.name(), "Checks and call events over virtual time", svg(&self.timeline)),
+            (self.quality.name(), "Media quality on every working path", svg(&self.quality)),
+            (self.series.name(), "Delay and jitter over the call on the chosen path", svg(&self.series)),
+        ]
+    }
+
+    /// `(name, PNG)` for each chart, in the same order.
+    pub fn pngs(&self) -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            (self.topology.name(), png(&self.topology)),
+            (self.matrix.name(), png(&self.matrix)),
+            (self.timeline.name(), png(&self.timeline)),
+            (self.quality.name(), png(&self.quality)),
+            (self.series.name(), png(&self.series)),
+        ]
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Candidate-pair matrix
 

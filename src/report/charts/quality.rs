@@ -7,8 +7,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::style::{
-    CHOSEN, FONT, GRID, Glyph, INK, LABEL_SIZE, MUTED, OTHER, PAPER, SIGNALING, SMALL_SIZE, TICK_SIZE, frame, glyph,
-    legend_row, no_data, star, text, text_left, tick, truncate,
+    CHOSEN, FONT, GRID, Glyph, INK, LABEL_SIZE, LINE, MUTED, OTHER, PAPER, SIGNALING, SMALL_SIZE, TICK_SIZE, frame,
+    glyph, legend_row, no_data, star, text, text_left, tick, truncate,
 };
 use super::{Chart, DelaySpread, DrawResult, QualityChart, QualityPath};
 use crate::report::quality::DelaySummary;
@@ -97,7 +97,7 @@ fn draw_quality<DB: DrawingBackend>(q: &QualityChart, area: &DrawingArea<DB, Shi
     let paths: Vec<&QualityPath> = q.paths.iter().take(MAX_PATHS).collect();
     let n = paths.len();
     let (w, h) = area.dim_in_pixel();
-    let key_h = 44 + 22 * n as i32;
+    let key_h = 84 + LINE * n as i32;
     let (panels, key) = area.split_vertically(h as i32 - key_h);
     let (w, base) = (w as i32, area.get_base_pixel());
     let parts = panels.split_by_breakpoints([w * 52 / 100, w * 76 / 100], [] as [i32; 0]);
@@ -109,6 +109,7 @@ fn draw_quality<DB: DrawingBackend>(q: &QualityChart, area: &DrawingArea<DB, Shi
     let y_max = if top > 0.0 { top * 1.15 } else { 1.0 };
     let mut chart = ChartBuilder::on(&parts[0])
         .margin(10)
+        .margin_right(34)
         .x_label_area_size(40)
         .y_label_area_size(70)
         .right_y_label_area_size(84)
@@ -205,7 +206,7 @@ fn draw_quality<DB: DrawingBackend>(q: &QualityChart, area: &DrawingArea<DB, Shi
             (30, y),
             text_left(SMALL_SIZE, &INK),
         ))?;
-        y += 22;
+        y += LINE;
     }
     let box_meaning = if paths.iter().any(|p| p.delay.is_some_and(|d| !d.quartiles)) {
         "box: min to p95, bar: mean"
@@ -244,6 +245,7 @@ fn bars<DB: DrawingBackend>(
     let y_max = if top > 0.0 { top * 1.25 } else { 1.0 };
     let mut chart = ChartBuilder::on(panel)
         .margin(10)
+        .margin_left(16)
         .x_label_area_size(40)
         .y_label_area_size(60)
         .caption(caption, (FONT, LABEL_SIZE))

@@ -31,11 +31,14 @@ pub(crate) fn ensure_font() {
     });
 }
 
-// Text sizes in pixels at the 1280×720 slide size.
-pub(crate) const TITLE_SIZE: f64 = 30.0;
-pub(crate) const LABEL_SIZE: f64 = 20.0;
-pub(crate) const TICK_SIZE: f64 = 17.0;
-pub(crate) const SMALL_SIZE: f64 = 15.0;
+// Text sizes at the 1280×720 slide size, in plotters' units (an SVG shows them 1/1.24 as
+// large, and a page scales the chart down a little more, so they are generous).
+pub(crate) const TITLE_SIZE: f64 = 34.0;
+pub(crate) const LABEL_SIZE: f64 = 23.0;
+pub(crate) const TICK_SIZE: f64 = 20.0;
+pub(crate) const SMALL_SIZE: f64 = 18.0;
+/// Line spacing of small text, in pixels.
+pub(crate) const LINE: i32 = 21;
 
 pub(crate) const INK: RGBColor = RGBColor(0x1a, 0x1a, 0x1a);
 pub(crate) const MUTED: RGBColor = RGBColor(0x5f, 0x5f, 0x5f);
@@ -324,13 +327,13 @@ pub(crate) fn legend_row<DB: DrawingBackend>(
         let w = 40 + approx_width(label, TICK_SIZE) as i32 + 24;
         if cx + w > max_x && cx > x {
             cx = x;
-            cy += 30;
+            cy += 32;
         }
         glyph(area, (cx + 14, cy + 11), 8, *g)?;
         area.draw(&Text::new(label.to_string(), (cx + 36, cy + 1), text_left(TICK_SIZE, &INK)))?;
         cx += w;
     }
-    Ok(cy + 30)
+    Ok(cy + 32)
 }
 
 #[cfg(test)]

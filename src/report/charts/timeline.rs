@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::style::{
-    BAD, GOOD, GRID, Glyph, INK, LABEL_SIZE, MUTED, SIGNALING, SMALL_SIZE, TICK_SIZE, frame, glyph, legend_row,
+    BAD, GOOD, GRID, Glyph, INK, LABEL_SIZE, LINE, MUTED, SIGNALING, SMALL_SIZE, TICK_SIZE, frame, glyph, legend_row,
     no_data, safe_range, text, text_left, tick, truncate, wrap,
 };
 use super::{Chart, CheckKind, DrawResult, EventKind, IceTimeline, TimelineEvent};
@@ -188,13 +188,23 @@ fn draw_timeline<DB: DrawingBackend>(
         (lx - 8, ey),
         text(TICK_SIZE, &SIGNALING, HPos::Right, VPos::Center),
     ))?;
+    // A pair's label takes two lines (local, then remote) when its row has the room.
+    let row_px = px(x0, 0.0).1 - px(x0, 1.0).1;
     for (i, r) in rows.iter().enumerate() {
         let (_, y) = px(x0, row_y(i));
-        area.draw(&Text::new(
-            truncate(&compact_pair(&r.label), label_chars),
-            (lx - 8, y),
-            text(SMALL_SIZE, &INK, HPos::Right, VPos::Center),
-        ))?;
+        let label = compact_pair(&r.label);
+        let lines: Vec<String> = match label.split_once(" → ") {
+            Some((a, b)) if row_px >= 2 * LINE + 6 => vec![format!("{a} →"), b.to_string()],
+            _ => vec![label.clone()],
+        };
+        let top = y - LINE * lines.len() as i32 / 2 + LINE / 2;
+        for (k, line) in lines.iter().enumerate() {
+            area.draw(&Text::new(
+                truncate(line, label_chars),
+                (lx - 8, top + LINE * k as i32),
+                text(SMALL_SIZE, &INK, HPos::Right, VPos::Center),
+            ))?;
+        }
     }
     let (sx0, sy) = px(x0, n - 0.5);
     let (sx1, _) = px(x1, n - 0.5);
@@ -283,10 +293,10 @@ fn draw_timeline<DB: DrawingBackend>(
             (30, y),
             text_left(SMALL_SIZE, &INK),
         ))?;
-        y += 17;
+        y += LINE;
         for line in wrap(&e.label, key_chars, 2) {
             key_area.draw(&Text::new(line, (30, y), text_left(SMALL_SIZE, &MUTED)))?;
-            y += 17;
+            y += LINE;
         }
         y += 5;
         if y > h - 40 {

@@ -193,7 +193,7 @@ impl Chart for TopologyDiagram {
     }
 }
 
-const NODE_H: i32 = 46;
+const NODE_H: i32 = 58;
 
 fn draw_diagram<DB: DrawingBackend>(d: &TopologyDiagram, area: &DrawingArea<DB, Shift>) -> DrawResult<DB, ()> {
     let (w, h) = area.dim_in_pixel();
@@ -277,11 +277,11 @@ fn draw_diagram<DB: DrawingBackend>(d: &TopologyDiagram, area: &DrawingArea<DB, 
             if on_media { ShapeStyle::from(&CHOSEN).stroke_width(4) } else { ShapeStyle::from(&INK).stroke_width(1) };
         area.draw(&Rectangle::new([(x0, y0), (x1, y1)], border))?;
         let chars = ((box_w - 8) as f64 / (TICK_SIZE * 0.6)) as usize;
-        area.draw(&Text::new(truncate(name, chars), (*cx, cy - 4), text(TICK_SIZE, &INK, HPos::Center, VPos::Bottom)))?;
+        area.draw(&Text::new(truncate(name, chars), (*cx, cy - 20), text(TICK_SIZE, &INK, HPos::Center, VPos::Top)))?;
         if let Some(n) = node {
             area.draw(&Text::new(
                 truncate(&n.kind, chars + 2),
-                (*cx, cy + 4),
+                (*cx, cy + 6),
                 text(SMALL_SIZE - 1.0, &MUTED, HPos::Center, VPos::Top),
             ))?;
         }
