@@ -43,7 +43,9 @@ fn main() {
         fs::write(out.join(format!("{name}.png")), png).expect("writing a PNG");
     }
     for (name, _, svg) in charts.svgs() {
-        fs::write(out.join(format!("{name}.svg")), svg).expect("writing an SVG");
+        if let Ok(svg) = svg {
+            fs::write(out.join(format!("{name}.svg")), svg).expect("writing an SVG");
+        }
     }
     fs::write(out.join("topology.dot"), charts.topology.to_dot()).expect("writing DOT");
 

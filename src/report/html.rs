@@ -49,8 +49,9 @@ pub struct CallSection {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Figure {
     pub caption: String,
-    /// The chart's SVG document, embedded as is (produced by `charts::svg`, not user text).
-    pub svg: String,
+    /// The chart's SVG document, embedded as is (produced by `charts::svg`, not user
+    /// text), or why there was nothing to draw (the page then says so in one line).
+    pub svg: Result<String, String>,
     /// Where the PNG of the same chart is, relative to the page, when it was written.
     pub png: Option<String>,
 }
@@ -96,8 +97,8 @@ impl CallSection {
             .into_iter()
             .map(|(name, caption, svg)| Figure {
                 caption: caption.to_string(),
-                svg,
-                png: png_prefix.map(|p| format!("{p}{name}.png")),
+                png: svg.is_ok().then(|| png_prefix.map(|p| format!("{p}{name}.png"))).flatten(),
+                svg: svg.map_err(String::from),
             })
             .collect();
         let mut verdict = Vec::new();
@@ -187,6 +188,7 @@ p.summary { max-width: 920px; }
 .verdict p { margin: 4px 0; }
 figure { margin: 20px 0; }
 figure svg { display: block; width: 100%; height: auto; max-width: 1280px; border: 1px solid var(--line); }
+p.nodata { color: var(--muted); font-style: italic; border: 1px dashed var(--line); padding: 8px 12px; }
 figcaption { color: var(--muted); font-size: 14px; margin-top: 4px; }
 pre { background: var(--band); padding: 10px 12px; overflow-x: auto; font-size: 13px; line-height: 1.35; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 8px 0; }
@@ -285,16 +287,23 @@ fn call_section(o: &mut String, n: usize, c: &CallSection) {
         }
         o.push_str("</table>\n");
     }
-    for f in &c.figures {
-        o.push_str("<figure>\n");
-        o.push_str(strip_xml_prolog(&f.svg));
-        if !f.svg.ends_with('\n') {
+    for (k, f) in c.figures.iter().enumerate() {
+        let svg = match &f.svg {
+            Ok(svg) => svg,
+            Err(why) => {
+                let _ = writeln!(o, "<p class=\"nodata\">{}: no chart ({}).</p>", escape(&f.caption), escape(why));
+                continue;
+            }
+        };
+        let _ = writeln!(o, "<figure id=\"call-{n}-figure-{}\">", k + 1);
+        o.push_str(strip_xml_prolog(svg));
+        if !svg.ends_with('\n') {
             o.push('\n');
         }
         let png = f.png.as_ref().map_or(String::new(), |p| format!(" (<a href=\"{}\">PNG for slides</a>)", escape(p)));
         let _ = writeln!(o, "<figcaption>{}{png}</figcaption>\n</figure>", escape(&f.caption));
     }
-    o.push_str("<h3>Candidates offered (SDP)</h3>\n<div class=\"columns\">\n");
+    let _ = writeln!(o, "<h3 id=\"call-{n}-candidates\">Candidates offered (SDP)</h3>\n<div class=\"columns\">");
     for (who, lines) in [(&c.caller, &c.caller_candidates), (&c.callee, &c.callee_candidates)] {
         let body = if lines.is_empty() { "(none)".to_string() } else { escape(&lines.join("\n")) };
         let _ = writeln!(o, "<div><p><b>{}</b></p>\n<pre>{body}</pre></div>", escape(who));

@@ -93,12 +93,17 @@ impl Chart for PairMatrix {
     fn title(&self) -> &str {
         &self.title
     }
+    fn no_data(&self) -> Option<&'static str> {
+        let (rows, cols) = self.axes();
+        (rows.is_empty() || cols.is_empty())
+            .then_some("no candidate pairs: one side offered no candidates (did signaling complete?)")
+    }
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB, ()> {
         let body = frame(area, &self.title)?;
-        let (rows, cols) = self.axes();
-        if rows.is_empty() || cols.is_empty() {
-            return no_data(&body, "no candidate pairs: one side offered no candidates (did signaling complete?)");
+        if let Some(why) = self.no_data() {
+            return no_data(&body, why);
         }
+        let (rows, cols) = self.axes();
         draw_matrix(self, &body, &rows, &cols)
     }
 }

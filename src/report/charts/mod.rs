@@ -42,6 +42,9 @@ pub trait Chart {
     fn name(&self) -> &'static str;
     /// The chart's title, also used as the image's alternative text.
     fn title(&self) -> &str;
+    /// Why there is nothing to draw, or `None` when there is. A chart without data draws a
+    /// "no data" panel with this reason; a page may show the reason instead of the panel.
+    fn no_data(&self) -> Option<&'static str>;
     /// Size in pixels; every chart is slide-sized unless it says otherwise.
     fn size(&self) -> (u32, u32) {
         SLIDE_SIZE
@@ -132,14 +135,21 @@ impl CallCharts {
         }
     }
 
-    /// `(name, caption, SVG)` for each chart, in the order a page shows them.
-    pub fn svgs(&self) -> Vec<(&'static str, &'static str, String)> {
+    /// `(name, caption, SVG or why there is no data)` for each chart, in the order a page
+    /// shows them.
+    pub fn svgs(&self) -> Vec<(&'static str, &'static str, Result<String, &'static str>)> {
+        fn one<C: Chart>(c: &C) -> Result<String, &'static str> {
+            match c.no_data() {
+                Some(why) => Err(why),
+                None => Ok(svg(c)),
+            }
+        }
         vec![
-            (self.topology.name(), "The network, with the call's media and signaling paths", svg(&self.topology)),
-            (self.matrix.name(), "Every candidate pair and how it ended", svg(&self.matrix)),
-            (self.timeline.name(), "Checks and call events over virtual time", svg(&self.timeline)),
-            (self.quality.name(), "Media quality on every working path", svg(&self.quality)),
-            (self.series.name(), "Delay and jitter over the call on the chosen path", svg(&self.series)),
+            (self.topology.name(), "The network, with the call's media and signaling paths", one(&self.topology)),
+            (self.matrix.name(), "Every candidate pair and how it ended", one(&self.matrix)),
+            (self.timeline.name(), "Checks and call events over virtual time", one(&self.timeline)),
+            (self.quality.name(), "Media quality on every working path", one(&self.quality)),
+            (self.series.name(), "Delay and jitter over the call on the chosen path", one(&self.series)),
         ]
     }
 

@@ -76,10 +76,13 @@ impl Chart for QualityChart {
     fn title(&self) -> &str {
         &self.title
     }
+    fn no_data(&self) -> Option<&'static str> {
+        self.paths.is_empty().then_some("no media was measured: the call did not connect, or it carried no media")
+    }
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB, ()> {
         let body = frame(area, &self.title)?;
-        if self.paths.is_empty() {
-            return no_data(&body, "no media was measured: the call did not connect, or it carried no media");
+        if let Some(why) = self.no_data() {
+            return no_data(&body, why);
         }
         draw_quality(self, &body)
     }

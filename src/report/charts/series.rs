@@ -56,10 +56,13 @@ impl Chart for MediaSeries {
     fn title(&self) -> &str {
         &self.title
     }
+    fn no_data(&self) -> Option<&'static str> {
+        self.samples.is_empty().then_some("per-packet media samples were not recorded for this call")
+    }
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB, ()> {
         let body = frame(area, &self.title)?;
-        if self.samples.is_empty() {
-            return no_data(&body, "per-packet media samples were not recorded for this call");
+        if let Some(why) = self.no_data() {
+            return no_data(&body, why);
         }
         draw_series(self, &body)
     }

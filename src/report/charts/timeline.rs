@@ -74,6 +74,10 @@ impl Chart for IceTimeline {
     fn title(&self) -> &str {
         &self.title
     }
+    fn no_data(&self) -> Option<&'static str> {
+        (self.events.is_empty() && self.rows.iter().all(|r| r.checks.is_empty()))
+            .then_some("no checks and no call events were recorded")
+    }
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB, ()> {
         let body = frame(area, &self.title)?;
         let times: Vec<SimTime> = self

@@ -184,10 +184,13 @@ impl Chart for TopologyDiagram {
     fn title(&self) -> &str {
         &self.title
     }
+    fn no_data(&self) -> Option<&'static str> {
+        self.nodes.is_empty().then_some("the topology has no nodes")
+    }
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB, ()> {
         let body = frame(area, &self.title)?;
-        if self.nodes.is_empty() {
-            return no_data(&body, "the topology has no nodes");
+        if let Some(why) = self.no_data() {
+            return no_data(&body, why);
         }
         draw_diagram(self, &body)
     }
