@@ -281,6 +281,17 @@ fn pngs_are_slide_sized_and_stable() {
         check_png(name, png);
     }
     assert_eq!(pngs[0].1, charts::png(&matrix()), "the same input rasterizes to the same bytes");
+    // The title is rasterized with the embedded font: its band has dark pixels.
+    let decoder = png::Decoder::new(std::io::Cursor::new(&pngs[0].1));
+    let mut reader = decoder.read_info().unwrap();
+    let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
+    reader.next_frame(&mut rgb).unwrap();
+    let (w, _) = SLIDE_SIZE;
+    let dark = (12..48)
+        .flat_map(|y| (0..w as usize).map(move |x| (y * w as usize + x) * 3))
+        .filter(|&i| rgb[i] < 100 && rgb[i + 1] < 100 && rgb[i + 2] < 100)
+        .count();
+    assert!(dark > 500, "the title was drawn ({dark} dark pixels)");
 }
 
 #[test]

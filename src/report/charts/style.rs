@@ -45,16 +45,18 @@ pub(crate) const MUTED: RGBColor = RGBColor(0x5f, 0x5f, 0x5f);
 pub(crate) const GRID: RGBColor = RGBColor(0xd0, 0xd0, 0xd0);
 pub(crate) const PAPER: RGBColor = RGBColor(0xff, 0xff, 0xff);
 
-/// Dark green: a pair that succeeded, the good path (luminance ~0.15).
-pub(crate) const GOOD: RGBColor = RGBColor(0x1b, 0x78, 0x37);
-/// Vermilion: a pair that failed (luminance ~0.30, and hatched).
+// The pair states, dark to light in grey (Rec. 601 luma in brackets, at least 25 apart,
+// which a test checks).
+/// Dark green: a pair that succeeded, the good path (luma 63).
+pub(crate) const GOOD: RGBColor = RGBColor(0x0b, 0x5d, 0x2a);
+/// Vermilion: a pair that failed (luma 97, and hatched).
 pub(crate) const BAD: RGBColor = RGBColor(0xd7, 0x30, 0x27);
-/// Light orange: checks still pending (luminance ~0.6).
-pub(crate) const PENDING: RGBColor = RGBColor(0xfd, 0xb8, 0x63);
-/// Light blue: frozen pairs (luminance ~0.7).
+/// Orange: checks still pending (luma 170).
+pub(crate) const PENDING: RGBColor = RGBColor(0xf3, 0x9c, 0x35);
+/// Light blue: frozen pairs (luma 205).
 pub(crate) const FROZEN: RGBColor = RGBColor(0xab, 0xd9, 0xe9);
-/// Very light grey: pairs never checked (pruned or stopped).
-pub(crate) const UNCHECKED: RGBColor = RGBColor(0xe8, 0xe8, 0xe8);
+/// Very light grey: pairs never checked (pruned or stopped) (luma 240).
+pub(crate) const UNCHECKED: RGBColor = RGBColor(0xf0, 0xf0, 0xf0);
 /// Deep blue: the chosen media path.
 pub(crate) const CHOSEN: RGBColor = RGBColor(0x08, 0x45, 0x94);
 /// Mid grey-blue: paths that worked but were not chosen.
@@ -348,6 +350,17 @@ mod tests {
         assert!(cut[1].ends_with('…'), "{cut:?}");
         assert!(wrap("", 10, 2).is_empty());
         assert_eq!(wrap("abcdefghijkl", 5, 1), ["abcd…"]);
+    }
+
+    #[test]
+    fn pair_states_stay_apart_in_grey() {
+        let luma = |c: RGBColor| 0.299 * c.0 as f64 + 0.587 * c.1 as f64 + 0.114 * c.2 as f64;
+        let states = [GOOD, BAD, PENDING, FROZEN, UNCHECKED].map(luma);
+        for pair in states.windows(2) {
+            assert!(pair[1] - pair[0] >= 25.0, "{states:?}");
+        }
+        // The chosen path is darker than the alternatives.
+        assert!(luma(OTHER) - luma(CHOSEN) >= 80.0);
     }
 
     #[test]
