@@ -90,6 +90,8 @@ pub struct CallSpec {
     pub seed: u64,
     /// Give up on connectivity this long after the offer.
     pub connect_timeout: SimDuration,
+    /// How long after both clients sign in the caller starts the call.
+    pub start: SimDuration,
     pub capture: bool,
 }
 
@@ -107,6 +109,7 @@ impl CallSpec {
             background: Vec::new(),
             seed: 1,
             connect_timeout: SimDuration::from_secs(45),
+            start: SimDuration::ZERO,
             capture: false,
         }
     }
@@ -182,6 +185,10 @@ pub struct CallOutcome {
     /// Whether ICE chose the best-sounding path, and by how much it missed.
     pub verdict: Option<String>,
     pub failure: Option<String>,
+    /// Why a client's relay (and server-reflexive) candidates are missing: each TURN
+    /// allocation that failed, the device that dropped its packets, and the route that sent
+    /// them there.
+    pub gathering: Vec<String>,
     pub timeline: Vec<CallStep>,
     #[serde(skip)]
     pub capture: Vec<(SimTime, Datagram)>,
@@ -207,7 +214,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
     e.start_edges();
     let uas = e.start_signaling();
     let t0 = e.now();
-    e.run_until(t0 + SimDuration::from_secs(2));
+    e.run_until(t0 + SimDuration::from_secs(2) + spec.start);
     let callee_user = topo.node(spec.callee).roles.sip.as_ref().map(|s| s.user.clone()).unwrap_or_default();
     let mut caller = Side { node: spec.caller, ua: uas[&spec.caller], media: None };
     let mut callee = Side { node: spec.callee, ua: uas[&spec.callee], media: None };
@@ -363,6 +370,10 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         });
     }
     let timeline = timeline(&e, topo);
+    let mut gathering = gathering_notes(&e, topo, caller.node, media);
+    if let Some(m) = callee.media {
+        gathering.extend(gathering_notes(&e, topo, callee.node, m));
+    }
     Ok(CallOutcome {
         caller: topo.node(spec.caller).name.clone(),
         callee: topo.node(spec.callee).name.clone(),
@@ -384,6 +395,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         verdict,
         remote_candidate: selected.map(|(_, id)| remote_candidate_line(caller_agent, id).trim_end().to_string()),
         failure,
+        gathering,
         timeline,
         capture: e.captured().to_vec(),
     })
@@ -787,6 +799,66 @@ fn drop_for(e: &Engine<'_>, topo: &Topology, txns: &[[u8; 12]]) -> Option<String
     None
 }
 
+/// Explains each relay allocation of `node` that failed: the first drop of one of its
+/// exchanges with the server (requests or answers, matched by STUN transaction id) and,
+/// when another node sent the dropped packet, the route that node chose for it (a missing
+/// persistent route shows up as "by its default route").
+fn gathering_notes(e: &Engine<'_>, topo: &Topology, node: NodeId, media: ServiceId) -> Vec<String> {
+    let Service::Media(m) = e.service(media) else { return Vec::new() };
+    let who = &topo.node(node).name;
+    let mut notes = Vec::new();
+    for t in m.turn.iter().filter(|t| t.relayed().is_none()) {
+        let server = t.server();
+        let edge = topo.iface_by_addr(*server.ip()).map(|i| topo.node(topo.iface(i).node).name.clone());
+        let edge = edge.unwrap_or_else(|| server.ip().to_string());
+        let mut txns: Vec<[u8; 12]> = Vec::new();
+        let mut origin: BTreeMap<PacketId, (NodeId, std::net::Ipv4Addr)> = BTreeMap::new();
+        let mut why = None;
+        for r in e.trace().records() {
+            match r {
+                Record::Sent { packet, node: from, summary, .. } => {
+                    let ours = *from == node && summary.src == t.local() && summary.dst == server;
+                    if let Some(id) = summary.stun_transaction
+                        && (ours || txns.contains(&id))
+                    {
+                        if ours && !txns.contains(&id) {
+                            txns.push(id);
+                        }
+                        origin.insert(*packet, (*from, *summary.dst.ip()));
+                    }
+                }
+                Record::Dropped { packet, reason, .. } => {
+                    if let Some(&(from, dst)) = origin.get(packet) {
+                        let mut text = format!("dropped by {}", reason.describe(topo));
+                        if from != node {
+                            text.push_str(&route_note(topo, from, dst));
+                        }
+                        why = Some(text);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let why = why.unwrap_or_else(|| "no answer (nothing on the path reported a drop)".to_string());
+        notes.push(format!("{who}: relay allocation on {edge} ({} {server}) failed: {why}", t.protocol()));
+    }
+    notes
+}
+
+/// How `node` routes toward `dst`, as a clause for an explanation.
+fn route_note(topo: &Topology, node: NodeId, dst: std::net::Ipv4Addr) -> String {
+    let n = topo.node(node);
+    match n.routes.lookup(dst) {
+        Some(r) if r.prefix.prefix_len() == 0 => {
+            let via = r.next_hop.map_or_else(String::new, |h| format!(" via {h}"));
+            format!("; {} sent it by its default route{via}: it has no route to {dst}", n.name)
+        }
+        Some(r) => format!("; {} sent it by its route to {}", n.name, r.prefix),
+        None => format!("; {} has no route to {dst}", n.name),
+    }
+}
+
 fn timeline(e: &Engine<'_>, topo: &Topology) -> Vec<CallStep> {
     e.trace()
         .records()
@@ -826,6 +898,36 @@ fn start_name(s: &Start) -> String {
 }
 
 impl CallOutcome {
+    /// The outcome of a call that could not be placed at all (`why`), for reports that
+    /// judge it like any other failed call.
+    pub fn not_placed(topo: &Topology, spec: &CallSpec, why: &str) -> CallOutcome {
+        CallOutcome {
+            caller: topo.node(spec.caller).name.clone(),
+            callee: topo.node(spec.callee).name.clone(),
+            profile: match spec.profile {
+                Profile::Rfc8445 => "rfc8445".into(),
+                Profile::MsIce2 => "ms-ice2".into(),
+            },
+            media: spec.media,
+            seed: spec.seed,
+            signaling_ok: false,
+            caller_candidates: Vec::new(),
+            callee_candidates: Vec::new(),
+            pairs: Vec::new(),
+            early_media: None,
+            selected: None,
+            promoted_at: None,
+            remote_candidate: None,
+            time_to_connect: None,
+            media_paths: Vec::new(),
+            verdict: None,
+            failure: Some(format!("the call could not be placed: {why}")),
+            gathering: Vec::new(),
+            timeline: Vec::new(),
+            capture: Vec::new(),
+        }
+    }
+
     /// Whether media has a selected pair.
     pub fn connected(&self) -> bool {
         self.selected.is_some()
@@ -855,6 +957,9 @@ impl CallOutcome {
             for l in lines {
                 let _ = writeln!(o, "  {l}");
             }
+        }
+        for g in &self.gathering {
+            let _ = writeln!(o, "gathering: {g}");
         }
         let _ = writeln!(o, "pairs (the caller's check list):");
         let _ = writeln!(o, "  {:<28} {:<28} {:>20}  {:<11} reason", "local", "remote", "priority", "state");
