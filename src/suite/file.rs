@@ -663,7 +663,7 @@ fn read_bound(dc: &mut Decoder<'_>, v: &Value, p: &Path, q: Quantity) -> Option<
 fn read_audit(dc: &mut Decoder<'_>, v: &Value, p: &Path) -> Option<AuditDef> {
     let expected = "an audit assertion (`from`, `to`, and `reachable: none`, `only: [...]` or `includes: [...]`)";
     let mut f = dc.fields(v, p, expected, &["from", "to", "reachable", "only", "includes"])?;
-    let from = f.required(dc, "from").and_then(|(v, p)| dc.ident(v, &p, "a zone"));
+    let from = f.required(dc, "from").and_then(|(v, p)| dc.string(v, &p, "a zone, or NODE/NIC"));
     let to = f.required(dc, "to").and_then(|(v, p)| dc.ident(v, &p, "a zone"));
     let mut kinds = Vec::new();
     if let Some((v, p)) = f.optional("reachable")

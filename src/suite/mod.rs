@@ -203,7 +203,24 @@ fn resolve(dc: &mut Decoder<'_>, def: &ScenarioFile, t: &Topology) -> (Vec<Call>
     }
     let zones: Vec<&str> = t.zones.keys().map(String::as_str).collect();
     for a in &def.audit {
-        for z in [&a.from, &a.to] {
+        for (i, z) in [&a.from, &a.to].into_iter().enumerate() {
+            // A source may also be one NIC of a multi-homed server: `edge01/ext0`.
+            if i == 0
+                && let Some((node, nic)) = z.value.split_once('/')
+            {
+                let ok = t.node_by_name(node).is_some_and(|n| {
+                    let n = t.node(n);
+                    n.zone.is_some() && n.ifaces.iter().any(|&f| t.iface(f).name == nic)
+                });
+                if !ok {
+                    let problem = Problem::InvalidValue {
+                        expected: "a zone, or NODE/NIC of a node in a zone".into(),
+                        found: format!("{:?}", z.value),
+                    };
+                    dc.report(z.pos, &z.path, problem, Some(format!("zones: {}", zones.join(", "))));
+                }
+                continue;
+            }
             if !t.zones.contains_key(&z.value) {
                 let hint = unknown_hint(&z.value, "zones", &zones);
                 let problem = Problem::UnknownReference { kind: RefKind::Zone, name: z.value.clone() };
