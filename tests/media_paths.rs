@@ -1,0 +1,116 @@
+//! The route each media path took, read off the trace: seed 000's whole argument is which
+//! devices the media crosses, so the path must name them (the concentrator on the VPN path,
+//! the Edge on a relayed one), and the per-call data reports draw from.
+
+use icepath::Topology;
+use icepath::scenario::{CallOutcome, CallSpec, CheckKind, Direction, PathMedia, run_call};
+use icepath::schema::load_topology;
+use icepath::{SimDuration, SimTime};
+
+const VPN: &str = "topologies/remote-worker-vpn.yaml";
+
+fn load(file: &str) -> Topology {
+    let text = std::fs::read_to_string(file).unwrap();
+    load_topology(file, &text).unwrap_or_else(|e| panic!("{file}: {e:?}")).topology
+}
+
+fn call(t: &Topology, from: &str, to: &str, secs: u64) -> CallOutcome {
+    let mut spec = CallSpec::new(t.node_by_name(from).unwrap(), t.node_by_name(to).unwrap());
+    spec.media_duration = SimDuration::from_secs(secs);
+    run_call(t, &spec).unwrap()
+}
+
+fn selected(o: &CallOutcome) -> &PathMedia {
+    o.media_paths.iter().find(|p| p.selected && p.direction == Direction::CallerToCallee).expect("a selected path")
+}
+
+/// S01: the full-tunnel worker's media rides the VPN host pair, so it crosses the
+/// concentrator (and reaches the desk through the corporate router, never the Edge).
+#[test]
+fn the_vpn_path_crosses_the_concentrator() {
+    let t = load(VPN);
+    let o = call(&t, "laptop-full", "desk-pc", 2);
+    let sel = selected(&o);
+    assert!(sel.path.starts_with("host udp 10.99.0.10:50000"), "{}", sel.path);
+    assert_eq!(sel.nodes.first().map(String::as_str), Some("laptop-full"));
+    assert_eq!(sel.nodes.last().map(String::as_str), Some("desk-pc"));
+    assert!(sel.nodes.iter().any(|n| n == "corp-vpn"), "{:?}", sel.nodes);
+    assert!(!sel.nodes.iter().any(|n| n == "edge01"), "{:?}", sel.nodes);
+}
+
+/// S02: with the fix, the split-tunnel worker's media goes through the A/V Edge relay and
+/// avoids the concentrator.
+#[test]
+fn the_relayed_path_crosses_the_edge_and_not_the_concentrator() {
+    let t = load(VPN);
+    let o = call(&t, "laptop-split", "desk-pc", 2);
+    let sel = selected(&o);
+    assert!(sel.path.contains("relay"), "{}", sel.path);
+    assert_eq!(sel.nodes.first().map(String::as_str), Some("laptop-split"));
+    assert_eq!(sel.nodes.last().map(String::as_str), Some("desk-pc"));
+    assert!(sel.nodes.iter().any(|n| n == "edge01"), "{:?}", sel.nodes);
+    assert!(!sel.nodes.iter().any(|n| n == "corp-vpn"), "{:?}", sel.nodes);
+    // Consecutive duplicates are folded: a node appears once per visit.
+    assert!(sel.nodes.windows(2).all(|w| w[0] != w[1]), "{:?}", sel.nodes);
+}
+
+/// Samples: one per RTP packet sent, in send order, 20 ms apart for G.711, each delay equal
+/// to what the summary aggregates.
+#[test]
+fn samples_cover_every_packet_in_send_order() {
+    let t = load(VPN);
+    let o = call(&t, "laptop-split", "desk-pc", 2);
+    let start = o.media_started_at.expect("media ran");
+    let sel = selected(&o);
+    assert_eq!(sel.samples.len(), 100, "2 s of 20 ms packets");
+    for (k, s) in sel.samples.iter().enumerate() {
+        assert_eq!(s.sent, start + SimDuration::from_millis(20 * k as u64));
+    }
+    let delays: Vec<SimDuration> = sel.samples.iter().filter_map(|s| s.delay).collect();
+    assert_eq!(delays.len() as u64, sel.summary.received);
+    let d = sel.summary.delay.expect("received");
+    assert_eq!(delays.iter().min(), Some(&d.min));
+    assert_eq!(delays.iter().max(), Some(&d.max));
+    assert!(o.background.is_empty());
+}
+
+/// The check time line of each pair: a pair that failed sent, retransmitted and then failed;
+/// the selected pair's check was answered.
+#[test]
+fn pairs_carry_their_check_time_line() {
+    let t = load(VPN);
+    let o = call(&t, "laptop-full", "desk-pc", 0);
+    assert!(o.media_started_at.is_none() && o.media_paths.is_empty());
+    for p in &o.pairs {
+        assert!(p.checks.windows(2).all(|w| w[0].at <= w[1].at), "{p:?}");
+        if !p.checks.is_empty() {
+            assert_eq!(p.checks[0].kind, CheckKind::Sent, "{p:?}");
+        }
+    }
+    let failed = o.pairs.iter().find(|p| p.state == "failed").expect("the LAN host pair fails");
+    let kinds: Vec<CheckKind> = failed.checks.iter().map(|c| c.kind).collect();
+    assert!(kinds.contains(&CheckKind::Retransmitted), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&CheckKind::Failed), "{kinds:?}");
+    let nominated = o.pairs.iter().find(|p| p.nominated).expect("a nominated pair");
+    assert!(nominated.checks.iter().any(|c| c.kind == CheckKind::Answered), "{nominated:?}");
+}
+
+/// Background load is reported as the period it ran.
+#[test]
+fn background_periods_are_reported() {
+    let t = load(VPN);
+    let mut spec = CallSpec::new(t.node_by_name("laptop-full").unwrap(), t.node_by_name("desk-pc").unwrap());
+    spec.media_duration = SimDuration::from_secs(1);
+    spec.background.push(icepath::scenario::BackgroundFlow {
+        from: t.node_by_name("lync-fe").unwrap(),
+        to: t.node_by_name("laptop-split").unwrap(),
+        rate: 20_000_000,
+    });
+    let o = run_call(&t, &spec).unwrap();
+    let start = o.media_started_at.unwrap();
+    assert_eq!(o.background.len(), 1);
+    let b = &o.background[0];
+    assert_eq!((b.from, b.to), (start, start + SimDuration::from_secs(1)));
+    assert_eq!(b.flow, "lync-fe -> laptop-split at 20 Mbit/s");
+    assert!(start > SimTime::ZERO);
+}
