@@ -3,8 +3,9 @@
 //! the Edge on a relayed one), and the per-call data reports draw from.
 
 use icepath::Topology;
-use icepath::scenario::{CallOutcome, CallSpec, CheckKind, Direction, PathMedia, run_call};
+use icepath::scenario::{CallError, CallOutcome, CallSpec, CheckKind, Direction, MediaType, PathMedia, run_call};
 use icepath::schema::load_topology;
+use icepath::wire::rtp::{Codec, MediaSource};
 use icepath::{SimDuration, SimTime};
 
 const VPN: &str = "topologies/remote-worker-vpn.yaml";
@@ -113,4 +114,71 @@ fn background_periods_are_reported() {
     assert_eq!((b.from, b.to), (start, start + SimDuration::from_secs(1)));
     assert_eq!(b.flow, "lync-fe -> laptop-split at 20 Mbit/s");
     assert!(start > SimTime::ZERO);
+}
+
+const EDGE: &str = "topologies/enterprise-edge.yaml";
+
+fn call_with(t: &Topology, from: &str, to: &str, media: MediaType, codec: Codec, secs: u64) -> CallOutcome {
+    let mut spec = CallSpec::new(t.node_by_name(from).unwrap(), t.node_by_name(to).unwrap());
+    spec.media = media;
+    spec.codec = codec;
+    spec.media_duration = SimDuration::from_secs(secs);
+    run_call(t, &spec).unwrap()
+}
+
+/// Video (issue 6): frames split into packets sharing a timestamp and send instant, measured
+/// like audio, with no MOS (G.107 rates speech only) and so no verdict.
+#[test]
+fn video_is_measured_without_a_mos() {
+    let t = load(EDGE);
+    let codec = Codec::conference_video(1_500_000);
+    let o = call_with(&t, "home-pc", "user-pc", MediaType::Video, codec, 3);
+    let sel = selected(&o);
+    // As many packets as the source produces in 3 s, and all of them arrived (no loss here).
+    let start = o.media_started_at.unwrap();
+    let mut src = MediaSource::new(codec, 0, start);
+    let mut n = 0;
+    while src.next_time() < start + SimDuration::from_secs(3) {
+        src.next_packet();
+        n += 1;
+    }
+    assert_eq!(sel.samples.len(), n);
+    assert_eq!(sel.summary.received, n as u64);
+    // The keyframe leaves as a burst: its packets share one send instant.
+    let burst = sel.samples.iter().take_while(|s| s.sent == start).count();
+    assert!(burst > 30, "a keyframe of ~45 kB is ~38 packets, got {burst}");
+    assert!(sel.r.is_none() && sel.mos.is_none());
+    assert!(o.verdict.is_none());
+    assert!(sel.nodes.iter().any(|n| n == "edge01"), "{:?}", sel.nodes);
+}
+
+/// Desktop sharing (S14) is TCP-only: its stream crosses the selected TCP pair (framed per
+/// RFC 4571 between two internal users, through the TCP-allocated relays from home).
+#[test]
+fn desktop_sharing_streams_over_the_tcp_pair() {
+    let t = load(EDGE);
+    let codec = Codec::desktop_sharing(500_000);
+    let o = call_with(&t, "user-pc", "user-laptop", MediaType::DesktopSharing, codec, 2);
+    let sel = selected(&o);
+    assert!(sel.path.starts_with("host tcp"), "{}", sel.path);
+    assert_eq!(sel.nodes, ["user-pc", "user-laptop"]);
+    assert_eq!(sel.summary.received, sel.samples.len() as u64);
+    assert!(sel.summary.received >= 20 * 6, "10 updates a second of 6 packets");
+    let o = call_with(&t, "home-pc", "user-pc", MediaType::DesktopSharing, codec, 2);
+    let sel = selected(&o);
+    assert!(sel.path.matches("relay").count() == 2, "{}", sel.path);
+    assert!(sel.summary.delay.is_some() && sel.summary.lost == 0, "{:?}", sel.summary);
+    assert!(sel.mos.is_none());
+}
+
+/// A codec that does not fit the media is refused, not sent.
+#[test]
+fn a_codec_that_does_not_fit_the_media_is_an_error() {
+    let t = load(EDGE);
+    let mut spec = CallSpec::new(t.node_by_name("home-pc").unwrap(), t.node_by_name("user-pc").unwrap());
+    spec.media = MediaType::Video;
+    assert!(matches!(run_call(&t, &spec), Err(CallError::CodecMismatch { .. })));
+    spec.media = MediaType::Audio;
+    spec.codec = Codec::conference_video(1_000_000);
+    assert!(matches!(run_call(&t, &spec), Err(CallError::CodecMismatch { .. })));
 }

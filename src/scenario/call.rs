@@ -87,7 +87,9 @@ pub struct CallSpec {
     pub callee: NodeId,
     pub profile: Profile,
     pub media: MediaType,
-    /// The audio codec media is sent with once connected (speech: rated by the E-model).
+    /// The codec media is sent with once connected: a speech codec for audio (rated by the
+    /// E-model), a video-shaped one (`Codec::conference_video`, `Codec::desktop_sharing`)
+    /// for video and desktop sharing. File transfer sends no measured stream.
     pub codec: Codec,
     /// How long media flows on every working path after checks settle (zero: no media).
     pub media_duration: SimDuration,
@@ -123,6 +125,9 @@ impl CallSpec {
 pub enum CallError {
     #[error("node `{0}` has no `sip:` block (no registrar to place calls through)")]
     NoSip(String),
+    /// Audio needs a speech codec; video and desktop sharing need a video-shaped one.
+    #[error("{media:?} media cannot be sent with the {codec} codec")]
+    CodecMismatch { media: MediaType, codec: &'static str },
 }
 
 /// One pair as a row of the result table.
@@ -268,6 +273,14 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
             return Err(CallError::NoSip(topo.node(n).name.clone()));
         }
     }
+    let fits = match spec.media {
+        MediaType::Audio => spec.codec.is_audio(),
+        MediaType::Video | MediaType::DesktopSharing => !spec.codec.is_audio(),
+        MediaType::FileTransfer => true,
+    };
+    if !fits {
+        return Err(CallError::CodecMismatch { media: spec.media, codec: spec.codec.name });
+    }
     let mut e = Engine::new(topo, SimRng::new(spec.seed), Limits::default(), TraceLevel::Outcomes);
     e.set_capture(spec.capture);
     e.connect_vpns();
@@ -405,7 +418,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
 
     let media_run = match (selected, callee.media) {
         (Some((_, sel)), Some(callee_media))
-            if spec.media_duration > SimDuration::ZERO && !spec.media.is_tcp_only() =>
+            if spec.media_duration > SimDuration::ZERO && spec.media != MediaType::FileTransfer =>
         {
             let caller = Party { node: caller.node, media };
             let callee = Party { node: callee.node, media: callee_media };
@@ -891,6 +904,12 @@ impl CallOutcome {
             }
             if let Some(v) = &self.verdict {
                 let _ = writeln!(o, "verdict: {v}");
+            } else if self.media_paths.iter().all(|m| m.mos.is_none()) && self.media != MediaType::Audio {
+                let _ = writeln!(
+                    o,
+                    "MOS: none (-): the ITU-T G.107 E-model rates speech only; compare {} paths by delay, jitter and loss",
+                    if self.media == MediaType::Video { "video" } else { "screen-sharing" }
+                );
             }
         }
         let _ = writeln!(o, "timeline:");
