@@ -182,3 +182,36 @@ fn a_codec_that_does_not_fit_the_media_is_an_error() {
     spec.codec = Codec::conference_video(1_000_000);
     assert!(matches!(run_call(&t, &spec), Err(CallError::CodecMismatch { .. })));
 }
+
+/// Both directions (issue 6): every path carries a callee-to-caller stream too, measured at
+/// the caller, whose route runs from the callee back to the caller — through the
+/// concentrator again on the VPN path, through the Edge again on a relayed one.
+#[test]
+fn every_path_is_measured_both_ways() {
+    let t = load(VPN);
+    for (from, via, avoids) in [("laptop-full", "corp-vpn", "edge01"), ("laptop-split", "edge01", "corp-vpn")] {
+        let o = call(&t, from, "desk-pc", 2);
+        let forward: Vec<&PathMedia> =
+            o.media_paths.iter().filter(|p| p.direction == Direction::CallerToCallee).collect();
+        for f in forward {
+            let back = o
+                .media_paths
+                .iter()
+                .find(|p| p.path == f.path && p.direction == Direction::CalleeToCaller)
+                .unwrap_or_else(|| panic!("no reverse stream on {}", f.path));
+            assert_eq!(back.selected, f.selected);
+            assert_eq!(back.nodes.first().map(String::as_str), Some("desk-pc"), "{:?}", back.nodes);
+            assert_eq!(back.nodes.last().map(String::as_str), Some(from), "{:?}", back.nodes);
+            assert_eq!(back.samples.len(), f.samples.len());
+            assert_eq!(back.summary.received, back.samples.len() as u64, "no loss on these links");
+            assert!(back.mos.is_some());
+        }
+        let sel_back = o
+            .media_paths
+            .iter()
+            .find(|p| p.selected && p.direction == Direction::CalleeToCaller)
+            .expect("the selected path's reverse");
+        assert!(sel_back.nodes.iter().any(|n| n == via), "{:?}", sel_back.nodes);
+        assert!(!sel_back.nodes.iter().any(|n| n == avoids), "{:?}", sel_back.nodes);
+    }
+}

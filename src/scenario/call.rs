@@ -248,11 +248,13 @@ pub struct CallOutcome {
     pub time_to_connect: Option<SimDuration>,
     /// When the first media packet left (`None` when no media phase ran).
     pub media_started_at: Option<SimTime>,
-    /// Media measured on every working path, the selected one first.
+    /// Media measured on every working path, the selected one first; each path caller to
+    /// callee, then (when the callee could answer on it) callee to caller.
     pub media_paths: Vec<PathMedia>,
     /// When background load ran during the media phase.
     pub background: Vec<BackgroundPeriod>,
-    /// Whether ICE chose the best-sounding path, and by how much it missed.
+    /// Whether ICE chose the best-sounding path, and by how much it missed, judged caller to
+    /// callee (the direction the caller's checks chose for; the other is in the table).
     pub verdict: Option<String>,
     pub failure: Option<String>,
     pub timeline: Vec<CallStep>,
@@ -875,21 +877,32 @@ impl CallOutcome {
             let _ = writeln!(o, "time to connect: {t}");
         }
         if !self.media_paths.is_empty() {
-            let _ = writeln!(o, "media, caller to callee, on every working path:");
+            let _ = writeln!(o, "media on every working path (-> caller to callee, <- callee to caller):");
             let _ = writeln!(
                 o,
-                "  {:<62} {:>10} {:>10} {:>10} {:>9} {:>6}  {:>5} {:>4}",
-                "path", "delay", "p95", "jitter", "loss", "ooo", "R", "MOS"
+                "  {:<62} {:>3} {:>9} {:>9} {:>9} {:>9} {:>5}  {:>5} {:>4}",
+                "path (the caller's pair)", "dir", "delay", "p95", "jitter", "loss", "ooo", "R", "MOS"
             );
-            for m in &self.media_paths {
+            let arrow = |d: Direction| match d {
+                Direction::CallerToCallee => "->",
+                Direction::CalleeToCaller => "<-",
+            };
+            for (k, m) in self.media_paths.iter().enumerate() {
                 let s = &m.summary;
                 let ms = |d: SimDuration| format!("{:.1}ms", d.as_millis_f64());
                 let (mean, p95) = s.delay.as_ref().map_or(("-".into(), "-".into()), |d| (ms(d.mean), ms(d.p95)));
-                let mark = if m.selected { "* " } else { "  " };
+                // A path's second direction continues its first row.
+                let same = k > 0 && self.media_paths[k - 1].path == m.path;
+                let (mark, name) = match (same, m.selected) {
+                    (true, _) => ("  ", ""),
+                    (false, true) => ("* ", m.path.as_str()),
+                    (false, false) => ("  ", m.path.as_str()),
+                };
                 let _ = writeln!(
                     o,
-                    "{mark}{:<62} {:>10} {:>10} {:>10} {:>8.2}% {:>6}  {:>5} {:>4}",
-                    m.path,
+                    "{mark}{:<62} {:>3} {:>9} {:>9} {:>9} {:>8.2}% {:>5}  {:>5} {:>4}",
+                    name,
+                    arrow(m.direction),
                     mean,
                     p95,
                     ms(s.jitter),
@@ -898,8 +911,20 @@ impl CallOutcome {
                     m.r.map_or("-".into(), |r| format!("{r:.1}")),
                     m.mos.map_or("-".into(), |x| format!("{x:.2}"))
                 );
-                if !m.nodes.is_empty() {
-                    let _ = writeln!(o, "    via {}", m.nodes.join(" > "));
+                let last_of_path = self.media_paths.get(k + 1).is_none_or(|n| n.path != m.path);
+                if last_of_path {
+                    for d in self.media_paths[..=k]
+                        .iter()
+                        .rev()
+                        .take_while(|d| d.path == m.path)
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .rev()
+                    {
+                        if !d.nodes.is_empty() {
+                            let _ = writeln!(o, "    {} {}", arrow(d.direction), d.nodes.join(" > "));
+                        }
+                    }
                 }
             }
             if let Some(v) = &self.verdict {

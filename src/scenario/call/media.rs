@@ -19,8 +19,8 @@ use crate::report::quality::{PathQuality, PathStats, compare, estimate};
 use crate::time::{SimDuration, SimTime};
 use crate::topology::{NodeId, Topology};
 use crate::trace::{PacketId, Record, RtpTag, TraceLevel};
-use crate::wire::Datagram;
 use crate::wire::rtp::MediaSource;
+use crate::wire::{Datagram, Protocol};
 
 /// Media starts this long after checks settle.
 const LEAD_IN: SimDuration = SimDuration::from_millis(100);
@@ -64,16 +64,30 @@ struct Stream {
     receiver: Party,
     /// The sending socket (a host socket, or a relayed address its TURN client owns).
     local: SocketAddrV4,
-    protocol: crate::wire::Protocol,
+    protocol: Protocol,
     remote: SocketAddrV4,
     ssrc: u32,
     /// Every packet sent: when, its sequence number and the engine's id for it.
     sent: Vec<(SimTime, u16, PacketId)>,
 }
 
+impl Stream {
+    fn new(
+        path: usize,
+        direction: Direction,
+        (sender, receiver): (Party, Party),
+        (local, protocol): (SocketAddrV4, Protocol),
+        remote: SocketAddrV4,
+        ssrc: u32,
+    ) -> Stream {
+        Stream { path, direction, sender, receiver, local, protocol, remote, ssrc, sent: Vec::new() }
+    }
+}
+
 /// Sends the call's stream on every valid pair the caller's checks proved (the selected one
-/// and the alternatives), each stream with its own SSRC at the codec's exact packet times,
-/// then measures what arrived.
+/// and the alternatives), in both directions, each stream with its own SSRC at the codec's
+/// exact packet times, then measures what arrived. Paths come out in pair order, each
+/// caller-to-callee first and callee-to-caller next.
 pub(super) fn measure_media(
     e: &mut Engine<'_>,
     spec: &CallSpec,
@@ -96,23 +110,32 @@ pub(super) fn measure_media(
     for p in a.pairs().iter().filter(|p| p.valid && p.state == PairState::Succeeded) {
         push(p, false);
     }
-    let mut streams: Vec<Stream> = paths
-        .iter()
-        .enumerate()
-        .map(|(i, (_, local, remote))| Stream {
-            path: i,
-            direction: Direction::CallerToCallee,
-            sender: caller,
-            receiver: callee,
-            local: local.base,
-            protocol: local.protocol,
-            remote: remote.address,
-            ssrc: 0,
-            sent: Vec::new(),
-        })
-        .collect();
-    for (k, s) in streams.iter_mut().enumerate() {
-        s.ssrc = SSRC_BASE + k as u32;
+    // Each path both ways: the caller sends from its candidate's base to the remote
+    // candidate; the callee answers from its own candidate at that remote address (its
+    // base: a host socket, or the relayed address its TURN client owns) to the address the
+    // caller's checks came from.
+    let b = agent(e, callee.media);
+    let mut streams: Vec<Stream> = Vec::new();
+    for (i, (_, local, remote)) in paths.iter().enumerate() {
+        let ssrc = SSRC_BASE + streams.len() as u32;
+        let (from, to) = ((local.base, local.protocol), remote.address);
+        streams.push(Stream::new(i, Direction::CallerToCallee, (caller, callee), from, to, ssrc));
+        let back = b
+            .pairs()
+            .iter()
+            .find(|p| p.valid && p.local.address == remote.address && p.remote.address == local.address)
+            .map(|p| p.local.base)
+            .or_else(|| {
+                b.local_candidates()
+                    .iter()
+                    .find(|c| c.address == remote.address && c.protocol == remote.protocol)
+                    .map(|c| c.base)
+            });
+        if let Some(base) = back {
+            let ssrc = SSRC_BASE + streams.len() as u32;
+            let from = (base, remote.protocol);
+            streams.push(Stream::new(i, Direction::CalleeToCaller, (callee, caller), from, local.address, ssrc));
+        }
     }
 
     let start = e.now() + LEAD_IN;
