@@ -243,6 +243,11 @@ impl<'t> Engine<'t> {
         &self.trace
     }
 
+    /// Records at `level` from now on, e.g. every hop for a short window of a long run.
+    pub fn set_trace_level(&mut self, level: TraceLevel) {
+        self.trace.set_level(level);
+    }
+
     pub fn into_trace(self) -> Trace {
         self.trace
     }

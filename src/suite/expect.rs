@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::file::{Bound, CandidatePattern, Expect};
-use crate::scenario::{CallOutcome, PathMedia};
+use crate::scenario::{CallOutcome, Direction, PathMedia};
 
 /// One expectation, judged.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -22,13 +22,10 @@ impl Check {
     }
 }
 
+/// The selected pair's stream from caller to callee: the one quality bounds and the
+/// media path are judged on.
 fn selected_path(o: &CallOutcome) -> Option<&PathMedia> {
-    o.media_paths.iter().find(|m| m.selected)
-}
-
-/// The nodes a path's media crossed. TEMPORARY until `PathMedia.nodes` lands.
-fn path_nodes(_p: &PathMedia) -> &[String] {
-    &[]
+    o.media_paths.iter().find(|m| m.selected && m.direction == Direction::CallerToCallee)
 }
 
 fn pair_text(local: &str, remote: &str) -> String {
@@ -124,9 +121,9 @@ pub(crate) fn judge(e: &Expect, o: &CallOutcome) -> Check {
             let Some(path) = selected_path(o) else {
                 return Check::new(what, false, "no media was measured on a selected path");
             };
-            let on_path = |n: &str| path_nodes(path).iter().any(|p| p == n);
+            let on_path = |n: &str| path.nodes.iter().any(|p| p == n);
             let ok = if via { names.iter().all(|n| on_path(n)) } else { !names.iter().any(|n| on_path(n)) };
-            Check::new(what, ok, format!("media path: {}", path_nodes(path).join(" > ")))
+            Check::new(what, ok, format!("media path: {}", path.nodes.join(" > ")))
         }
         Expect::Delay(b) | Expect::Jitter(b) | Expect::Loss(b) | Expect::Mos(b) => quality(e, b, o),
         Expect::TimeToConnect(b) => {
@@ -196,7 +193,12 @@ pub(crate) fn judge(e: &Expect, o: &CallOutcome) -> Check {
             let Some(sel) = selected_path(o).and_then(|p| p.mos) else {
                 return Check::new(what, false, "no MOS on a selected path");
             };
-            let best = o.media_paths.iter().filter_map(|p| p.mos).fold(f64::MIN, f64::max);
+            let best = o
+                .media_paths
+                .iter()
+                .filter(|p| p.direction == Direction::CallerToCallee)
+                .filter_map(|p| p.mos)
+                .fold(f64::MIN, f64::max);
             // Within 0.01 MOS counts as equal: reports round to two decimals.
             let is_best = sel + 0.01 >= best;
             let detail = o.verdict.clone().unwrap_or_else(|| format!("selected MOS {sel:.2}, best {best:.2}"));
