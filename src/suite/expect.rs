@@ -57,9 +57,32 @@ fn within(b: &Bound, x: f64) -> bool {
     b.min.is_none_or(|lo| x >= lo) && b.max.is_none_or(|hi| x <= hi)
 }
 
-/// Judges one expectation.
-pub(crate) fn judge(e: &Expect, o: &CallOutcome) -> Check {
+/// Judges one expectation; `calls` are the scenario's other calls by name (for
+/// comparisons).
+pub(crate) fn judge(e: &Expect, o: &CallOutcome, calls: &[(&str, &CallOutcome)]) -> Check {
     match e {
+        Expect::WorseThan(other) => {
+            let what = format!("media worse than on \"{}\" (higher delay and jitter)", other.value);
+            let Some((_, them)) = calls.iter().find(|(n, _)| *n == other.value) else {
+                return Check::new(what, false, "no such call ran");
+            };
+            let stats = |o: &CallOutcome| {
+                selected_path(o).and_then(|p| p.summary.delay.as_ref().map(|d| (d.mean, p.summary.jitter)))
+            };
+            match (stats(o), stats(them)) {
+                (Some((d1, j1)), Some((d2, j2))) => {
+                    let detail = format!(
+                        "{:.1} ms / {:.1} ms jitter here, {:.1} ms / {:.1} ms jitter there",
+                        d1.as_millis_f64(),
+                        j1.as_millis_f64(),
+                        d2.as_millis_f64(),
+                        j2.as_millis_f64()
+                    );
+                    Check::new(what, d1 > d2 && j1 > j2, detail)
+                }
+                _ => Check::new(what, false, "one of the calls measured no media on its selected path"),
+            }
+        }
         Expect::Connected(want) => {
             let what = format!("result {}", if *want { "connected" } else { "failed" });
             let detail = match (&o.selected, &o.failure) {

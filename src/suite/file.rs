@@ -151,6 +151,9 @@ pub(crate) enum Expect {
     },
     /// Whether ICE chose the best-sounding of the working paths.
     BestPath(bool),
+    /// This call's selected media is worse (higher mean delay and higher jitter) than that
+    /// of another call of the scenario, named here: seed 000's VPN-versus-Edge comparison.
+    WorseThan(At<String>),
 }
 
 /// One assertion about the zone audit.
@@ -198,6 +201,7 @@ const EXPECT: &[&str] = &[
     "caller-candidates",
     "callee-candidates",
     "best-path",
+    "worse-than",
 ];
 const OVERRIDE: &[&str] = &["node", "link", "set", "add-route", "remove-route", "add-rule", "remove-rule", "before"];
 
@@ -566,6 +570,11 @@ fn read_expect(dc: &mut Decoder<'_>, v: &Value, p: &Path) -> Vec<Expect> {
             c.finish(dc);
             out.push(Expect::Candidates { caller, has, lacks });
         }
+    }
+    if let Some((v, p)) = f.optional("worse-than")
+        && let Some(name) = dc.string(v, &p, "the name of another call of this scenario")
+    {
+        out.push(Expect::WorseThan(name));
     }
     if let Some((v, p)) = f.optional("best-path")
         && let Some(b) = dc.bool(v, &p)
