@@ -15,6 +15,7 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod schema;
+pub mod suite;
 pub mod time;
 pub mod topology;
 pub mod trace;

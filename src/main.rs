@@ -136,9 +136,14 @@ enum Command {
         /// What the call carries; desktop sharing and file transfer are TCP-only.
         #[arg(long, value_enum, default_value_t = Media::Audio)]
         media: Media,
-        /// The audio codec sent once connected: G.711 (pcmu) or an Opus/SILK-like wideband codec.
-        #[arg(long, value_enum, default_value_t = AudioCodec::Pcmu)]
-        codec: AudioCodec,
+        /// The audio codec sent once connected: G.711 (pcmu, the default) or an Opus/SILK-like
+        /// wideband codec. Audio only.
+        #[arg(long, value_enum)]
+        codec: Option<AudioCodec>,
+        /// Bitrate of the video (default 1.5Mbit, 30 fps) or desktop-sharing (default 500kbit)
+        /// stream, e.g. 2Mbit.
+        #[arg(long)]
+        bitrate: Option<String>,
         /// How long media flows on every working path after checks settle, e.g. 10s (0 for none).
         #[arg(long, default_value = "10s")]
         duration: String,
@@ -155,6 +160,41 @@ enum Command {
         /// Write every datagram, as it crossed each link, to a pcap file (Wireshark).
         #[arg(long)]
         pcap: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Run one scenario file: place its calls, judge its expectations, print a summary per call.
+    Run {
+        /// The scenario YAML file.
+        scenario: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Skip the scenario's mutants (the deliberate breaks its expectations must catch).
+        #[arg(long)]
+        no_mutants: bool,
+    },
+    /// Run every scenario under the given folders or files; one line per expectation, then
+    /// `N passed, N failed`. Exit code 1 when anything fails.
+    Test {
+        /// Scenario files or folders (searched for *.yaml); default: scenarios/
+        paths: Vec<String>,
+        /// Also write a JUnit XML report here.
+        #[arg(long)]
+        junit: Option<String>,
+        /// Run only the k-th of n slices of the sorted file list, like 2/4 (for CI matrices).
+        #[arg(long)]
+        partition: Option<String>,
+        /// Worker threads (default: one per core); results are the same for any number.
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Audit a topology's security zones: for every pair of zones, what is reachable by new
+    /// unsolicited flows, found by sending probes through the firewall, NAT and route models.
+    Audit {
+        /// The topology YAML file.
+        topology: String,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -233,6 +273,11 @@ fn main() -> ExitCode {
         Command::Trace { .. } => trace(cli.command),
         Command::Probe { .. } => probe(cli.command),
         Command::Call { .. } => call(cli.command),
+        Command::Run { scenario, format, no_mutants } => run_scenario(&scenario, format, no_mutants),
+        Command::Test { paths, junit, partition, jobs, format } => {
+            test_suite(paths, junit.as_deref(), partition.as_deref(), jobs, format)
+        }
+        Command::Audit { topology, format } => audit(&topology, format),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -491,8 +536,21 @@ fn probe(cmd: Command) -> Result<u8, Failure> {
 }
 
 fn call(cmd: Command) -> Result<u8, Failure> {
-    let Command::Call { topology, from, to, profile, media, codec, duration, background, timeout, seed, pcap, format } =
-        cmd
+    let Command::Call {
+        topology,
+        from,
+        to,
+        profile,
+        media,
+        codec,
+        bitrate,
+        duration,
+        background,
+        timeout,
+        seed,
+        pcap,
+        format,
+    } = cmd
     else {
         unreachable!("call() is only called for the call command")
     };
@@ -500,6 +558,27 @@ fn call(cmd: Command) -> Result<u8, Failure> {
     let media_duration = duration_arg("--duration", &duration)?;
     let t = load(&topology)?;
     let background = background.iter().map(|b| background_arg(&t, b)).collect::<Result<Vec<_>, _>>()?;
+    let bitrate = bitrate
+        .map(|b| {
+            schema::parse_bandwidth(&b)
+                .ok()
+                .filter(|&r| r > 0)
+                .ok_or_else(|| Failure::input(format!("error: --bitrate {b}: expected a rate like 1.5Mbit")))
+        })
+        .transpose()?;
+    use icepath::wire::rtp::Codec;
+    let codec = match (media, codec, bitrate) {
+        (Media::Audio, _, Some(_)) => return Err(Failure::input("error: --bitrate is for video and desktop sharing")),
+        (Media::Audio, None | Some(AudioCodec::Pcmu), None) => Codec::PCMU,
+        (Media::Audio, Some(AudioCodec::Opus), None) => Codec::OPUS,
+        (_, Some(_), _) => return Err(Failure::input("error: --codec is for audio calls")),
+        (Media::Video, None, b) => Codec::conference_video(b.unwrap_or(1_500_000)),
+        (Media::DesktopSharing, None, b) => Codec::desktop_sharing(b.unwrap_or(500_000)),
+        (Media::FileTransfer, None, Some(_)) => {
+            return Err(Failure::input("error: --bitrate is for video and desktop sharing"));
+        }
+        (Media::FileTransfer, None, None) => Codec::PCMU,
+    };
     let spec = CallSpec {
         caller: node_arg(&t, "--from", &from)?,
         callee: node_arg(&t, "--to", &to)?,
@@ -513,14 +592,12 @@ fn call(cmd: Command) -> Result<u8, Failure> {
             Media::DesktopSharing => MediaType::DesktopSharing,
             Media::FileTransfer => MediaType::FileTransfer,
         },
-        codec: match codec {
-            AudioCodec::Pcmu => icepath::wire::rtp::Codec::PCMU,
-            AudioCodec::Opus => icepath::wire::rtp::Codec::OPUS,
-        },
+        codec,
         media_duration,
         background,
         seed,
         connect_timeout: timeout,
+        start: SimDuration::ZERO,
         capture: pcap.is_some(),
     };
     let outcome = run_call(&t, &spec).map_err(|e| Failure::input(format!("error: {e}")))?;
@@ -627,4 +704,65 @@ fn destination(
 fn source_address(t: &Topology, node: icepath::topology::NodeId, dst: Ipv4Addr) -> Option<Ipv4Addr> {
     let egress = icepath::net::forward::egress(t, node, dst).map(|(via, _)| via);
     egress.or(t.node(node).ifaces.first().copied()).map(|i| t.iface(i).addr)
+}
+
+fn run_scenario(path: &str, format: Format, no_mutants: bool) -> Result<u8, Failure> {
+    let s = icepath::suite::load(std::path::Path::new(path)).map_err(|e| {
+        let errors = e.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+        Failure::input(format!("{}{path}: {errors} error{} found; nothing was simulated", e.render(), plural(errors)))
+    })?;
+    let opts = icepath::suite::RunOptions { skip_mutants: no_mutants, ..Default::default() };
+    let r = icepath::suite::run(&s, opts);
+    match format {
+        Format::Text => out!("{}", icepath::suite::to_text(&r)),
+        Format::Json => out!("{}", serde_json::to_string_pretty(&r).expect("invariant: results serialize") + "\n"),
+    }
+    Ok(if r.passed() { 0 } else { 1 })
+}
+
+fn test_suite(
+    paths: Vec<String>,
+    junit: Option<&str>,
+    partition: Option<&str>,
+    jobs: Option<usize>,
+    format: Format,
+) -> Result<u8, Failure> {
+    use icepath::suite::{Partition, RunOptions, collect, junit_xml, run_suite, suite_json, suite_text};
+    let paths: Vec<std::path::PathBuf> =
+        if paths.is_empty() { vec!["scenarios".into()] } else { paths.into_iter().map(Into::into).collect() };
+    let partition: Option<Partition> = partition
+        .map(|p| p.parse().map_err(|e: String| Failure::input(format!("error: --partition: {e}"))))
+        .transpose()?;
+    let files = collect(&paths).map_err(|e| Failure::input(format!("error: cannot list scenarios: {e}")))?;
+    let files: Vec<_> =
+        files.into_iter().enumerate().filter(|(i, _)| partition.is_none_or(|p| p.takes(*i))).map(|(_, f)| f).collect();
+    if files.is_empty() && partition.is_none() {
+        return Err(Failure::input("error: no scenario files (*.yaml) found"));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| Failure::input(format!("error: --jobs: {e}")))?;
+    let entries = pool.install(|| run_suite(&files, RunOptions::default()));
+    if let Some(path) = junit {
+        std::fs::write(path, junit_xml(&entries))
+            .map_err(|e| Failure::input(format!("error: cannot write {path}: {e}")))?;
+    }
+    let text = suite_text(&entries);
+    match format {
+        Format::Text => out!("{text}"),
+        Format::Json => out!("{}", suite_json(&entries)),
+    }
+    let failed = !text.lines().last().is_some_and(|l| l.ends_with(" 0 failed"));
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn audit(path: &str, format: Format) -> Result<u8, Failure> {
+    let t = load(path)?;
+    let report = icepath::suite::audit(&t);
+    match format {
+        Format::Text => out!("{}", report.to_text()),
+        Format::Json => out!("{}", serde_json::to_string_pretty(&report).expect("invariant: audit serializes") + "\n"),
+    }
+    Ok(if report.flags.is_empty() { 0 } else { 1 })
 }

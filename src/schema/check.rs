@@ -94,7 +94,7 @@ pub(crate) fn check_and_build(dc: &mut Decoder<'_>, file: &str, f: FileTopology)
             expected: "a complete topology".to_string(),
             found: "an incomplete one (this is a bug in icepath's checks)".to_string(),
         };
-        dc.report(Pos { line: 1, column: 1, offset: 0, len: 0 }, &Path::root(), problem, None);
+        dc.report(Pos { line: 1, column: 1, ..Pos::default() }, &Path::root(), problem, None);
     }
     topology
 }

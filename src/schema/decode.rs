@@ -46,17 +46,29 @@ pub(crate) struct At<T> {
 /// Collects diagnostics for one file.
 pub(crate) struct Decoder<'a> {
     file: &'a str,
+    /// The file an overlay (`Pos::src == 1`) was read from, when one is patched in.
+    overlay: Option<&'a str>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl<'a> Decoder<'a> {
     pub fn new(file: &'a str) -> Self {
-        Decoder { file, diagnostics: Vec::new() }
+        Decoder { file, overlay: None, diagnostics: Vec::new() }
+    }
+
+    /// A decoder for a document with parts patched in from `overlay` (positions with
+    /// `src == 1` are reported against that file).
+    pub fn with_overlay(file: &'a str, overlay: &'a str) -> Self {
+        Decoder { file, overlay: Some(overlay), diagnostics: Vec::new() }
     }
 
     /// Records a problem at `pos`; its severity follows from the problem.
     pub fn report(&mut self, pos: Pos, path: &Path, problem: Problem, hint: Option<String>) {
-        self.diagnostics.push(Diagnostic::new(self.file, pos, path.as_str(), problem, hint));
+        let file = match (pos.src, self.overlay) {
+            (1, Some(o)) => o,
+            _ => self.file,
+        };
+        self.diagnostics.push(Diagnostic::new(file, pos, path.as_str(), problem, hint));
     }
 
     pub fn has_errors(&self) -> bool {

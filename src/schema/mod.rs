@@ -91,11 +91,11 @@
 //! identical, and an Edge whose default gateway is on its internal side.
 
 mod check;
-mod decode;
+pub(crate) mod decode;
 mod read;
 mod render;
-mod tree;
-mod units;
+pub(crate) mod tree;
+pub(crate) mod units;
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -373,9 +373,31 @@ impl fmt::Display for Diagnostic {
 /// Reads a topology file. Pure: `file` is only used in messages and as the default name.
 /// Never panics; on failure returns every error and warning, sorted by position.
 pub fn load_topology(file: &str, text: &str) -> Result<Loaded, LoadError> {
-    let mut dc = decode::Decoder::new(file);
+    load_patched(file, text, None)
+}
+
+/// Something that edits a topology's document tree before it is decoded (a scenario's
+/// overrides), reporting its own problems against the file it was read from.
+pub(crate) struct Overlay<'a> {
+    /// The file the patch's values come from (their positions have `src == 1`).
+    pub file: &'a str,
+    pub apply: &'a dyn Fn(&mut decode::Decoder<'_>, &mut tree::Value),
+}
+
+/// `load_topology`, with an overlay patched into the document first. Problems are sorted
+/// with the topology file's first, then the overlay's.
+pub(crate) fn load_patched(file: &str, text: &str, overlay: Option<Overlay<'_>>) -> Result<Loaded, LoadError> {
+    let mut dc = match &overlay {
+        Some(o) => decode::Decoder::with_overlay(file, o.file),
+        None => decode::Decoder::new(file),
+    };
     let topology = match tree::parse(text) {
-        Ok(doc) => {
+        Ok(mut doc) => {
+            if let Some(o) = &overlay {
+                (o.apply)(&mut dc, &mut doc);
+            }
+            // An override that names nothing is left out; the rest is still checked, so
+            // every problem is reported at once.
             let parsed = read::read_file(&mut dc, &doc);
             check::check_and_build(&mut dc, file, parsed)
         }
@@ -386,7 +408,7 @@ pub fn load_topology(file: &str, text: &str) -> Result<Loaded, LoadError> {
         }
     };
     let mut diagnostics = dc.diagnostics;
-    diagnostics.sort_by_key(|d| (d.line, d.column));
+    diagnostics.sort_by_key(|d| (d.file != file, d.line, d.column));
     match topology {
         Some(topology) if !diagnostics.iter().any(|d| d.severity == Severity::Error) => {
             Ok(Loaded { topology, warnings: diagnostics })

@@ -18,6 +18,9 @@ pub(crate) struct Pos {
     pub column: u32,
     pub offset: usize,
     pub len: usize,
+    /// Which file the node was read from: 0 for the document being decoded, 1 for an
+    /// overlay patched into it (a scenario's overrides), so each problem names its own file.
+    pub src: u8,
 }
 
 /// One node of the document.
@@ -52,6 +55,19 @@ pub(crate) struct SyntaxError {
 }
 
 impl Value {
+    /// Marks this node and everything under it as read from file `src`.
+    pub fn set_src(&mut self, src: u8) {
+        self.pos.src = src;
+        match &mut self.node {
+            Node::Seq(items) => items.iter_mut().for_each(|v| v.set_src(src)),
+            Node::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+                k.pos.src = src;
+                v.set_src(src);
+            }),
+            Node::Null | Node::Scalar(_) => {}
+        }
+    }
+
     /// How this value reads in a "found ..." clause.
     pub fn describe(&self) -> String {
         match &self.node {
@@ -79,7 +95,7 @@ pub(crate) fn parse(text: &str) -> Result<Value, SyntaxError> {
             let message: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
             let pos = match e.location() {
                 Some(l) => position(&l, text),
-                None => Pos { line: 1, column: 1, offset: 0, len: 0 },
+                None => Pos { line: 1, column: 1, offset: 0, len: 0, src: 0 },
             };
             let hint = syntax_hint(&message);
             Err(SyntaxError { message, hint, pos })
@@ -165,7 +181,7 @@ fn position(l: &Location, text: &str) -> Pos {
     };
     let len = span.byte_len().unwrap_or(0) as usize;
     let len = len.min(text.len() - offset);
-    Pos { line, column, offset, len }
+    Pos { line, column, offset, len, src: 0 }
 }
 
 impl<'de> Deserialize<'de> for RawNode {
