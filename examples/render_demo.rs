@@ -29,16 +29,16 @@ fn main() {
     spec.media_duration = SimDuration::from_secs(10);
     let call = run_call(&topo, &spec).expect("both ends have SIP");
 
-    // The call does not report the nodes its packets crossed yet; these are the hops of the
-    // chosen pair (the laptop's VPN address to the desk PC: through the tunnel, whose outer
-    // packets cross the home NAT and the internet to the concentrator) and of its SIP.
-    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let charts = CallCharts::from_call(
-        &call,
-        &topo,
-        names(&["laptop-full", "home-a", "core", "corp-vpn", "corp-rtr", "desk-pc"]),
-        names(&["laptop-full", "home-a", "core", "corp-vpn", "corp-rtr", "lync-fe", "corp-rtr", "desk-pc"]),
-    );
+    // The media path comes from the call's trace; the call does not trace its SIP, so the
+    // signaling path is written out here: the laptop reaches the front end through the
+    // tunnel (whose outer packets cross the home NAT and the internet), as does the INVITE
+    // on its way to the desk PC.
+    let mut charts = CallCharts::from_call(&call, &topo);
+    charts.topology.signaling_path =
+        ["laptop-full", "home-a", "core", "corp-vpn", "corp-rtr", "lync-fe", "corp-rtr", "desk-pc"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     for (name, png) in charts.pngs() {
         fs::write(out.join(format!("{name}.png")), png).expect("writing a PNG");
     }

@@ -341,7 +341,10 @@ fn a_real_call_renders_the_same_page_twice() {
     spec.media_duration = SimDuration::from_secs(2);
     let render = || {
         let call = run_call(&topo, &spec).unwrap();
-        let charts = CallCharts::from_call(&call, &topo, vec!["laptop-full".into(), "desk-pc".into()], vec![]);
+        let charts = CallCharts::from_call(&call, &topo);
+        assert!(!charts.topology.media_path.is_empty(), "the call traced its media path");
+        assert!(charts.timeline.rows.iter().any(|r| !r.checks.is_empty()), "check events reach the timeline");
+        assert!(!charts.series.samples.is_empty(), "samples reach the time series");
         let mut section = CallSection::from_call(&call, &charts, Some("call-1/"));
         section.passed = Some(call.connected());
         section.expectations = vec![Expectation {
@@ -354,9 +357,7 @@ fn a_real_call_renders_the_same_page_twice() {
     };
     let html = render();
     assert_eq!(html, render(), "same call, same page");
-    // Per-packet samples are not in the call outcome yet: four charts and a line saying so.
-    assert_eq!(html.matches("<svg").count(), 4, "four charts inline");
-    assert!(html.contains("no chart (per-packet media samples were not recorded for this call)"));
+    assert_eq!(html.matches("<svg").count(), 5, "five charts inline");
     assert!(html.contains("href=\"call-1/pair-matrix.png\""));
     assert!(html.contains("a=candidate:1 1 UDP"));
     assert!(html.contains("✔ PASS"));

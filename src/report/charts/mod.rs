@@ -116,18 +116,18 @@ pub struct CallCharts {
 }
 
 impl CallCharts {
-    /// The charts of `call` on `topo`, the topology with `media_path` and `signaling_path`
-    /// (node names in order; empty when unknown) drawn over it.
-    pub fn from_call(
-        call: &crate::scenario::CallOutcome,
-        topo: &crate::topology::Topology,
-        media_path: Vec<String>,
-        signaling_path: Vec<String>,
-    ) -> CallCharts {
+    /// The charts of `call` on `topo`, the topology with the selected pair's media path
+    /// (caller to callee, as the call traced it) drawn over it. The call does not trace its
+    /// signaling; set `topology.signaling_path` when it is known.
+    pub fn from_call(call: &crate::scenario::CallOutcome, topo: &crate::topology::Topology) -> CallCharts {
+        let media_path = call
+            .media_paths
+            .iter()
+            .find(|m| m.selected && m.direction == crate::scenario::Direction::CallerToCallee)
+            .map(|m| m.nodes.clone())
+            .unwrap_or_default();
         CallCharts {
-            topology: TopologyDiagram::from_topology(topo)
-                .with_media_path(media_path)
-                .with_signaling_path(signaling_path),
+            topology: TopologyDiagram::from_topology(topo).with_media_path(media_path),
             matrix: PairMatrix::from_call(call),
             timeline: IceTimeline::from_call(call),
             quality: QualityChart::from_call(call),

@@ -12,7 +12,7 @@ use super::style::{
 };
 use super::{Chart, DelaySpread, DrawResult, QualityChart, QualityPath};
 use crate::report::quality::DelaySummary;
-use crate::scenario::CallOutcome;
+use crate::scenario::{CallOutcome, Direction};
 use crate::time::SimDuration;
 
 /// At most this many paths (a call rarely has more than four working ones).
@@ -49,17 +49,21 @@ impl DelaySpread {
 }
 
 impl QualityChart {
-    /// Every path media was measured on, the selected one first, as the call reports them.
+    /// Every path media was measured on caller to callee (the direction the verdict judges),
+    /// the selected one first; the delay box from the per-packet samples when the call
+    /// kept them, else from the summary.
     pub fn from_call(call: &CallOutcome) -> QualityChart {
         QualityChart {
             title: format!("Media quality per path: {} → {}", call.caller, call.callee),
             paths: call
                 .media_paths
                 .iter()
+                .filter(|m| m.direction == Direction::CallerToCallee)
                 .map(|m| QualityPath {
                     name: m.path.replace(" -> ", " → "),
                     selected: m.selected,
-                    delay: m.summary.delay.as_ref().map(DelaySpread::from_summary),
+                    delay: DelaySpread::from_samples(&m.samples.iter().filter_map(|s| s.delay).collect::<Vec<_>>())
+                        .or_else(|| m.summary.delay.as_ref().map(DelaySpread::from_summary)),
                     jitter: m.summary.jitter,
                     loss: m.summary.loss_fraction,
                     mos: m.mos,

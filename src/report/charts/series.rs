@@ -10,21 +10,26 @@ use super::style::{
     BAD, CHOSEN, FONT, GRID, Glyph, INK, LABEL_SIZE, LOAD, PAPER, SIGNALING, SMALL_SIZE, TICK_SIZE, frame, glyph,
     hatch, legend_row, no_data, safe_range, text, tick, truncate,
 };
-use super::{BackgroundPeriod, Chart, DrawResult, MediaSeries};
-use crate::scenario::CallOutcome;
+use super::{BackgroundPeriod, Chart, DrawResult, MediaSample, MediaSeries};
+use crate::scenario::{CallOutcome, Direction};
 use crate::time::SimTime;
 
 impl MediaSeries {
-    /// The selected path's name. Per-packet samples and background periods are not in
-    /// `CallOutcome` yet, so the series is empty and draws "no data" (FIXME: fill from
-    /// `PathMedia.samples` and `CallOutcome.background` once the call records them).
+    /// The selected path, caller to callee: its per-packet samples, and the periods of
+    /// background load.
     pub fn from_call(call: &CallOutcome) -> MediaSeries {
-        let path = call.media_paths.iter().find(|m| m.selected).map(|m| m.path.replace(" -> ", " → "));
+        let chosen = call.media_paths.iter().find(|m| m.selected && m.direction == Direction::CallerToCallee);
         MediaSeries {
             title: format!("Media over time on the chosen path: {} → {}", call.caller, call.callee),
-            path: path.unwrap_or_default(),
-            samples: Vec::new(),
-            background: Vec::new(),
+            path: chosen.map(|m| m.path.replace(" -> ", " → ")).unwrap_or_default(),
+            samples: chosen
+                .map(|m| m.samples.iter().map(|s| MediaSample { sent: s.sent, delay: s.delay }).collect())
+                .unwrap_or_default(),
+            background: call
+                .background
+                .iter()
+                .map(|b| BackgroundPeriod { from: b.from, to: b.to, flow: b.flow.replace(" -> ", " → ") })
+                .collect(),
         }
     }
 
@@ -142,17 +147,18 @@ fn draw_series<DB: DrawingBackend>(m: &MediaSeries, area: &DrawingArea<DB, Shift
     dashed(area, &pts, ShapeStyle::from(&SIGNALING).stroke_width(3))?;
 
     let (lw, _) = key.dim_in_pixel();
-    legend_row(
-        &key,
-        (30, 18),
-        lw as i32 - 20,
-        &[
-            (Glyph::Line { color: CHOSEN, width: 2, dashed: false }, "one-way delay per packet"),
-            (Glyph::Line { color: SIGNALING, width: 3, dashed: true }, "jitter (RFC 3550 running estimate)"),
-            (Glyph::Cross { color: BAD }, "lost packet"),
-            (Glyph::Swatch { fill: RGBColor(0xfb, 0xd7, 0xb5), hatched: true }, "background load"),
-        ],
-    )?;
+    // The legend names only what the chart shows.
+    let mut items = vec![
+        (Glyph::Line { color: CHOSEN, width: 2, dashed: false }, "one-way delay per packet"),
+        (Glyph::Line { color: SIGNALING, width: 3, dashed: true }, "jitter (RFC 3550 running estimate)"),
+    ];
+    if m.samples.iter().any(|s| s.delay.is_none()) {
+        items.push((Glyph::Cross { color: BAD }, "lost packet"));
+    }
+    if !m.background.is_empty() {
+        items.push((Glyph::Swatch { fill: RGBColor(0xfb, 0xd7, 0xb5), hatched: true }, "background load"));
+    }
+    legend_row(&key, (30, 18), lw as i32 - 20, &items)?;
     Ok(())
 }
 

@@ -11,8 +11,8 @@ use super::style::{
     BAD, GOOD, GRID, Glyph, INK, LABEL_SIZE, LINE, MUTED, SIGNALING, SMALL_SIZE, TICK_SIZE, frame, glyph, legend_row,
     no_data, safe_range, text, text_left, tick, truncate, wrap,
 };
-use super::{Chart, CheckKind, DrawResult, EventKind, IceTimeline, TimelineEvent};
-use crate::scenario::CallOutcome;
+use super::{Chart, CheckEvent, CheckKind, DrawResult, EventKind, IceTimeline, TimelineEvent, TimelineRow};
+use crate::scenario::{CallOutcome, CheckKind as CallCheck};
 use crate::time::SimTime;
 
 /// At most this many pair rows; more are counted under the plot.
@@ -25,11 +25,30 @@ const KEY_W: i32 = 330;
 const LEVEL_H: f64 = 0.55;
 
 impl IceTimeline {
-    /// The call's events from its timeline (registrations, which come before the call, are
-    /// left out), the caller's INVITE and the promotion. Pair rows are left empty:
-    /// `CallOutcome` does not record per-check events yet (FIXME: fill `rows` from
-    /// `PairRow.checks` once the call records them).
+    /// A row per pair of the caller's check list with its checks (pairs never checked
+    /// have no row), and the call's events from its timeline (registrations, which come
+    /// before the call, are left out), the caller's INVITE and the promotion.
     pub fn from_call(call: &CallOutcome) -> IceTimeline {
+        let rows = call
+            .pairs
+            .iter()
+            .map(|p| TimelineRow {
+                label: format!("{} → {}", p.local, p.remote),
+                checks: p
+                    .checks
+                    .iter()
+                    .map(|c| CheckEvent {
+                        at: c.at,
+                        kind: match c.kind {
+                            CallCheck::Sent => CheckKind::Sent,
+                            CallCheck::Retransmitted => CheckKind::Retransmitted,
+                            CallCheck::Answered => CheckKind::Answered,
+                            CallCheck::Failed => CheckKind::Failed,
+                        },
+                    })
+                    .collect(),
+            })
+            .collect();
         let mut events = Vec::new();
         if let (Some(sel), Some(ttc)) = (&call.selected, call.time_to_connect) {
             let invite = SimTime::from_nanos(sel.at.as_nanos().saturating_sub(ttc.as_nanos()));
@@ -63,7 +82,7 @@ impl IceTimeline {
             });
         }
         events.sort_by_key(|e| e.at);
-        IceTimeline { title: format!("ICE timeline: {} → {}", call.caller, call.callee), rows: Vec::new(), events }
+        IceTimeline { title: format!("ICE timeline: {} → {}", call.caller, call.callee), rows, events }
     }
 }
 
