@@ -455,9 +455,14 @@ impl<'t> Engine<'t> {
             let Some(sip) = &n.roles.sip else { continue };
             let Some(reg) = sip.registrar else { continue };
             // External users reach an Access Edge at its published address.
-            let target = match &topo.node(reg).roles.edge {
-                Some(e) => Some(e.advertised),
-                None => first_addr(reg),
+            // Others at the first of their addresses the client has a route to (a Mediation
+            // Server's gateway knows it by its NIC on their shared segment).
+            let target = match topo.edge_public_address(reg) {
+                Some(public) => Some(public),
+                None => {
+                    let addrs = topo.node(reg).ifaces.iter().map(|&i| topo.iface(i).addr);
+                    addrs.clone().find(|&a| egress(topo, n.id, a).is_some()).or_else(|| first_addr(reg))
+                }
             };
             let Some(target) = target else { continue };
             let Some((via, _)) = egress(topo, n.id, target) else { continue };
