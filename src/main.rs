@@ -136,9 +136,14 @@ enum Command {
         /// What the call carries; desktop sharing and file transfer are TCP-only.
         #[arg(long, value_enum, default_value_t = Media::Audio)]
         media: Media,
-        /// The audio codec sent once connected: G.711 (pcmu) or an Opus/SILK-like wideband codec.
-        #[arg(long, value_enum, default_value_t = AudioCodec::Pcmu)]
-        codec: AudioCodec,
+        /// The audio codec sent once connected: G.711 (pcmu, the default) or an Opus/SILK-like
+        /// wideband codec. Audio only.
+        #[arg(long, value_enum)]
+        codec: Option<AudioCodec>,
+        /// Bitrate of the video (default 1.5Mbit, 30 fps) or desktop-sharing (default 500kbit)
+        /// stream, e.g. 2Mbit.
+        #[arg(long)]
+        bitrate: Option<String>,
         /// How long media flows on every working path after checks settle, e.g. 10s (0 for none).
         #[arg(long, default_value = "10s")]
         duration: String,
@@ -531,8 +536,21 @@ fn probe(cmd: Command) -> Result<u8, Failure> {
 }
 
 fn call(cmd: Command) -> Result<u8, Failure> {
-    let Command::Call { topology, from, to, profile, media, codec, duration, background, timeout, seed, pcap, format } =
-        cmd
+    let Command::Call {
+        topology,
+        from,
+        to,
+        profile,
+        media,
+        codec,
+        bitrate,
+        duration,
+        background,
+        timeout,
+        seed,
+        pcap,
+        format,
+    } = cmd
     else {
         unreachable!("call() is only called for the call command")
     };
@@ -540,6 +558,27 @@ fn call(cmd: Command) -> Result<u8, Failure> {
     let media_duration = duration_arg("--duration", &duration)?;
     let t = load(&topology)?;
     let background = background.iter().map(|b| background_arg(&t, b)).collect::<Result<Vec<_>, _>>()?;
+    let bitrate = bitrate
+        .map(|b| {
+            schema::parse_bandwidth(&b)
+                .ok()
+                .filter(|&r| r > 0)
+                .ok_or_else(|| Failure::input(format!("error: --bitrate {b}: expected a rate like 1.5Mbit")))
+        })
+        .transpose()?;
+    use icepath::wire::rtp::Codec;
+    let codec = match (media, codec, bitrate) {
+        (Media::Audio, _, Some(_)) => return Err(Failure::input("error: --bitrate is for video and desktop sharing")),
+        (Media::Audio, None | Some(AudioCodec::Pcmu), None) => Codec::PCMU,
+        (Media::Audio, Some(AudioCodec::Opus), None) => Codec::OPUS,
+        (_, Some(_), _) => return Err(Failure::input("error: --codec is for audio calls")),
+        (Media::Video, None, b) => Codec::conference_video(b.unwrap_or(1_500_000)),
+        (Media::DesktopSharing, None, b) => Codec::desktop_sharing(b.unwrap_or(500_000)),
+        (Media::FileTransfer, None, Some(_)) => {
+            return Err(Failure::input("error: --bitrate is for video and desktop sharing"));
+        }
+        (Media::FileTransfer, None, None) => Codec::PCMU,
+    };
     let spec = CallSpec {
         caller: node_arg(&t, "--from", &from)?,
         callee: node_arg(&t, "--to", &to)?,
@@ -553,10 +592,7 @@ fn call(cmd: Command) -> Result<u8, Failure> {
             Media::DesktopSharing => MediaType::DesktopSharing,
             Media::FileTransfer => MediaType::FileTransfer,
         },
-        codec: match codec {
-            AudioCodec::Pcmu => icepath::wire::rtp::Codec::PCMU,
-            AudioCodec::Opus => icepath::wire::rtp::Codec::OPUS,
-        },
+        codec,
         media_duration,
         background,
         seed,

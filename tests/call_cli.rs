@@ -198,3 +198,25 @@ fn background_load_on_the_concentrator_hurts_only_the_vpn_path() {
         "relay {relay_idle}/{relay_busy}"
     );
 }
+
+/// `--codec` belongs to audio and `--bitrate` to video and desktop sharing; mixing them up,
+/// or a rate that is not one, is an input error (exit 2), not a panic.
+#[test]
+fn media_options_that_do_not_fit_are_input_errors() {
+    for args in [
+        &["--media", "video", "--codec", "opus"][..],
+        &["--bitrate", "1Mbit"][..],
+        &["--media", "video", "--bitrate", "fast"][..],
+        &["--media", "desktop-sharing", "--bitrate", "0kbit"][..],
+    ] {
+        let mut all = vec!["call", EDGE, "--from", "home-pc", "--to", "user-pc"];
+        all.extend_from_slice(args);
+        let o = icepath(&all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("error: --"), "{args:?}");
+    }
+    let o = icepath(&["call", EDGE, "--from", "home-pc", "--to", "user-pc", "--media", "video", "--duration", "2s"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("MOS: none (-): the ITU-T G.107 E-model rates speech only"), "{out}");
+}

@@ -119,6 +119,9 @@ struct Hosted {
 struct InFlight {
     id: PacketId,
     datagram: Datagram,
+    /// For a packet originated with `send_out`: the interface it must leave by and the
+    /// neighbour's interface it goes to, whatever the routing table says.
+    out: Option<(IfaceId, IfaceId)>,
 }
 
 /// The TCP port clients send signaling from.
@@ -240,6 +243,11 @@ impl<'t> Engine<'t> {
         &self.trace
     }
 
+    /// Records at `level` from now on, e.g. every hop for a short window of a long run.
+    pub fn set_trace_level(&mut self, level: TraceLevel) {
+        self.trace.set_level(level);
+    }
+
     pub fn into_trace(self) -> Trace {
         self.trace
     }
@@ -280,9 +288,30 @@ impl<'t> Engine<'t> {
         }
         let id = PacketId(self.next_packet);
         self.next_packet += 1;
-        let slot = self.store(InFlight { id, datagram });
+        let slot = self.store(InFlight { id, datagram, out: None });
         self.queue.push(at.max(self.now), Event::Originate { slot, node });
         id
+    }
+
+    /// Schedules `node` to send `datagram` out of its interface `via` to the neighbour at
+    /// `next_hop` on that link, bypassing its routing table (as a program bound to one NIC
+    /// with a static next hop would; the zone audit uses it to probe from each NIC of a
+    /// multi-homed server). The node's own firewall and NAT still apply. `None` when no
+    /// interface on that link owns `next_hop`.
+    pub fn send_out(
+        &mut self,
+        at: SimTime,
+        node: NodeId,
+        via: IfaceId,
+        next_hop: Ipv4Addr,
+        datagram: Datagram,
+    ) -> Option<PacketId> {
+        let to = self.topo.neighbour_on(self.topo.iface(via).link, next_hop)?;
+        let id = PacketId(self.next_packet);
+        self.next_packet += 1;
+        let slot = self.store(InFlight { id, datagram, out: Some((via, to)) });
+        self.queue.push(at.max(self.now), Event::Originate { slot, node });
+        Some(id)
     }
 
     /// Every VPN client connects: it sends a tunnel-setup packet to its concentrator, as
@@ -359,7 +388,14 @@ impl<'t> Engine<'t> {
                 let p = self.packet(slot);
                 let r = Record::Sent { at: self.now, packet: p.id, node, summary: PacketSummary::of(&p.datagram) };
                 self.trace.record(r);
-                self.route(slot, node, None);
+                match self.packet(slot).out {
+                    Some((via, to)) => {
+                        if self.host_filter(slot, node, via, Direction::Out) {
+                            self.leave(slot, node, None, via, to);
+                        }
+                    }
+                    None => self.route(slot, node, None),
+                }
             }
             Event::Egress { slot, node } => self.route(slot, node, None),
             Event::Arrive { slot, iface } => self.arrive(slot, iface),
@@ -455,13 +491,20 @@ impl<'t> Engine<'t> {
             let Some(sip) = &n.roles.sip else { continue };
             let Some(reg) = sip.registrar else { continue };
             // External users reach an Access Edge at its published address.
-            // Others at the first of their addresses the client has a route to (a Mediation
-            // Server's gateway knows it by its NIC on their shared segment).
+            // Others on a segment they share with the client (a PSTN gateway knows its
+            // Mediation Server by the NIC on their segment), else at the first of their
+            // addresses the client has a route to.
             let target = match topo.edge_public_address(reg) {
                 Some(public) => Some(public),
                 None => {
-                    let addrs = topo.node(reg).ifaces.iter().map(|&i| topo.iface(i).addr);
-                    addrs.clone().find(|&a| egress(topo, n.id, a).is_some()).or_else(|| first_addr(reg))
+                    let addrs: Vec<_> = topo.node(reg).ifaces.iter().map(|&i| topo.iface(i).addr).collect();
+                    let on_link = |a: &std::net::Ipv4Addr| n.ifaces.iter().any(|&i| topo.iface(i).net.contains(a));
+                    addrs
+                        .iter()
+                        .find(|a| on_link(a))
+                        .or_else(|| addrs.iter().find(|&&a| egress(topo, n.id, a).is_some()))
+                        .copied()
+                        .or_else(|| first_addr(reg))
                 }
             };
             let Some(target) = target else { continue };
@@ -566,10 +609,18 @@ impl<'t> Engine<'t> {
         match forward(topo, node, arrived_on, &mut p.datagram) {
             Verdict::Drop(reason) => self.drop_packet(slot, reason),
             Verdict::Deliver => {
-                if let Some(iface) = arrived_on
-                    && !self.host_filter(slot, node, iface, Direction::In)
-                {
-                    return;
+                if let Some(iface) = arrived_on {
+                    // A host checks what reaches it with its own rules; a firewall or router
+                    // checks traffic to its own addresses with its rule set, as an input
+                    // crossing (no outgoing interface, so `out:` rules do not match it).
+                    let passed = if is_host_style(topo.node(node).kind) {
+                        self.host_filter(slot, node, iface, Direction::In)
+                    } else {
+                        self.network_filter(slot, node, iface, None)
+                    };
+                    if !passed {
+                        return;
+                    }
                 }
                 self.deliver(slot, node, arrived_on);
             }
@@ -578,7 +629,7 @@ impl<'t> Engine<'t> {
                 match arrived_on {
                     Some(iface) => {
                         self.trace.record(Record::Forwarded { at: self.now, packet: id, node, arrived_on: iface, ttl });
-                        if !self.network_filter(slot, node, iface, via) {
+                        if !self.network_filter(slot, node, iface, Some(via)) {
                             return;
                         }
                     }
@@ -677,8 +728,9 @@ impl<'t> Engine<'t> {
         self.firewall_outcome(slot, node, iface, verdict, Some(direction))
     }
 
-    /// Network firewalls (firewall nodes and routers with rules) decide forwarded traffic.
-    fn network_filter(&mut self, slot: u32, node: NodeId, arrived_on: IfaceId, via: IfaceId) -> bool {
+    /// Network firewalls (firewall nodes and routers with rules) decide forwarded traffic,
+    /// and traffic to their own addresses (`via` is `None`).
+    fn network_filter(&mut self, slot: u32, node: NodeId, arrived_on: IfaceId, via: Option<IfaceId>) -> bool {
         if is_host_style(self.topo.node(node).kind) {
             return true;
         }
@@ -687,7 +739,7 @@ impl<'t> Engine<'t> {
         let crossing = Crossing {
             direction: None,
             in_iface: Some(arrived_on),
-            out_iface: Some(via),
+            out_iface: via,
             iface_type: None,
             profile: None,
             app: None,

@@ -6,6 +6,9 @@
 //! promotes it to the final pair with a re-INVITE. Nothing here picks the winner: the
 //! agents do, from the packets that got through.
 
+mod json;
+mod media;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 
@@ -22,13 +25,16 @@ use crate::proto::ice::{
 use crate::proto::media::MediaEvent;
 use crate::proto::signaling::{Method, SipMessage, Start, UserAgentEvent};
 use crate::proto::{TurnClient, TurnClientConfig};
-use crate::report::quality::{PathQuality, PathStats, PathSummary, compare, estimate};
+use crate::report::quality::PathSummary;
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
 use crate::topology::{IfaceType, NodeId, Topology};
 use crate::trace::{PacketId, Record, TraceLevel};
-use crate::wire::rtp::{Codec, MediaSource};
+use crate::wire::rtp::Codec;
 use crate::wire::{Datagram, Protocol};
+
+pub use media::BackgroundPeriod;
+use media::{MediaRun, Party, measure_media};
 
 /// How long a client waits for its relay before it offers what it has.
 const GATHER: SimDuration = SimDuration::from_secs(2);
@@ -81,7 +87,9 @@ pub struct CallSpec {
     pub callee: NodeId,
     pub profile: Profile,
     pub media: MediaType,
-    /// The audio codec media is sent with once connected (speech: rated by the E-model).
+    /// The codec media is sent with once connected: a speech codec for audio (rated by the
+    /// E-model), a video-shaped one (`Codec::conference_video`, `Codec::desktop_sharing`)
+    /// for video and desktop sharing. File transfer sends no measured stream.
     pub codec: Codec,
     /// How long media flows on every working path after checks settle (zero: no media).
     pub media_duration: SimDuration,
@@ -122,6 +130,9 @@ pub enum CallError {
     NoSip(String),
     #[error("node `{0}` has no route to its registrar `{1}` (it cannot sign in)")]
     NoRouteToRegistrar(String, String),
+    /// Audio needs a speech codec; video and desktop sharing need a video-shaped one.
+    #[error("{media:?} media cannot be sent with the {codec} codec")]
+    CodecMismatch { media: MediaType, codec: &'static str },
 }
 
 /// One pair as a row of the result table.
@@ -134,6 +145,29 @@ pub struct PairRow {
     pub nominated: bool,
     /// Why it ended as it did, down to the device that dropped its checks.
     pub reason: String,
+    /// Every connectivity check the caller's agent sent on this pair and what became of
+    /// it, in time order (consent-freshness requests are not checks and are left out).
+    pub checks: Vec<CheckEvent>,
+}
+
+/// Something that happened to one connectivity check of a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckEvent {
+    pub at: SimTime,
+    pub kind: CheckKind,
+}
+
+/// What happened to a check: sent, sent again (RFC 8489 §6.2.1), a response arrived
+/// (success or error), or it failed its pair (no answer before the transaction gave up, or
+/// an answer that fails the check). An error response is `answered` then `failed` at the
+/// same instant; a role conflict (487) is only `answered`, as the check is repeated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckKind {
+    Sent,
+    Retransmitted,
+    Answered,
+    Failed,
 }
 
 /// A pair with when it was chosen.
@@ -144,14 +178,49 @@ pub struct ChosenPair {
     pub remote: String,
 }
 
-/// Media on one working path, caller to callee.
+/// Which way a stream flowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    CallerToCallee,
+    CalleeToCaller,
+}
+
+/// Media on one working path in one direction.
 #[derive(Clone, Debug, Serialize)]
 pub struct PathMedia {
+    /// The caller's pair (`local -> remote`, as the caller's check list names it), whichever
+    /// way the stream flowed.
     pub path: String,
+    pub direction: Direction,
+    /// The pair ICE selected.
     pub selected: bool,
+    /// The nodes the stream's packets crossed, sender to receiver, read off the trace by
+    /// following one of its first packets hop by hop (tunnel ends, concentrators and relays
+    /// included). Empty when none of the followed packets left the sender.
+    pub nodes: Vec<String>,
     pub summary: PathSummary,
+    /// E-model R and MOS; `None` for video (G.107 rates speech only) or when nothing arrived.
     pub r: Option<f64>,
     pub mos: Option<f64>,
+    /// One per RTP packet sent, in send order. In JSON each is `[sent, delay]` in
+    /// nanoseconds (`delay` null when lost), the whole list on one line.
+    pub samples: Vec<MediaSample>,
+}
+
+/// One RTP packet of a stream: when it left and how long it took to arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MediaSample {
+    pub sent: SimTime,
+    /// `None`: lost (never arrived before the media phase ended).
+    pub delay: Option<SimDuration>,
+}
+
+impl Serialize for MediaSample {
+    /// As a pair `[sent, delay]`: thousands of them per path, so no field names.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.sent, self.delay).serialize(s)
+    }
 }
 
 /// One line of the call's timeline.
@@ -182,9 +251,15 @@ pub struct CallOutcome {
     pub remote_candidate: Option<String>,
     /// From the INVITE to the caller's first selected pair (media can flow).
     pub time_to_connect: Option<SimDuration>,
-    /// Media measured caller to callee on every working path, the selected one first.
+    /// When the first media packet left (`None` when no media phase ran).
+    pub media_started_at: Option<SimTime>,
+    /// Media measured on every working path, the selected one first; each path caller to
+    /// callee, then (when the callee could answer on it) callee to caller.
     pub media_paths: Vec<PathMedia>,
-    /// Whether ICE chose the best-sounding path, and by how much it missed.
+    /// When background load ran during the media phase.
+    pub background: Vec<BackgroundPeriod>,
+    /// Whether ICE chose the best-sounding path, and by how much it missed, judged caller to
+    /// callee (the direction the caller's checks chose for; the other is in the table).
     pub verdict: Option<String>,
     pub failure: Option<String>,
     /// Why a client's relay (and server-reflexive) candidates are missing: each TURN
@@ -208,6 +283,14 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         if topo.node(n).roles.sip.as_ref().and_then(|s| s.registrar).is_none() {
             return Err(CallError::NoSip(topo.node(n).name.clone()));
         }
+    }
+    let fits = match spec.media {
+        MediaType::Audio => spec.codec.is_audio(),
+        MediaType::Video | MediaType::DesktopSharing => !spec.codec.is_audio(),
+        MediaType::FileTransfer => true,
+    };
+    if !fits {
+        return Err(CallError::CodecMismatch { media: spec.media, codec: spec.codec.name });
     }
     let mut e = Engine::new(topo, SimRng::new(spec.seed), Limits::default(), TraceLevel::Outcomes);
     e.set_capture(spec.capture);
@@ -350,13 +433,19 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         }
     }
 
-    let (media_paths, verdict) = match (selected, callee.media) {
+    let media_run = match (selected, callee.media) {
         (Some((_, sel)), Some(callee_media))
-            if spec.media_duration > SimDuration::ZERO && !spec.media.is_tcp_only() =>
+            if spec.media_duration > SimDuration::ZERO && spec.media != MediaType::FileTransfer =>
         {
-            measure_media(&mut e, spec, caller.node, media, callee_media, sel)
+            let caller = Party { node: caller.node, media };
+            let callee = Party { node: callee.node, media: callee_media };
+            Some(measure_media(&mut e, spec, caller, callee, sel))
         }
-        _ => (Vec::new(), None),
+        _ => None,
+    };
+    let (media_started_at, media_paths, verdict, background) = match media_run {
+        Some(MediaRun { paths, verdict, started_at, background }) => (Some(started_at), paths, verdict, background),
+        None => (None, Vec::new(), None, Vec::new()),
     };
     let caller_agent = agent(&e, media);
     let pairs = caller_agent.pairs().iter().map(|p| pair_row(&e, topo, p)).collect();
@@ -399,7 +488,9 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         time_to_connect: first_selected_at.map(|at| at - invite_at),
         selected: selected_pair,
         promoted_at,
+        media_started_at,
         media_paths,
+        background,
         verdict,
         remote_candidate: selected.map(|(_, id)| remote_candidate_line(caller_agent, id).trim_end().to_string()),
         failure,
@@ -451,120 +542,6 @@ pub fn relay_clients(e: &Engine<'_>, topo: &Topology, node: NodeId, tcp_only: bo
         }
     }
     turn
-}
-
-/// Sends the same RTP stream, caller to callee, on every valid pair the caller's checks
-/// proved (the selected one and the alternatives), each stream with its own SSRC, at the
-/// codec's exact packet times; then measures what arrived at the callee.
-fn measure_media(
-    e: &mut Engine<'_>,
-    spec: &CallSpec,
-    caller: NodeId,
-    caller_media: ServiceId,
-    callee_media: ServiceId,
-    selected: PairId,
-) -> (Vec<PathMedia>, Option<String>) {
-    // The working paths: distinct (from, to) of valid pairs, the selected one first.
-    let a = agent(e, caller_media);
-    let mut paths: Vec<(bool, Candidate, Candidate)> = Vec::new();
-    let mut push = |p: &CandidatePair, sel: bool| {
-        if !paths.iter().any(|(_, l, r)| l.base == p.local.base && r.address == p.remote.address) {
-            paths.push((sel, p.local.clone(), p.remote.clone()));
-        }
-    };
-    if let Some(p) = a.pair(selected) {
-        push(p, true);
-    }
-    for p in a.pairs().iter().filter(|p| p.valid && p.state == PairState::Succeeded) {
-        push(p, false);
-    }
-    let start = e.now() + SimDuration::from_millis(100);
-    let first_record = e.trace().records().len();
-    schedule_background(e, spec, start);
-    let mut sent: BTreeMap<(u32, u16), SimTime> = BTreeMap::new();
-    for (i, (_, local, remote)) in paths.iter().enumerate() {
-        let ssrc = 0x5eed_0000 + i as u32;
-        let mut source = MediaSource::new(spec.codec, ssrc, start);
-        while source.next_time() < start + spec.media_duration {
-            let (at, rtp) = source.next_packet();
-            let bytes = rtp.encode();
-            let d = e.command(caller_media, |s, now| match s {
-                Service::Media(m) => m.wrap_media(now, local.base, local.protocol, remote.address, &bytes),
-                _ => None,
-            });
-            if let Some(d) = d {
-                e.send_at(at, caller, d);
-                sent.insert((ssrc, rtp.sequence), at);
-            }
-        }
-    }
-    e.run_until(start + spec.media_duration + SimDuration::from_secs(2));
-    let mut stats: Vec<PathStats> = paths.iter().map(|_| PathStats::new(spec.codec.clock_rate)).collect();
-    for r in &e.trace().records()[first_record..] {
-        let Record::Service {
-            at, service, event: ServiceEvent::Media(MediaEvent::Media { rtp: Some(ids), .. }), ..
-        } = r
-        else {
-            continue;
-        };
-        if *service != callee_media {
-            continue;
-        }
-        let i = ids.ssrc.wrapping_sub(0x5eed_0000) as usize;
-        if let (Some(st), Some(&t)) = (stats.get_mut(i), sent.get(&(ids.ssrc, ids.sequence))) {
-            st.handle_packet(ids.sequence, t, *at, ids.timestamp);
-        }
-    }
-    let mut out = Vec::new();
-    let mut rated = Vec::new();
-    let mut selected_index = None;
-    for ((sel, local, remote), st) in paths.iter().zip(&stats) {
-        let summary = st.summary();
-        let name = format!("{} -> {}", describe(local), describe(remote));
-        let est = estimate(&spec.codec, &summary).ok();
-        if let Some(est) = est {
-            if *sel {
-                selected_index = Some(rated.len());
-            }
-            rated.push(PathQuality { name: name.clone(), summary: summary.clone(), estimate: est });
-        }
-        out.push(PathMedia {
-            path: name,
-            selected: *sel,
-            summary,
-            r: est.as_ref().map(|x| x.r),
-            mos: est.map(|x| x.mos),
-        });
-    }
-    let verdict = selected_index.and_then(|i| compare(&rated, i)).map(|v| v.to_string());
-    (out, verdict)
-}
-
-/// Puts the background flows on the wire for the media period.
-fn schedule_background(e: &mut Engine<'_>, spec: &CallSpec, start: SimTime) {
-    const SIZE: usize = 1200;
-    const BURST: u64 = 50;
-    let topo = e.topology();
-    for f in &spec.background {
-        // A VPN user is reached at its VPN address (corporate traffic rides the tunnel).
-        let to = topo.node(f.to);
-        let dst = match &to.roles.vpn {
-            Some(v) => Some(topo.iface(v.iface).addr),
-            None => to.ifaces.first().map(|&i| topo.iface(i).addr),
-        };
-        let Some(dst) = dst else { continue };
-        let Some((via, _)) = egress(topo, f.from, dst) else { continue };
-        let src = SocketAddrV4::new(topo.iface(via).addr, 40009);
-        let dst = SocketAddrV4::new(dst, 9);
-        let wire_bits = ((SIZE + 28) * 8) as u64;
-        let pps = (f.rate / wire_bits).max(1);
-        let bursts_per_sec = pps.div_ceil(BURST);
-        let total = pps * spec.media_duration.as_nanos() / 1_000_000_000;
-        for k in 0..total {
-            let at = start + SimDuration::from_nanos((k / BURST) * 1_000_000_000 / bursts_per_sec);
-            e.send_at(at, f.from, Datagram::udp(src, dst, vec![0; SIZE]));
-        }
-    }
 }
 
 /// A client's media endpoint: host sockets on every interface (VPN included) and TURN
@@ -762,7 +739,29 @@ fn pair_row(e: &Engine<'_>, topo: &Topology, p: &CandidatePair) -> PairRow {
         state: format!("{:?}", p.state).to_lowercase(),
         nominated: p.nominated,
         reason,
+        checks: check_events(p),
     }
+}
+
+/// A pair's checks as a time line of sends, retransmissions, answers and failures.
+fn check_events(p: &CandidatePair) -> Vec<CheckEvent> {
+    let mut out = Vec::new();
+    for c in p.checks.iter().filter(|c| !c.consent) {
+        let mut ev = |at: SimTime, kind: CheckKind| out.push(CheckEvent { at, kind });
+        ev(c.sent_at, CheckKind::Sent);
+        for &t in &c.retransmitted_at {
+            ev(t, CheckKind::Retransmitted);
+        }
+        if let Some(t) = c.answered_at {
+            ev(t, CheckKind::Answered);
+        }
+        if let Some(t) = c.failed_at {
+            ev(t, CheckKind::Failed);
+        }
+    }
+    // Stable: events of one instant keep the order above.
+    out.sort_by_key(|x| x.at);
+    out
 }
 
 /// A pair's reason as a short phrase.
@@ -952,6 +951,8 @@ impl CallOutcome {
             verdict: None,
             failure: Some(format!("the call could not be placed: {why}")),
             gathering: Vec::new(),
+            background: Vec::new(),
+            media_started_at: None,
             timeline: Vec::new(),
             capture: Vec::new(),
         }
@@ -962,8 +963,9 @@ impl CallOutcome {
         self.selected.is_some()
     }
 
+    /// Pretty JSON, except that each path's `samples` list is written on one line.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("invariant: the call outcome serializes") + "\n"
+        json::to_json(self)
     }
 
     pub fn to_text(&self) -> String {
@@ -1011,21 +1013,32 @@ impl CallOutcome {
             let _ = writeln!(o, "time to connect: {t}");
         }
         if !self.media_paths.is_empty() {
-            let _ = writeln!(o, "media, caller to callee, on every working path:");
+            let _ = writeln!(o, "media on every working path (-> caller to callee, <- callee to caller):");
             let _ = writeln!(
                 o,
-                "  {:<62} {:>10} {:>10} {:>10} {:>9} {:>6}  {:>5} {:>4}",
-                "path", "delay", "p95", "jitter", "loss", "ooo", "R", "MOS"
+                "  {:<62} {:>3} {:>9} {:>9} {:>9} {:>9} {:>5}  {:>5} {:>4}",
+                "path (the caller's pair)", "dir", "delay", "p95", "jitter", "loss", "ooo", "R", "MOS"
             );
-            for m in &self.media_paths {
+            let arrow = |d: Direction| match d {
+                Direction::CallerToCallee => "->",
+                Direction::CalleeToCaller => "<-",
+            };
+            for (k, m) in self.media_paths.iter().enumerate() {
                 let s = &m.summary;
                 let ms = |d: SimDuration| format!("{:.1}ms", d.as_millis_f64());
                 let (mean, p95) = s.delay.as_ref().map_or(("-".into(), "-".into()), |d| (ms(d.mean), ms(d.p95)));
-                let mark = if m.selected { "* " } else { "  " };
+                // A path's second direction continues its first row.
+                let same = k > 0 && self.media_paths[k - 1].path == m.path;
+                let (mark, name) = match (same, m.selected) {
+                    (true, _) => ("  ", ""),
+                    (false, true) => ("* ", m.path.as_str()),
+                    (false, false) => ("  ", m.path.as_str()),
+                };
                 let _ = writeln!(
                     o,
-                    "{mark}{:<62} {:>10} {:>10} {:>10} {:>8.2}% {:>6}  {:>5} {:>4}",
-                    m.path,
+                    "{mark}{:<62} {:>3} {:>9} {:>9} {:>9} {:>8.2}% {:>5}  {:>5} {:>4}",
+                    name,
+                    arrow(m.direction),
                     mean,
                     p95,
                     ms(s.jitter),
@@ -1034,9 +1047,30 @@ impl CallOutcome {
                     m.r.map_or("-".into(), |r| format!("{r:.1}")),
                     m.mos.map_or("-".into(), |x| format!("{x:.2}"))
                 );
+                let last_of_path = self.media_paths.get(k + 1).is_none_or(|n| n.path != m.path);
+                if last_of_path {
+                    for d in self.media_paths[..=k]
+                        .iter()
+                        .rev()
+                        .take_while(|d| d.path == m.path)
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .rev()
+                    {
+                        if !d.nodes.is_empty() {
+                            let _ = writeln!(o, "    {} {}", arrow(d.direction), d.nodes.join(" > "));
+                        }
+                    }
+                }
             }
             if let Some(v) = &self.verdict {
                 let _ = writeln!(o, "verdict: {v}");
+            } else if self.media_paths.iter().all(|m| m.mos.is_none()) && self.media != MediaType::Audio {
+                let _ = writeln!(
+                    o,
+                    "MOS: none (-): the ITU-T G.107 E-model rates speech only; compare {} paths by delay, jitter and loss",
+                    if self.media == MediaType::Video { "video" } else { "screen-sharing" }
+                );
             }
         }
         let _ = writeln!(o, "timeline:");

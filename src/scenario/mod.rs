@@ -6,7 +6,7 @@ mod call;
 mod probe;
 
 pub use call::{
-    BackgroundFlow, CallError, CallOutcome, CallSpec, ChosenPair, MediaType, Offer, PairRow, PathMedia, host_sockets,
-    local_offer, relay_clients, run_call, start_media,
+    BackgroundFlow, BackgroundPeriod, CallError, CallOutcome, CallSpec, CheckEvent, CheckKind, ChosenPair, Direction,
+    MediaSample, MediaType, Offer, PairRow, PathMedia, host_sockets, local_offer, relay_clients, run_call, start_media,
 };
 pub use probe::{ProbeOutcome, ProbeSpec, ProbeStep, ProbeTarget, run_probe};

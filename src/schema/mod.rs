@@ -396,12 +396,10 @@ pub(crate) fn load_patched(file: &str, text: &str, overlay: Option<Overlay<'_>>)
             if let Some(o) = &overlay {
                 (o.apply)(&mut dc, &mut doc);
             }
-            if dc.has_errors() {
-                None
-            } else {
-                let parsed = read::read_file(&mut dc, &doc);
-                check::check_and_build(&mut dc, file, parsed)
-            }
+            // An override that names nothing is left out; the rest is still checked, so
+            // every problem is reported at once.
+            let parsed = read::read_file(&mut dc, &doc);
+            check::check_and_build(&mut dc, file, parsed)
         }
         Err(e) => {
             let problem = Problem::Syntax { message: e.message };

@@ -25,7 +25,7 @@ use crate::engine::{Engine, Limits};
 use crate::net::forward::egress;
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
-use crate::topology::{NodeId, Topology};
+use crate::topology::{IfaceId, NodeId, Topology};
 use crate::trace::{PacketId, Record, TraceLevel};
 use crate::wire::{Datagram, Protocol, TcpFlags, TcpHeader};
 
@@ -68,6 +68,8 @@ pub struct AuditReport {
     pub probes: u64,
     /// Findings that break the usual rule of zones: anything from `internet` into `lan`.
     pub flags: Vec<String>,
+    /// The NICs probed one by one (`edge01/ext0`), with their node's zone.
+    pub nics: BTreeMap<String, String>,
 }
 
 impl AuditReport {
@@ -152,33 +154,56 @@ pub fn audit(t: &Topology) -> AuditReport {
     type Found = BTreeMap<(String, Protocol, (u16, u16)), (BTreeSet<Ipv4Addr>, BTreeSet<String>)>;
     let mut found: BTreeMap<(String, String), Found> = BTreeMap::new();
     let mut probes = 0u64;
+    let mut nics = BTreeMap::new();
     for src in &t.nodes {
         let Some(src_zone) = src.zone.clone() else { continue };
         let mut e = Engine::new(t, SimRng::new(1), Limits::default(), TraceLevel::Outcomes);
-        let mut sent: BTreeMap<PacketId, (Protocol, (u16, u16), Ipv4Addr)> = BTreeMap::new();
+        let mut sent: BTreeMap<PacketId, (Protocol, (u16, u16), Ipv4Addr, String)> = BTreeMap::new();
         let mut k = 0u64;
+        // A multi-homed server (an Edge) is probed from each NIC separately, bound to it:
+        // "the Edge's external NIC cannot reach the LAN" is a claim about one NIC.
+        let per_nic = !src.forwarding && src.ifaces.iter().filter(|&&i| !t.iface(i).is_tunnel).count() > 1;
+        let faces: Vec<Option<IfaceId>> =
+            if per_nic { src.ifaces.iter().map(|&i| Some(i)).collect() } else { vec![None] };
         for &dst in &dsts {
             if t.is_local(src.id, dst) {
                 continue;
             }
-            let Some((via, _)) = egress(t, src.id, dst) else { continue };
-            let src_ip = t.iface(via).addr;
-            for &range in &ports {
-                for protocol in [Protocol::Udp, Protocol::Tcp] {
-                    // A fresh source port per probe, so no probe matches another's state.
-                    let sport = 1024 + (k % 64_000) as u16;
-                    let at = SimTime::ZERO + SimDuration::from_micros(50 * k);
-                    k += 1;
-                    let (s, d) = (SocketAddrV4::new(src_ip, sport), SocketAddrV4::new(dst, range.0));
-                    let datagram = match protocol {
-                        Protocol::Udp => Datagram::udp(s, d, b"icepath-audit".to_vec()),
-                        Protocol::Tcp => {
-                            let syn = TcpHeader { seq: 1, ack: 0, flags: TcpFlags::SYN, window: 65535 };
-                            Datagram::tcp(s, d, syn, Vec::new())
+            for face in &faces {
+                let (src_ip, hop, label) = match face {
+                    None => {
+                        let Some((via, _)) = egress(t, src.id, dst) else { continue };
+                        (t.iface(via).addr, None, src.name.clone())
+                    }
+                    Some(i) => {
+                        let Some(hop) = next_hop_on(t, src.id, *i, dst) else { continue };
+                        let label = format!("{}/{}", src.name, t.iface(*i).name);
+                        nics.insert(label.clone(), src_zone.clone());
+                        (t.iface(*i).addr, Some((*i, hop)), label)
+                    }
+                };
+                for &range in &ports {
+                    for protocol in [Protocol::Udp, Protocol::Tcp] {
+                        // A fresh source port per probe, so no probe matches another's state.
+                        let sport = 1024 + (k % 64_000) as u16;
+                        let at = SimTime::ZERO + SimDuration::from_micros(50 * k);
+                        k += 1;
+                        let (s, d) = (SocketAddrV4::new(src_ip, sport), SocketAddrV4::new(dst, range.0));
+                        let datagram = match protocol {
+                            Protocol::Udp => Datagram::udp(s, d, b"icepath-audit".to_vec()),
+                            Protocol::Tcp => {
+                                let syn = TcpHeader { seq: 1, ack: 0, flags: TcpFlags::SYN, window: 65535 };
+                                Datagram::tcp(s, d, syn, Vec::new())
+                            }
+                        };
+                        let id = match hop {
+                            None => Some(e.send_at(at, src.id, datagram)),
+                            Some((via, hop)) => e.send_out(at, src.id, via, hop, datagram),
+                        };
+                        if let Some(id) = id {
+                            sent.insert(id, (protocol, range, dst, label.clone()));
                         }
-                    };
-                    let id = e.send_at(at, src.id, datagram);
-                    sent.insert(id, (protocol, range, dst));
+                    }
                 }
             }
         }
@@ -186,7 +211,8 @@ pub fn audit(t: &Topology) -> AuditReport {
         e.run();
         for r in e.trace().records() {
             let Record::Delivered { packet, node, .. } = r else { continue };
-            let Some(&(protocol, range, dst)) = sent.get(packet) else { continue };
+            let Some((protocol, range, dst, label)) = sent.get(packet) else { continue };
+            let (protocol, range, dst) = (*protocol, *range, *dst);
             let Some(to_zone) = zone_of(*node) else { continue };
             if to_zone == src_zone {
                 continue;
@@ -197,7 +223,7 @@ pub fn audit(t: &Topology) -> AuditReport {
                 .entry((t.node(*node).name.clone(), protocol, range))
                 .or_default();
             entry.0.insert(dst);
-            entry.1.insert(src.name.clone());
+            entry.1.insert(label.clone());
         }
     }
     let zones: Vec<&String> = t.zones.keys().collect();
@@ -241,7 +267,31 @@ pub fn audit(t: &Topology) -> AuditReport {
             flags.push(format!("the internet reaches {} in the LAN unsolicited", r.service()));
         }
     }
-    AuditReport { pairs, probes, flags }
+    AuditReport { pairs, probes, flags, nics }
+}
+
+/// The neighbour a probe bound to `iface` goes to for `dst`: the route's next hop when the
+/// routing table already sends `dst` out of this NIC; otherwise `dst` itself when it is on
+/// the NIC's subnet; otherwise the node's gateway when it is on that subnet; otherwise the
+/// first router on the link.
+fn next_hop_on(t: &Topology, node: NodeId, iface: IfaceId, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+    let f = t.iface(iface);
+    if let Some((via, hop)) = egress(t, node, dst)
+        && via == iface
+    {
+        return Some(hop);
+    }
+    if f.net.contains(&dst) {
+        return Some(dst);
+    }
+    let n = t.node(node);
+    let default = n.routes.lookup(Ipv4Addr::UNSPECIFIED).filter(|r| r.prefix.prefix_len() == 0);
+    if let Some(gw) = default.and_then(|r| r.next_hop)
+        && f.net.contains(&gw)
+    {
+        return Some(gw);
+    }
+    t.ifaces.iter().filter(|o| o.link == f.link && o.node != node && t.node(o.node).forwarding).map(|o| o.addr).next()
 }
 
 /// Reads `edge01 udp/3478` or `edge01 tcp/50000-59999`.
@@ -266,8 +316,21 @@ pub(crate) fn parse_service(s: &str) -> Option<(String, Protocol, (u16, u16))> {
 /// Judges one audit assertion.
 pub(crate) fn judge(a: &AuditDef, report: &AuditReport) -> Check {
     let (from, to) = (&a.from.value, &a.to.value);
-    let got: Vec<String> =
-        report.pair(from, to).map(|p| p.reachable.iter().map(Reachable::service).collect()).unwrap_or_default();
+    // `from` is a zone, or one NIC of a multi-homed server (`edge01/ext0`).
+    let (zone, nic) = match report.nics.get(from) {
+        Some(zone) => (zone.as_str(), Some(from.as_str())),
+        None => (from.as_str(), None),
+    };
+    let got: Vec<String> = report
+        .pair(zone, to)
+        .map(|p| {
+            p.reachable
+                .iter()
+                .filter(|r| nic.is_none_or(|n| r.from.iter().any(|f| f == n)))
+                .map(Reachable::service)
+                .collect()
+        })
+        .unwrap_or_default();
     let shown = if got.is_empty() { "nothing".to_string() } else { got.join(", ") };
     match &a.expect {
         AuditExpect::Nothing => Check {

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::file::{Bound, CandidatePattern, Expect};
 use crate::proto::ice::{Profile, relay_allocated_over};
-use crate::scenario::{CallOutcome, PathMedia};
+use crate::scenario::{CallOutcome, Direction, PathMedia};
 use crate::wire::Protocol;
 
 /// One expectation, judged.
@@ -24,13 +24,10 @@ impl Check {
     }
 }
 
+/// The selected pair's stream from caller to callee: the one quality bounds and the
+/// media path are judged on.
 fn selected_path(o: &CallOutcome) -> Option<&PathMedia> {
-    o.media_paths.iter().find(|m| m.selected)
-}
-
-/// The nodes a path's media crossed. TEMPORARY until `PathMedia.nodes` lands.
-fn path_nodes(_p: &PathMedia) -> &[String] {
-    &[]
+    o.media_paths.iter().find(|m| m.selected && m.direction == Direction::CallerToCallee)
 }
 
 fn pair_text(local: &str, remote: &str) -> String {
@@ -62,9 +59,32 @@ fn within(b: &Bound, x: f64) -> bool {
     b.min.is_none_or(|lo| x >= lo) && b.max.is_none_or(|hi| x <= hi)
 }
 
-/// Judges one expectation.
-pub(crate) fn judge(e: &Expect, o: &CallOutcome) -> Check {
+/// Judges one expectation; `calls` are the scenario's other calls by name (for
+/// comparisons).
+pub(crate) fn judge(e: &Expect, o: &CallOutcome, calls: &[(&str, &CallOutcome)]) -> Check {
     match e {
+        Expect::WorseThan(other) => {
+            let what = format!("media worse than on \"{}\" (higher delay and jitter)", other.value);
+            let Some((_, them)) = calls.iter().find(|(n, _)| *n == other.value) else {
+                return Check::new(what, false, "no such call ran");
+            };
+            let stats = |o: &CallOutcome| {
+                selected_path(o).and_then(|p| p.summary.delay.as_ref().map(|d| (d.mean, p.summary.jitter)))
+            };
+            match (stats(o), stats(them)) {
+                (Some((d1, j1)), Some((d2, j2))) => {
+                    let detail = format!(
+                        "{:.1} ms / {:.1} ms jitter here, {:.1} ms / {:.1} ms jitter there",
+                        d1.as_millis_f64(),
+                        j1.as_millis_f64(),
+                        d2.as_millis_f64(),
+                        j2.as_millis_f64()
+                    );
+                    Check::new(what, d1 > d2 && j1 > j2, detail)
+                }
+                _ => Check::new(what, false, "one of the calls measured no media on its selected path"),
+            }
+        }
         Expect::Connected(want) => {
             let what = format!("result {}", if *want { "connected" } else { "failed" });
             let detail = match (&o.selected, &o.failure) {
@@ -128,9 +148,9 @@ pub(crate) fn judge(e: &Expect, o: &CallOutcome) -> Check {
             let Some(path) = selected_path(o) else {
                 return Check::new(what, false, "no media was measured on a selected path");
             };
-            let on_path = |n: &str| path_nodes(path).iter().any(|p| p == n);
+            let on_path = |n: &str| path.nodes.iter().any(|p| p == n);
             let ok = if via { names.iter().all(|n| on_path(n)) } else { !names.iter().any(|n| on_path(n)) };
-            Check::new(what, ok, format!("media path: {}", path_nodes(path).join(" > ")))
+            Check::new(what, ok, format!("media path: {}", path.nodes.join(" > ")))
         }
         Expect::Delay(b) | Expect::Jitter(b) | Expect::Loss(b) | Expect::Mos(b) => quality(e, b, o),
         Expect::TimeToConnect(b) => {
@@ -201,7 +221,12 @@ pub(crate) fn judge(e: &Expect, o: &CallOutcome) -> Check {
             let Some(sel) = selected_path(o).and_then(|p| p.mos) else {
                 return Check::new(what, false, "no MOS on a selected path");
             };
-            let best = o.media_paths.iter().filter_map(|p| p.mos).fold(f64::MIN, f64::max);
+            let best = o
+                .media_paths
+                .iter()
+                .filter(|p| p.direction == Direction::CallerToCallee)
+                .filter_map(|p| p.mos)
+                .fold(f64::MIN, f64::max);
             // Within 0.01 MOS counts as equal: reports round to two decimals.
             let is_best = sel + 0.01 >= best;
             let detail = o.verdict.clone().unwrap_or_else(|| format!("selected MOS {sel:.2}, best {best:.2}"));

@@ -152,6 +152,9 @@ pub(crate) enum Expect {
     },
     /// Whether ICE chose the best-sounding of the working paths.
     BestPath(bool),
+    /// This call's selected media is worse (higher mean delay and higher jitter) than that
+    /// of another call of the scenario, named here: seed 000's VPN-versus-Edge comparison.
+    WorseThan(At<String>),
 }
 
 /// One assertion about the zone audit.
@@ -199,6 +202,7 @@ const EXPECT: &[&str] = &[
     "caller-candidates",
     "callee-candidates",
     "best-path",
+    "worse-than",
 ];
 const OVERRIDE: &[&str] = &["node", "link", "set", "add-route", "remove-route", "add-rule", "remove-rule", "before"];
 
@@ -443,7 +447,12 @@ fn read_call(dc: &mut Decoder<'_>, v: &Value, p: &Path, index: usize) -> Option<
             "opus" => Codec::OPUS,
             _ => Codec::PCMU,
         }),
-        None => Some(Codec::PCMU),
+        // Each kind of media sends what `icepath call` sends for it by default.
+        None => media.map(|m| match m {
+            MediaType::Video => Codec::conference_video(1_500_000),
+            MediaType::DesktopSharing => Codec::desktop_sharing(500_000),
+            MediaType::Audio | MediaType::FileTransfer => Codec::PCMU,
+        }),
     };
     let mut dur = |f: &mut Fields<'_>, name: &str, default: SimDuration| match f.optional(name) {
         Some((v, p)) => duration(dc, v, &p),
@@ -568,6 +577,11 @@ fn read_expect(dc: &mut Decoder<'_>, v: &Value, p: &Path) -> Vec<Expect> {
             out.push(Expect::Candidates { caller, has, lacks });
         }
     }
+    if let Some((v, p)) = f.optional("worse-than")
+        && let Some(name) = dc.string(v, &p, "the name of another call of this scenario")
+    {
+        out.push(Expect::WorseThan(name));
+    }
     if let Some((v, p)) = f.optional("best-path")
         && let Some(b) = dc.bool(v, &p)
     {
@@ -664,7 +678,7 @@ fn read_bound(dc: &mut Decoder<'_>, v: &Value, p: &Path, q: Quantity) -> Option<
 fn read_audit(dc: &mut Decoder<'_>, v: &Value, p: &Path) -> Option<AuditDef> {
     let expected = "an audit assertion (`from`, `to`, and `reachable: none`, `only: [...]` or `includes: [...]`)";
     let mut f = dc.fields(v, p, expected, &["from", "to", "reachable", "only", "includes"])?;
-    let from = f.required(dc, "from").and_then(|(v, p)| dc.ident(v, &p, "a zone"));
+    let from = f.required(dc, "from").and_then(|(v, p)| dc.string(v, &p, "a zone, or NODE/NIC"));
     let to = f.required(dc, "to").and_then(|(v, p)| dc.ident(v, &p, "a zone"));
     let mut kinds = Vec::new();
     if let Some((v, p)) = f.optional("reachable")

@@ -179,6 +179,17 @@ fn resolve(dc: &mut Decoder<'_>, def: &ScenarioFile, t: &Topology) -> (Vec<Call>
                     node(dc, n);
                 }
             }
+            if let file::Expect::WorseThan(other) = e
+                && !def.calls.iter().any(|x| x.name == other.value && x.name != c.name)
+            {
+                let names: Vec<&str> = def.calls.iter().map(|c| c.name.as_str()).collect();
+                let hint = unknown_hint(&other.value, "calls", &names);
+                let problem = Problem::InvalidValue {
+                    expected: "the name of another call of this scenario".into(),
+                    found: format!("{:?}", other.value),
+                };
+                dc.report(other.pos, &other.path, problem, Some(hint));
+            }
         }
         for (at, id) in [(&c.from, caller), (&c.to, callee)] {
             if let Some(id) = id
@@ -203,7 +214,24 @@ fn resolve(dc: &mut Decoder<'_>, def: &ScenarioFile, t: &Topology) -> (Vec<Call>
     }
     let zones: Vec<&str> = t.zones.keys().map(String::as_str).collect();
     for a in &def.audit {
-        for z in [&a.from, &a.to] {
+        for (i, z) in [&a.from, &a.to].into_iter().enumerate() {
+            // A source may also be one NIC of a multi-homed server: `edge01/ext0`.
+            if i == 0
+                && let Some((node, nic)) = z.value.split_once('/')
+            {
+                let ok = t.node_by_name(node).is_some_and(|n| {
+                    let n = t.node(n);
+                    n.zone.is_some() && n.ifaces.iter().any(|&f| t.iface(f).name == nic)
+                });
+                if !ok {
+                    let problem = Problem::InvalidValue {
+                        expected: "a zone, or NODE/NIC of a node in a zone".into(),
+                        found: format!("{:?}", z.value),
+                    };
+                    dc.report(z.pos, &z.path, problem, Some(format!("zones: {}", zones.join(", "))));
+                }
+                continue;
+            }
             if !t.zones.contains_key(&z.value) {
                 let hint = unknown_hint(&z.value, "zones", &zones);
                 let problem = Problem::UnknownReference { kind: RefKind::Zone, name: z.value.clone() };
@@ -335,6 +363,7 @@ pub fn run(s: &Scenario, opts: RunOptions) -> ScenarioResult {
 /// Places the scenario's calls on `t` and runs its audit there.
 fn run_design(s: &Scenario, t: &Topology, capture: bool) -> (Vec<CallResult>, Option<AuditReport>, Vec<Check>) {
     let mut calls = Vec::new();
+    let mut outcomes = Vec::new();
     for c in &s.calls {
         // Names resolve the same way on a mutant: overrides never rename or remove nodes.
         let (Some(caller), Some(callee)) = (t.node_by_name(&c.def.from.value), t.node_by_name(&c.def.to.value)) else {
@@ -353,24 +382,17 @@ fn run_design(s: &Scenario, t: &Topology, capture: bool) -> (Vec<CallResult>, Op
             capture,
             ..CallSpec::new(caller, callee)
         };
-        let checks_and_outcome = match run_call(t, &spec) {
-            Ok(outcome) => {
-                let checks = c.def.expect.iter().map(|e| expect::judge(e, &outcome)).collect();
-                (outcome, checks)
-            }
+        let outcome = match run_call(t, &spec) {
+            Ok(outcome) => outcome,
             // `resolve` checked both ends have a registrar; a mutant may remove one.
-            Err(e) => {
-                let msg = e.to_string();
-                let outcome = CallOutcome::not_placed(t, &spec, &msg);
-                let checks = c.def.expect.iter().map(|e| expect::judge(e, &outcome)).collect();
-                (outcome, checks)
-            }
+            Err(e) => CallOutcome::not_placed(t, &spec, &e.to_string()),
         };
-        calls.push(CallResult {
-            name: c.def.name.clone(),
-            outcome: checks_and_outcome.0,
-            checks: checks_and_outcome.1,
-        });
+        outcomes.push((c, outcome));
+    }
+    let named: Vec<(&str, &CallOutcome)> = outcomes.iter().map(|(c, o)| (c.def.name.as_str(), o)).collect();
+    for (c, outcome) in &outcomes {
+        let checks = c.def.expect.iter().map(|e| expect::judge(e, outcome, &named)).collect();
+        calls.push(CallResult { name: c.def.name.clone(), outcome: outcome.clone(), checks });
     }
     if s.def.audit.is_empty() {
         return (calls, None, Vec::new());

@@ -33,6 +33,18 @@ pub struct PacketSummary {
     /// so a lost connectivity check can be matched with the drop that killed it.
     #[serde(skip)]
     pub stun_transaction: Option<[u8; 12]>,
+    /// The RTP packet the payload carries (bare, behind an RFC 4571 length, in ChannelData or
+    /// in a TURN Send or Data indication), so a media packet can be followed through a relay
+    /// that re-wraps it into a new datagram.
+    #[serde(skip)]
+    pub rtp: Option<RtpTag>,
+}
+
+/// What identifies an RTP packet within a run: its stream and its number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RtpTag {
+    pub ssrc: u32,
+    pub sequence: u16,
 }
 
 impl PacketSummary {
@@ -44,8 +56,60 @@ impl PacketSummary {
             size: d.wire_len() as u32,
             ttl: d.ttl,
             stun_transaction: stun_transaction(&d.payload),
+            rtp: rtp_tag(&d.payload),
         }
     }
+}
+
+/// The RTP packet in `p`, found by RFC 7983's first-byte ranges: bare (128–191), in
+/// ChannelData (64–79, after its 4-byte header), in a TURN Send or Data indication (the DATA
+/// attribute), or behind an RFC 4571 length on an ICE-TCP connection. RTCP (RFC 5761 §4:
+/// packet types 200–204 in the second byte) is not RTP. Cheap: no allocation, no full parse.
+fn rtp_tag(p: &[u8]) -> Option<RtpTag> {
+    let at = |o: usize| -> Option<RtpTag> {
+        let h = p.get(o..o + 12)?;
+        let is_rtp = h[0] >> 6 == 2 && !(200..=204).contains(&h[1]);
+        is_rtp.then(|| RtpTag {
+            ssrc: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
+            sequence: u16::from_be_bytes([h[2], h[3]]),
+        })
+    };
+    match *p.first()? {
+        128..=191 => at(0),
+        64..=79 => at(4),
+        0..=3 => match turn_data_offset(p) {
+            Some(o) => at(o),
+            None => {
+                let framed = u16::from_be_bytes([p[0], *p.get(1)?]) as usize;
+                if framed + 2 <= p.len() { at(2) } else { None }
+            }
+        },
+        _ => None,
+    }
+}
+
+/// Where the DATA attribute's value starts in a TURN Send (0x0016) or Data (0x0017)
+/// indication (RFC 8656 §11.4, §11.6), walking the attributes (RFC 8489 §14: 4-byte header,
+/// value padded to 4 bytes).
+fn turn_data_offset(p: &[u8]) -> Option<usize> {
+    const COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+    const DATA: u16 = 0x0013;
+    let h = p.get(..20)?;
+    let kind = u16::from_be_bytes([h[0], h[1]]);
+    if !(kind == 0x0016 || kind == 0x0017) || h[4..8] != COOKIE {
+        return None;
+    }
+    let end = (20 + u16::from_be_bytes([h[2], h[3]]) as usize).min(p.len());
+    let mut at = 20;
+    while at + 4 <= end {
+        let t = u16::from_be_bytes([p[at], p[at + 1]]);
+        let len = u16::from_be_bytes([p[at + 2], p[at + 3]]) as usize;
+        if t == DATA {
+            return Some(at + 4);
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    None
 }
 
 /// The transaction id of a STUN message at the start of `p`, or inside a ChannelData frame
@@ -184,6 +248,11 @@ impl Trace {
         self.level
     }
 
+    /// Records from now on at `level` (what is already written stays).
+    pub fn set_level(&mut self, level: TraceLevel) {
+        self.level = level;
+    }
+
     pub fn records(&self) -> &[Record] {
         &self.records
     }
@@ -232,5 +301,57 @@ impl Trace {
     /// Whether anything is worth recording beyond counters (lets callers skip building records).
     pub fn wants(&self, level: TraceLevel) -> bool {
         self.level >= level
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 12-byte RTP header (V=2, PT 0) with this SSRC and sequence number, and a payload.
+    fn rtp(ssrc: u32, seq: u16) -> Vec<u8> {
+        let mut b = vec![0x80, 0x00];
+        b.extend_from_slice(&seq.to_be_bytes());
+        b.extend_from_slice(&[0, 0, 0, 0]);
+        b.extend_from_slice(&ssrc.to_be_bytes());
+        b.extend_from_slice(&[0xaa; 8]);
+        b
+    }
+
+    #[test]
+    fn rtp_is_found_bare_framed_and_inside_turn() {
+        let tag = Some(RtpTag { ssrc: 0x5eed_0001, sequence: 7 });
+        let r = rtp(0x5eed_0001, 7);
+        assert_eq!(rtp_tag(&r), tag);
+        // RFC 4571: a 2-byte length, then the packet.
+        let mut framed = (r.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&r);
+        assert_eq!(rtp_tag(&framed), tag);
+        // ChannelData (RFC 8656 §12.4): channel 0x4000, length, data.
+        let mut cd = vec![0x40, 0x00];
+        cd.extend_from_slice(&(r.len() as u16).to_be_bytes());
+        cd.extend_from_slice(&r);
+        assert_eq!(rtp_tag(&cd), tag);
+        // A Send indication: XOR-PEER-ADDRESS (8 bytes), then DATA.
+        let mut attrs = vec![0x00, 0x12, 0x00, 0x08, 0, 1, 0, 0, 0, 0, 0, 0];
+        attrs.extend_from_slice(&[0x00, 0x13]);
+        attrs.extend_from_slice(&(r.len() as u16).to_be_bytes());
+        attrs.extend_from_slice(&r);
+        let mut send = vec![0x00, 0x16];
+        send.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+        send.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+        send.extend_from_slice(&[9; 12]);
+        send.extend_from_slice(&attrs);
+        assert_eq!(rtp_tag(&send), tag);
+        // RTCP (PT 200 in the second byte), a Binding request, and nothing at all are not RTP.
+        let mut rtcp = r.clone();
+        rtcp[1] = 200;
+        assert_eq!(rtp_tag(&rtcp), None);
+        let mut binding = send.clone();
+        binding[1] = 0x01;
+        assert_eq!(rtp_tag(&binding), None);
+        assert_eq!(rtp_tag(&[]), None);
+        assert_eq!(rtp_tag(&[0x80; 5]), None);
+        assert_eq!(rtp_tag(&[0x00]), None);
     }
 }

@@ -164,8 +164,11 @@ pub enum FrameSize {
     /// Constant-rate audio: this many payload bytes every frame, in one packet.
     Audio { bytes_per_frame: usize },
     /// Video at a constant bitrate, each frame split into packets of at most `max_packet`
-    /// payload bytes; the marker is set on a frame's last packet.
-    Video { bits_per_sec: u64, max_packet: usize },
+    /// payload bytes; the marker is set on a frame's last packet. Every `keyframe_interval`
+    /// frames (0: never) a keyframe opens a group of pictures and weighs `keyframe_weight`
+    /// times a predicted frame; the group as a whole still carries exactly its share of the
+    /// bitrate, so keyframes make bursts, not extra bandwidth.
+    Video { bits_per_sec: u64, max_packet: usize, keyframe_interval: u32, keyframe_weight: u32 },
 }
 
 /// The E-model's view of a speech codec (ITU-T G.107 §7.4): its equipment impairment factor
@@ -241,7 +244,8 @@ impl Codec {
     /// A generic video codec: `bits_per_sec` of payload at 30 frames per second on the
     /// 90 kHz video clock (RFC 3551 §5 and Table 5: video formats use 90 000 Hz), each frame split into
     /// packets of at most `max_packet` payload bytes. PT 96 is the first dynamic value
-    /// (RFC 3551 §6). No look-ahead, no E-model impairment.
+    /// (RFC 3551 §6). No look-ahead, no E-model impairment, no keyframes (see
+    /// `with_keyframes`).
     pub const fn video(bits_per_sec: u64, max_packet: usize) -> Codec {
         Codec {
             name: "video",
@@ -251,9 +255,53 @@ impl Codec {
             // 3000-tick frame (see `ticks_per_frame`), so this rounding never accumulates.
             frame: SimDuration::from_nanos(33_333_333),
             lookahead: SimDuration::ZERO,
-            size: FrameSize::Video { bits_per_sec, max_packet },
+            size: FrameSize::Video { bits_per_sec, max_packet, keyframe_interval: 0, keyframe_weight: 1 },
             impairment: None,
         }
+    }
+
+    /// RTP payload bytes per packet for video and screen sharing: a 1,500-byte Ethernet MTU
+    /// less IPv4/UDP (28) and RTP (12) headers leaves 1,460, but WebRTC stacks packetise at
+    /// about 1,200 so that TURN (ChannelData 4, Send indication 36) and VPN encapsulation
+    /// (IPsec NAT-T adds some 50–70 bytes) still fit without fragmentation.
+    pub const MEDIA_PACKET: usize = 1200;
+
+    /// Conference video as `icepath call --media video` sends it: `bits_per_sec` at 30 fps in
+    /// `MEDIA_PACKET`-sized packets, a keyframe every 2 s (60 frames) weighing 8 predicted
+    /// frames. The keyframe figures are assumptions in the range H.264 conferencing encoders
+    /// show (I-frames several times a P-frame, a keyframe every one to a few seconds), not
+    /// a measured encoder.
+    pub const fn conference_video(bits_per_sec: u64) -> Codec {
+        Codec::video(bits_per_sec, Codec::MEDIA_PACKET).with_keyframes(60, 8)
+    }
+
+    /// Screen sharing as an RDP-like stream (Lync carries application sharing over RDP on
+    /// TCP): `bits_per_sec` of screen updates, 10 per second, in `MEDIA_PACKET`-sized RTP
+    /// packets (PT 97, dynamic; 90 kHz clock as for video). No keyframes: a full repaint is
+    /// rare. An assumption about the shape of the traffic, not a model of RDP itself.
+    pub const fn desktop_sharing(bits_per_sec: u64) -> Codec {
+        Codec {
+            name: "desktop-sharing",
+            payload_type: 97,
+            frame: SimDuration::from_millis(100),
+            ..Codec::video(bits_per_sec, Codec::MEDIA_PACKET)
+        }
+    }
+
+    /// The same video codec with a keyframe every `interval` frames (0: never) weighing
+    /// `weight` predicted frames (at least 1). Audio codecs are returned unchanged.
+    pub const fn with_keyframes(mut self, interval: u32, weight: u32) -> Codec {
+        if let FrameSize::Video { bits_per_sec, max_packet, .. } = self.size {
+            let weight = if weight == 0 { 1 } else { weight };
+            self.size =
+                FrameSize::Video { bits_per_sec, max_packet, keyframe_interval: interval, keyframe_weight: weight };
+        }
+        self
+    }
+
+    /// Whether this codec carries speech (the E-model rates it).
+    pub fn is_audio(&self) -> bool {
+        matches!(self.size, FrameSize::Audio { .. })
     }
 
     /// RTP timestamp ticks per frame: clock rate × frame duration, rounded to the nearest
@@ -269,17 +317,31 @@ impl Codec {
         SimDuration::from_nanos(ns.min(u64::MAX as u128) as u64)
     }
 
-    /// Payload bytes in frame `k`. Video spreads the bitrate exactly: frame k carries the
-    /// bytes owed between the starts of frames k and k + 1, so no remainder is lost.
+    /// Payload bytes in frame `k`. Video spreads the bitrate exactly: frames k..k+1 carry the
+    /// bytes owed between the starts of frames k and k + 1, so no remainder is lost. With
+    /// keyframes, a group of N frames carries what its N frames are owed, shared out by
+    /// weight (the keyframe `keyframe_weight`, the others 1), again without remainder.
     fn frame_bytes(&self, k: u64) -> usize {
         match self.size {
             FrameSize::Audio { bytes_per_frame } => bytes_per_frame,
-            FrameSize::Video { bits_per_sec, .. } => {
+            FrameSize::Video { bits_per_sec, keyframe_interval, keyframe_weight, .. } => {
                 let owed = |k: u64| {
                     k as u128 * self.ticks_per_frame() as u128 * bits_per_sec as u128
                         / (8 * self.clock_rate.max(1) as u128)
                 };
-                (owed(k + 1) - owed(k)).min(usize::MAX as u128) as usize
+                let bytes = if keyframe_interval == 0 {
+                    owed(k + 1) - owed(k)
+                } else {
+                    let n = keyframe_interval as u64;
+                    let (group, j) = (k / n, k % n);
+                    let share = owed((group + 1) * n) - owed(group * n);
+                    let w = keyframe_weight.max(1) as u128;
+                    let total = w + n as u128 - 1;
+                    // Weight of the frames before position j of the group.
+                    let before = |j: u64| if j == 0 { 0 } else { w + j as u128 - 1 };
+                    share * before(j + 1) / total - share * before(j) / total
+                };
+                bytes.min(usize::MAX as u128) as usize
             }
         }
     }
@@ -507,6 +569,40 @@ mod tests {
         assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
         // The 31st frame starts exactly one second in.
         assert_eq!(src.next_time(), SimTime::from_nanos(1_000_000_000));
+    }
+
+    #[test]
+    fn keyframes_are_bursts_within_the_bitrate() {
+        // 1.5 Mbit/s at 30 fps: 6250 bytes per frame on average; a 60-frame group carries
+        // 2 s × 187 500 bytes = 375 000, shared 8 : 1 : 1 … over 67 weights, so the keyframe
+        // gets 375 000 × 8 / 67 = 44 776 bytes and a predicted frame 5597 or 5598.
+        let codec = Codec::conference_video(1_500_000);
+        assert_eq!(codec.frame_bytes(0), 44_776);
+        let group: usize = (0..60).map(|k| codec.frame_bytes(k)).sum();
+        assert_eq!(group, 375_000);
+        assert!((1..60).all(|k| (5597..=5598).contains(&codec.frame_bytes(k))));
+        assert_eq!(codec.frame_bytes(60), 44_776, "the next group opens with a keyframe");
+        // The keyframe is split into 1200-byte packets sharing one timestamp, marked last.
+        let mut src = MediaSource::new(codec, 3, SimTime::ZERO);
+        let first: Vec<_> = (0..38).map(|_| src.next_packet()).collect();
+        assert!(first.iter().all(|(t, p)| *t == SimTime::ZERO && p.timestamp == 0));
+        assert!(first[..37].iter().all(|(_, p)| !p.marker && p.payload.len() == 1200));
+        assert!(first[37].1.marker && first[37].1.payload.len() == 44_776 - 37 * 1200);
+        let (t, p) = src.next_packet();
+        assert_eq!((t, p.timestamp), (SimTime::from_nanos(33_333_333), 3000));
+    }
+
+    #[test]
+    fn desktop_sharing_sends_ten_updates_a_second() {
+        let codec = Codec::desktop_sharing(500_000);
+        assert_eq!(codec.ticks_per_frame(), 9000);
+        // 500 kbit/s = 62 500 bytes a second, 6250 per update: five full packets and 250 bytes.
+        assert_eq!(codec.frame_bytes(0), 6250);
+        let mut src = MediaSource::new(codec, 4, SimTime::ZERO);
+        let update: Vec<_> = (0..6).map(|_| src.next_packet()).collect();
+        assert!(update[5].1.marker && update[5].1.payload.len() == 250);
+        assert_eq!(src.next_time(), SimTime::from_nanos(100_000_000));
+        assert!(!codec.is_audio() && Codec::PCMU.is_audio());
     }
 
     fn arb_packet() -> impl Strategy<Value = RtpPacket> {

@@ -317,7 +317,10 @@ impl IceAgent {
         for (local, protocol, remote, bytes, tid) in resend {
             if let Some(o) = self.pending.get(&tid) {
                 let (pair, sends) = (o.pair, o.tx.sends());
-                self.record(pair, tid, |r| r.sends = sends);
+                self.record(pair, tid, |r| {
+                    r.sends = sends;
+                    r.retransmitted_at.push(now);
+                });
             }
             self.send(local, protocol, remote, bytes, Some(tid));
         }
@@ -329,6 +332,7 @@ impl IceAgent {
             let current =
                 self.pair(o.pair).is_some_and(|p| p.state == PairState::InProgress && last_check(p) == Some(tid));
             if current {
+                self.record(o.pair, tid, |r| r.failed_at = Some(now));
                 self.set_state(o.pair, PairState::Failed, PairReason::Timeout { sends: o.tx.sends() });
                 self.after_check_failed(&o);
                 self.arm(now);
@@ -537,7 +541,9 @@ impl IceAgent {
                 nominating: use_candidate,
                 consent,
                 sends: 1,
+                retransmitted_at: Vec::new(),
                 answered_at: None,
+                failed_at: None,
             });
         }
         if !consent {

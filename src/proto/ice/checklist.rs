@@ -94,8 +94,14 @@ pub struct CheckRecord {
     pub consent: bool,
     /// How many times the request went out (1 + retransmissions).
     pub sends: u32,
-    /// When the response arrived, if one did.
+    /// When each retransmission went out (RFC 8489 §6.2.1), in order.
+    pub retransmitted_at: Vec<SimTime>,
+    /// When a response arrived, if one did (success or error).
     pub answered_at: Option<SimTime>,
+    /// When this transaction failed its pair: no answer before the transaction gave up, or
+    /// an answer that fails the check (an error other than a role conflict, a non-symmetric
+    /// or unusable response).
+    pub failed_at: Option<SimTime>,
 }
 
 /// A local and a remote candidate, and what the checks made of them.

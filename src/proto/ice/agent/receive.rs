@@ -225,6 +225,7 @@ impl IceAgent {
         if !symmetric {
             // RFC 8445 §7.2.5.2.1: the check fails if source and destination are not symmetric.
             let reason = PairReason::NonSymmetric { expected: (o.remote, o.local), got: (from, local) };
+            self.record(o.pair, tid, |r| r.failed_at = Some(now));
             self.set_state(o.pair, PairState::Failed, reason);
             self.after_check_failed(&o);
             self.arm(now);
@@ -242,6 +243,7 @@ impl IceAgent {
                 self.triggered.push_back(Triggered { pair: o.pair, nominate: false });
                 self.arm(now);
             } else {
+                self.record(o.pair, tid, |r| r.failed_at = Some(now));
                 self.set_state(o.pair, PairState::Failed, PairReason::ErrorResponse { code });
                 self.after_check_failed(&o);
                 self.arm(now);
@@ -250,6 +252,7 @@ impl IceAgent {
         }
         let Some(mapped) = msg.xor_mapped_address() else {
             self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::NoMappedAddress });
+            self.record(o.pair, tid, |r| r.failed_at = Some(now));
             self.set_state(o.pair, PairState::Failed, PairReason::ErrorResponse { code: 0 });
             self.after_check_failed(&o);
             return true;
