@@ -97,7 +97,7 @@ enum Command {
         /// The Edge to allocate on.
         #[arg(long)]
         server: String,
-        /// Which face of the Edge to use: its advertised public address or its internal NIC.
+        /// Which face of the Edge to use: its public address (the 1:1 NAT in front, else its external NIC) or its internal NIC.
         #[arg(long, value_enum, default_value_t = Face::External)]
         via: Face,
         /// TURN over UDP (3478) or TCP (443).

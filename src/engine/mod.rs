@@ -491,9 +491,21 @@ impl<'t> Engine<'t> {
             let Some(sip) = &n.roles.sip else { continue };
             let Some(reg) = sip.registrar else { continue };
             // External users reach an Access Edge at its published address.
-            let target = match &topo.node(reg).roles.edge {
-                Some(e) => Some(e.advertised),
-                None => first_addr(reg),
+            // Others on a segment they share with the client (a PSTN gateway knows its
+            // Mediation Server by the NIC on their segment), else at the first of their
+            // addresses the client has a route to.
+            let target = match topo.edge_public_address(reg) {
+                Some(public) => Some(public),
+                None => {
+                    let addrs: Vec<_> = topo.node(reg).ifaces.iter().map(|&i| topo.iface(i).addr).collect();
+                    let on_link = |a: &std::net::Ipv4Addr| n.ifaces.iter().any(|&i| topo.iface(i).net.contains(a));
+                    addrs
+                        .iter()
+                        .find(|a| on_link(a))
+                        .or_else(|| addrs.iter().find(|&&a| egress(topo, n.id, a).is_some()))
+                        .copied()
+                        .or_else(|| first_addr(reg))
+                }
             };
             let Some(target) = target else { continue };
             let Some((via, _)) = egress(topo, n.id, target) else { continue };

@@ -128,6 +128,8 @@ impl CallSpec {
 pub enum CallError {
     #[error("node `{0}` has no `sip:` block (no registrar to place calls through)")]
     NoSip(String),
+    #[error("node `{0}` has no route to its registrar `{1}` (it cannot sign in)")]
+    NoRouteToRegistrar(String, String),
     /// Audio needs a speech codec; video and desktop sharing need a video-shaped one.
     #[error("{media:?} media cannot be sent with the {codec} codec")]
     CodecMismatch { media: MediaType, codec: &'static str },
@@ -296,6 +298,12 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
     e.run();
     e.start_edges();
     let uas = e.start_signaling();
+    for n in [spec.caller, spec.callee] {
+        if !uas.contains_key(&n) {
+            let reg = topo.node(n).roles.sip.as_ref().and_then(|s| s.registrar).map(|r| topo.node(r).name.clone());
+            return Err(CallError::NoRouteToRegistrar(topo.node(n).name.clone(), reg.unwrap_or_default()));
+        }
+    }
     let t0 = e.now();
     e.run_until(t0 + SimDuration::from_secs(2) + spec.start);
     let callee_user = topo.node(spec.callee).roles.sip.as_ref().map(|s| s.user.clone()).unwrap_or_default();
@@ -505,11 +513,14 @@ pub fn relay_clients(e: &Engine<'_>, topo: &Topology, node: NodeId, tcp_only: bo
         // External users (signed in through the Edge) use its public face; internal ones its
         // internal NIC (MRAS hands out the matching address).
         let external = sip.and_then(|s| s.registrar).is_some_and(|r| topo.node(r).roles.edge.is_some());
-        let server_ip = if external { edge.advertised } else { topo.iface(edge.internal).addr };
+        let public = topo.edge_public_address(edge_node).unwrap_or(edge.advertised);
+        let server_ip = if external { public } else { topo.iface(edge.internal).addr };
         if let Some((via, _)) = egress(topo, node, server_ip) {
             let local_ip = topo.iface(via).addr;
+            // MRAS credentials: from the relay's own pool member unless the file says another.
+            let issuer = sip.and_then(|s| s.credentials).unwrap_or(edge_node);
             let cred =
-                e.mras_credentials(edge_node, &n.name, SimDuration::from_secs(8 * 3600)).expect("relay is an edge");
+                e.mras_credentials(issuer, &n.name, SimDuration::from_secs(8 * 3600)).expect("validated: an edge");
             for (protocol, port, local_port) in
                 [(Protocol::Udp, edge.udp_port, MEDIA_PORT), (Protocol::Tcp, edge.tcp_port, MEDIA_PORT + 1)]
             {
@@ -806,10 +817,28 @@ fn gathering_notes(e: &Engine<'_>, topo: &Topology, node: NodeId, media: Service
     let Service::Media(m) = e.service(media) else { return Vec::new() };
     let who = &topo.node(node).name;
     let mut notes = Vec::new();
-    for t in m.turn.iter().filter(|t| t.relayed().is_none()) {
+    // The Edge the client was sent to (its published address may belong to a NAT in front).
+    let relay = topo.node(node).roles.sip.as_ref().and_then(|s| s.relay).map(|r| topo.node(r).name.clone());
+    for (index, t) in m.turn.iter().enumerate().filter(|(_, t)| t.relayed().is_none()) {
         let server = t.server();
-        let edge = topo.iface_by_addr(*server.ip()).map(|i| topo.node(topo.iface(i).node).name.clone());
-        let edge = edge.unwrap_or_else(|| server.ip().to_string());
+        let edge = relay.clone().unwrap_or_else(|| server.ip().to_string());
+        // Refused by the server (a 401 for credentials it cannot verify, seed 004)?
+        let refused = e.trace().records().iter().find_map(|r| match r {
+            Record::Service {
+                service,
+                event:
+                    ServiceEvent::Media(MediaEvent::Turn {
+                        client,
+                        event: crate::proto::TurnClientEvent::RequestFailed { code, reason, .. },
+                    }),
+                ..
+            } if *service == media && *client == index => Some(format!("{code} {reason}")),
+            _ => None,
+        });
+        if let Some(refused) = refused {
+            notes.push(format!("{who}: relay allocation on {edge} ({} {server}) refused: {refused}", t.protocol()));
+            continue;
+        }
         let mut txns: Vec<[u8; 12]> = Vec::new();
         let mut origin: BTreeMap<PacketId, (NodeId, std::net::Ipv4Addr)> = BTreeMap::new();
         let mut why = None;

@@ -20,7 +20,7 @@ use crate::wire::{Datagram, Protocol};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProbeTarget {
-    /// The advertised public address (external clients).
+    /// The public address (external clients): the 1:1 NAT in front, else the external NIC.
     External,
     /// The internal interface (internal clients).
     Internal,
@@ -87,7 +87,7 @@ pub fn run_probe(topo: &Topology, spec: &ProbeSpec) -> Result<ProbeOutcome, Prob
         Protocol::Tcp => edge.tcp_port,
     };
     let server_ip = match spec.target {
-        ProbeTarget::External => edge.advertised,
+        ProbeTarget::External => topo.edge_public_address(spec.edge).unwrap_or(edge.advertised),
         ProbeTarget::Internal => topo.iface(edge.internal).addr,
     };
     let server = SocketAddrV4::new(server_ip, port);

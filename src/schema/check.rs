@@ -615,6 +615,7 @@ fn build(
                 registrar: id(&sip.registrar)?,
                 upstream: id(&sip.upstream)?,
                 relay: id(&sip.relay)?,
+                credentials: id(&sip.credentials)?,
             });
         }
         if let Some(r) = &n.resolver {

@@ -332,16 +332,18 @@ fn read_node(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileNode> {
     })
 }
 
-/// `sip: {user, registrar, upstream, relay}`: a node's part in call signaling.
+/// `sip: {user, registrar, upstream, relay, credentials}`: a node's part in call signaling.
 fn read_sip(dc: &mut Decoder<'_>, v: &Value, path: &Path) -> Option<FileSip> {
-    const KNOWN: &[&str] = &["user", "registrar", "upstream", "relay"];
-    let mut f = dc.fields(v, path, "signaling: a map with `registrar`, `upstream`, `relay` or `user`", KNOWN)?;
+    const KNOWN: &[&str] = &["user", "registrar", "upstream", "relay", "credentials"];
+    let expected = "signaling: a map with `registrar`, `upstream`, `relay`, `credentials` or `user`";
+    let mut f = dc.fields(v, path, expected, KNOWN)?;
     let user = f.optional("user").and_then(|(v, p)| dc.ident(v, &p, "a user name"));
     let registrar = f.optional("registrar").and_then(|(v, p)| dc.ident(v, &p, "a node id"));
     let upstream = f.optional("upstream").and_then(|(v, p)| dc.ident(v, &p, "a node id"));
     let relay = f.optional("relay").and_then(|(v, p)| dc.ident(v, &p, "a node id"));
+    let credentials = f.optional("credentials").and_then(|(v, p)| dc.ident(v, &p, "a node id"));
     f.finish(dc);
-    Some(FileSip { user, registrar, upstream, relay })
+    Some(FileSip { user, registrar, upstream, relay, credentials })
 }
 
 /// The `sip:` block as written.
@@ -351,6 +353,7 @@ pub(crate) struct FileSip {
     pub registrar: Option<At<String>>,
     pub upstream: Option<At<String>>,
     pub relay: Option<At<String>>,
+    pub credentials: Option<At<String>>,
 }
 
 /// A middlebox block: reported when it does not belong to the node's kind, or when the

@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use super::file::{Bound, CandidatePattern, Expect};
+use crate::proto::ice::{Profile, relay_allocated_over};
 use crate::scenario::{CallOutcome, Direction, PathMedia};
+use crate::wire::Protocol;
 
 /// One expectation, judged.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -101,9 +103,10 @@ pub(crate) fn judge(e: &Expect, o: &CallOutcome, calls: &[(&str, &CallOutcome)])
             let what = format!("selected {} -> {}", pattern_text(local), pattern_text(remote));
             match &o.selected {
                 Some(s) => {
-                    let ok = local.as_ref().is_none_or(|p| p.matches(&s.local))
-                        && remote.as_ref().is_none_or(|p| p.matches(&s.remote));
-                    Check::new(what, ok, format!("selected {}", pair_text(&s.local, &s.remote)))
+                    let (l, r) = (named(o, &s.local, true), named(o, &s.remote, false));
+                    let ok =
+                        local.as_ref().is_none_or(|p| p.matches(&l)) && remote.as_ref().is_none_or(|p| p.matches(&r));
+                    Check::new(what, ok, format!("selected {}", pair_text(&l, &r)))
                 }
                 None => Check::new(what, false, "no pair was selected"),
             }
@@ -125,9 +128,10 @@ pub(crate) fn judge(e: &Expect, o: &CallOutcome, calls: &[(&str, &CallOutcome)])
             let what = format!("early media on {} -> {}", pattern_text(local), pattern_text(remote));
             match &o.early_media {
                 Some(e) => {
-                    let ok = local.as_ref().is_none_or(|p| p.matches(&e.local))
-                        && remote.as_ref().is_none_or(|p| p.matches(&e.remote));
-                    Check::new(what, ok, format!("early media on {} at {}", pair_text(&e.local, &e.remote), e.at))
+                    let (l, r) = (named(o, &e.local, true), named(o, &e.remote, false));
+                    let ok =
+                        local.as_ref().is_none_or(|p| p.matches(&l)) && remote.as_ref().is_none_or(|p| p.matches(&r));
+                    Check::new(what, ok, format!("early media on {} at {}", pair_text(&l, &r), e.at))
                 }
                 None => Check::new(what, false, "no pair became valid"),
             }
@@ -201,9 +205,10 @@ pub(crate) fn judge(e: &Expect, o: &CallOutcome, calls: &[(&str, &CallOutcome)])
                 parts.push(format!("lacks [{}]", list(lacks)));
             }
             let what = format!("candidates of {who} {}", parts.join(" and "));
-            let present = |p: &CandidatePattern| lines.iter().any(|l| p.matches_sdp(l));
+            let profile = profile_of(o);
+            let present = |p: &CandidatePattern| lines.iter().any(|l| p.matches_sdp(l, profile));
             let ok = has.iter().all(present) && !lacks.iter().any(present);
-            let kinds: Vec<String> = lines.iter().map(|l| short_candidate(l)).collect();
+            let kinds: Vec<String> = lines.iter().map(|l| short_candidate(l, profile)).collect();
             Check::new(
                 what,
                 ok,
@@ -269,13 +274,51 @@ fn explanation(o: &CallOutcome) -> Option<String> {
     })
 }
 
-/// `a=candidate:1 1 UDP 2130706431 10.0.0.1 50000 typ host` → `host udp 10.0.0.1`.
-fn short_candidate(line: &str) -> String {
+fn profile_of(o: &CallOutcome) -> Profile {
+    if o.profile == "rfc8445" { Profile::Rfc8445 } else { Profile::MsIce2 }
+}
+
+/// The transport a relayed SDP line's allocation was made over (`None` when the line is not
+/// a relayed UDP candidate).
+fn relay_transport(w: &[&str], profile: Profile) -> Option<Protocol> {
+    let typ = w.iter().position(|x| *x == "typ")?;
+    if w.get(typ + 1) != Some(&"relay") || !w.get(2)?.eq_ignore_ascii_case("udp") {
+        return None;
+    }
+    relay_allocated_over(w.get(3)?.parse().ok()?, profile)
+}
+
+/// `a=candidate:1 1 UDP 2130706431 10.0.0.1 50000 typ host` → `host udp 10.0.0.1`; a relay
+/// allocated over TCP reads `relay tcp 203.0.113.20`.
+pub(crate) fn short_candidate(line: &str, profile: Profile) -> String {
     let w: Vec<&str> = line.split_whitespace().collect();
     let kind = w.iter().position(|x| *x == "typ").and_then(|i| w.get(i + 1)).copied().unwrap_or("?");
-    let transport = w.get(2).map(|t| t.to_ascii_lowercase()).unwrap_or_default();
+    let transport = match relay_transport(&w, profile) {
+        Some(p) => p.to_string().to_ascii_lowercase(),
+        None => w.get(2).map(|t| t.to_ascii_lowercase()).unwrap_or_default(),
+    };
     let addr = w.get(4).copied().unwrap_or("?");
     format!("{kind} {transport} {addr}")
+}
+
+/// A chosen pair's candidate (`relay udp 203.0.113.20:50001`) named as expectations name it:
+/// a relay by the transport it was allocated over, found in the SDP of its side (the
+/// caller's for `local`, the callee's for `remote`).
+fn named(o: &CallOutcome, described: &str, local: bool) -> String {
+    let mut words = described.split_whitespace();
+    let (Some("relay"), Some(_), Some(addr)) = (words.next(), words.next(), words.next()) else {
+        return described.to_string();
+    };
+    let lines = if local { &o.caller_candidates } else { &o.callee_candidates };
+    let found = lines.iter().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let here = format!("{}:{}", w.get(4)?, w.get(5)?);
+        if here == addr { relay_transport(&w, profile_of(o)) } else { None }
+    });
+    match found {
+        Some(p) => format!("relay {} {addr}", p.to_string().to_ascii_lowercase()),
+        None => described.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -290,9 +333,14 @@ mod tests {
         assert!(!relay_udp.matches("relay tcp 203.0.113.20:50001"));
         assert!(host.matches("host tcp 10.0.0.1:9"));
         let line = "a=candidate:2 1 UDP 15859711 203.0.113.20 50000 typ relay raddr 10.0.2.50 rport 50000";
-        assert!(relay_udp.matches_sdp(line));
-        assert!(!host.matches_sdp(line));
-        assert_eq!(short_candidate(line), "relay udp 203.0.113.20");
+        assert!(relay_udp.matches_sdp(line, Profile::MsIce2));
+        assert!(!host.matches_sdp(line, Profile::MsIce2));
+        assert_eq!(short_candidate(line, Profile::MsIce2), "relay udp 203.0.113.20");
+        // The same relayed address allocated over TCP 443 (transport preference 6).
+        let relay_tcp = CandidatePattern { kind: "relay".into(), transport: Some("tcp".into()) };
+        let line = "a=candidate:3 1 UDP 6422527 203.0.113.20 50001 typ relay raddr 10.0.2.50 rport 50001";
+        assert!(relay_tcp.matches_sdp(line, Profile::MsIce2) && !relay_udp.matches_sdp(line, Profile::MsIce2));
+        assert_eq!(short_candidate(line, Profile::MsIce2), "relay tcp 203.0.113.20");
     }
 
     #[test]

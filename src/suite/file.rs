@@ -74,7 +74,10 @@ pub(crate) struct CallDef {
     pub expect: Vec<Expect>,
 }
 
-/// A candidate as an expectation names it: its type, and optionally its transport.
+/// A candidate as an expectation names it: its type, and optionally its transport. For a
+/// relayed candidate the transport is the one the relay was allocated over — `relay udp` is
+/// the documents' "UDP Relay" (TURN over UDP 3478), `relay tcp` their "TCP Relay" (TURN over
+/// TCP 443, the last resort) — although the relayed address itself is UDP in both cases.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CandidatePattern {
     /// `host`, `srflx`, `prflx` or `relay`.
@@ -93,12 +96,10 @@ impl CandidatePattern {
     }
 
     /// Whether an SDP candidate line (`a=candidate:1 1 UDP 2130706431 10.0.0.1 50000 typ host`)
-    /// matches.
-    pub fn matches_sdp(&self, line: &str) -> bool {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let kind = words.iter().position(|w| *w == "typ").and_then(|i| words.get(i + 1)).copied().unwrap_or("");
-        let transport = words.get(2).map(|t| t.to_ascii_lowercase()).unwrap_or_default();
-        kind == self.kind && self.transport.as_deref().is_none_or(|t| t == transport)
+    /// matches; a relayed candidate's transport is the one its relay was allocated over,
+    /// read from its priority under `profile` (see `matches`' callers in `expect`).
+    pub fn matches_sdp(&self, line: &str, profile: crate::proto::ice::Profile) -> bool {
+        self.matches(&super::expect::short_candidate(line, profile))
     }
 }
 
@@ -446,7 +447,12 @@ fn read_call(dc: &mut Decoder<'_>, v: &Value, p: &Path, index: usize) -> Option<
             "opus" => Codec::OPUS,
             _ => Codec::PCMU,
         }),
-        None => Some(Codec::PCMU),
+        // Each kind of media sends what `icepath call` sends for it by default.
+        None => media.map(|m| match m {
+            MediaType::Video => Codec::conference_video(1_500_000),
+            MediaType::DesktopSharing => Codec::desktop_sharing(500_000),
+            MediaType::Audio | MediaType::FileTransfer => Codec::PCMU,
+        }),
     };
     let mut dur = |f: &mut Fields<'_>, name: &str, default: SimDuration| match f.optional(name) {
         Some((v, p)) => duration(dc, v, &p),

@@ -425,6 +425,9 @@ pub struct SipConfig {
     /// The A/V Edge whose relay a client uses for its server-reflexive and relayed
     /// candidates (MRAS hands it out).
     pub relay: Option<NodeId>,
+    /// The Edge whose MRAS issued the client's relay credentials, when not `relay` itself
+    /// (seed 004: a client sent to another pool member than the one that issued them).
+    pub credentials: Option<NodeId>,
 }
 
 /// The optional roles of a node, all off by default.

@@ -318,6 +318,23 @@ impl Topology {
     pub fn iface(&self, id: IfaceId) -> &Interface {
         &self.ifaces[id.0 as usize]
     }
+    /// Where the internet reaches an Edge's external NIC (what its public DNS names): the
+    /// external address of a 1:1 NAT that publishes the NIC, else the NIC's own address.
+    /// External clients sign in and allocate relays there. It is deliberately not the
+    /// Edge's `advertised` address, which is only what the Edge hands out in its relayed
+    /// candidates: a wrong one there (seed 004: "make sure it's correct") breaks the peers'
+    /// checks, not the client's way to the Edge. `None` for a node that is not an Edge.
+    pub fn edge_public_address(&self, edge: NodeId) -> Option<Ipv4Addr> {
+        let nic = self.iface(self.node(edge).roles.edge.as_ref()?.external).addr;
+        let published = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.roles.nat.as_ref())
+            .flat_map(|nat| &nat.static_nat)
+            .find(|s| s.internal == nic)
+            .map(|s| s.external);
+        Some(published.unwrap_or(nic))
+    }
     pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
         self.node_by_name.get(name).copied()
     }

@@ -105,6 +105,26 @@ pub fn type_preference(kind: CandidateType) -> u32 {
     }
 }
 
+/// The transport a relayed UDP candidate's allocation was made over, read back from its
+/// priority (as a peer reading the SDP can): under MS-ICE2 the local preference's transport
+/// field (UDP 15, TCP 6); under RFC 8445 the TCP twin's local preference is one less, so even.
+/// TCP candidates (RFC 6544, `tcptype`) are not relayed-over-TCP UDP candidates: `None`.
+pub fn relay_allocated_over(priority: u32, profile: Profile) -> Option<Protocol> {
+    if priority >> 24 != type_preference(CandidateType::Relayed) {
+        return None;
+    }
+    let local = (priority >> 8) & 0xFFFF;
+    let tcp = match profile {
+        Profile::MsIce2 => match local >> 12 {
+            15 => false,
+            6 => true,
+            _ => return None,
+        },
+        Profile::Rfc8445 => local.is_multiple_of(2),
+    };
+    Some(if tcp { Protocol::Tcp } else { Protocol::Udp })
+}
+
 /// RFC 8445 §5.1.2.1: `2^24 · type + 2^8 · local + (256 − component)`.
 pub fn candidate_priority(type_preference: u32, local_preference: u32, component: u16) -> u32 {
     debug_assert!(type_preference <= 126 && local_preference <= 0xFFFF, "preferences fit their fields");
@@ -212,6 +232,24 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddrV4 {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn relay_transport_reads_back_from_priority() {
+        let mapped = addr("198.51.100.6:50000");
+        for profile in [Profile::MsIce2, Profile::Rfc8445] {
+            let mut r = Ranker::default();
+            for (via, ifc) in [(Protocol::Udp, 0), (Protocol::Tcp, 0), (Protocol::Udp, 1), (Protocol::Tcp, 1)] {
+                let spec = LocalCandidateSpec::relayed(addr("203.0.113.20:50000"), mapped, via, ifc);
+                let prio = r.priority(profile, &spec);
+                assert_eq!(relay_allocated_over(prio, profile), Some(via), "{profile:?} {via} {ifc}");
+            }
+            let host = r.priority(profile, &LocalCandidateSpec::host(addr("10.0.0.1:50000"), 0));
+            assert_eq!(relay_allocated_over(host, profile), None);
+        }
+        // The values Lync-shaped SDP shows (MS-ICE2): UDP relay, then the TCP one.
+        assert_eq!(relay_allocated_over(15859711, Profile::MsIce2), Some(Protocol::Udp));
+        assert_eq!(relay_allocated_over(6422527, Profile::MsIce2), Some(Protocol::Tcp));
     }
 
     #[test]

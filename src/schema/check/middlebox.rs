@@ -151,8 +151,16 @@ pub(super) fn check_middleboxes(
             for r in [&sip.registrar, &sip.upstream].into_iter().flatten() {
                 find_node(dc, f, node_index, &node_names, r, &NodeKind::ALL, "a node");
             }
-            if let Some(r) = &sip.relay {
+            for r in [&sip.relay, &sip.credentials].into_iter().flatten() {
                 find_node(dc, f, node_index, &node_names, r, &[NodeKind::Edge], "an edge");
+            }
+            if let (Some(c), None) = (&sip.credentials, &sip.relay) {
+                let problem = Problem::InvalidValue {
+                    expected: "`credentials` beside `relay`".into(),
+                    found: "no `relay`".into(),
+                };
+                let hint = "credentials are for a relay: add `relay: <edge>` (or remove `credentials`)";
+                dc.report(c.pos, &c.path, problem, Some(hint.into()));
             }
         }
     }
