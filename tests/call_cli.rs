@@ -90,7 +90,7 @@ fn the_seed_000_fix_sends_media_around_the_vpn() {
 fn early_media_on_the_relay_then_promotion_to_the_vpn_host_pair() {
     let text = std::fs::read_to_string(VPN).unwrap();
     let slow = text
-        .replace("crypto-delay: 0.3ms", "crypto-delay: 150ms")
+        .replace("crypto-delay: 1ms", "crypto-delay: 150ms")
         .replace("          profile: domain\n", "          profile: private\n");
     assert_ne!(slow, text);
     let path = std::env::temp_dir().join(format!("icepath-s19-{}.yaml", std::process::id()));
@@ -173,7 +173,7 @@ fn rand_suffix() -> u64 {
 /// media through the Edge relay does not notice.
 #[test]
 fn background_load_on_the_concentrator_hurts_only_the_vpn_path() {
-    let delay_and_jitter = |from: &str, bg: &str| -> (f64, f64) {
+    let delay_and_jitter = |from: &str, bg: &str| -> (f64, f64, f64) {
         let mut args = vec!["call", VPN, "--from", from, "--to", "desk-pc", "--format", "json"];
         if !bg.is_empty() {
             args.extend(["--background", bg]);
@@ -183,16 +183,18 @@ fn background_load_on_the_concentrator_hurts_only_the_vpn_path() {
         let sel =
             v["media_paths"].as_array().unwrap().iter().find(|p| p["selected"] == true).expect("selected path").clone();
         let ms = |x: &serde_json::Value| x.as_f64().unwrap() / 1e6;
-        (ms(&sel["summary"]["delay"]["mean"]), ms(&sel["summary"]["jitter"]))
+        (ms(&sel["summary"]["delay"]["mean"]), ms(&sel["summary"]["jitter"]), ms(&sel["summary"]["delay"]["p95"]))
     };
-    let (vpn_idle, vpn_idle_j) = delay_and_jitter("laptop-full", "");
-    let (vpn_busy, vpn_busy_j) = delay_and_jitter("laptop-full", "lync-fe:laptop-split@180Mbit");
+    // One run's final RFC 3550 jitter swings too much to rank two runs; the spread of the
+    // delays (p95) does not. tests/media_paths.rs compares jitter averaged over seeds.
+    let (vpn_idle, _, vpn_idle_p95) = delay_and_jitter("laptop-full", "");
+    let (vpn_busy, _, vpn_busy_p95) = delay_and_jitter("laptop-full", "lync-fe:laptop-split@180Mbit");
     assert!(
-        vpn_busy > vpn_idle + 0.5 && vpn_busy_j > vpn_idle_j,
-        "VPN idle {vpn_idle}/{vpn_idle_j}, busy {vpn_busy}/{vpn_busy_j}"
+        vpn_busy > vpn_idle + 0.5 && vpn_busy_p95 > vpn_idle_p95 + 0.5,
+        "VPN idle {vpn_idle}/{vpn_idle_p95}, busy {vpn_busy}/{vpn_busy_p95}"
     );
-    let (relay_idle, relay_idle_j) = delay_and_jitter("laptop-split", "");
-    let (relay_busy, relay_busy_j) = delay_and_jitter("laptop-split", "lync-fe:laptop-full@180Mbit");
+    let (relay_idle, relay_idle_j, _) = delay_and_jitter("laptop-split", "");
+    let (relay_busy, relay_busy_j, _) = delay_and_jitter("laptop-split", "lync-fe:laptop-full@180Mbit");
     assert!(
         (relay_busy - relay_idle).abs() < 0.1 && (relay_busy_j - relay_idle_j).abs() < 0.1,
         "relay {relay_idle}/{relay_busy}"

@@ -215,3 +215,54 @@ fn every_path_is_measured_both_ways() {
         assert!(!sel_back.nodes.iter().any(|n| n == avoids), "{:?}", sel_back.nodes);
     }
 }
+
+/// S01 against S02 (seed 000): "media traffic must pass through an additional layer of
+/// encryption and decryption … compounded when the VPN concentrator is busy". The full-tunnel
+/// worker's VPN path is slower and more jittery than the split-tunnel worker's relay path
+/// through the Edge at idle (same kind of home line, same DMZ: the difference is the
+/// concentrator's crypto and its shared CPU), and worse again when a bulk download to
+/// another VPN user loads the concentrator. RFC 3550 jitter is a running estimate whose final
+/// value swings from run to run, so it is compared averaged over seeds and both directions.
+#[test]
+fn the_vpn_path_is_worse_than_the_relay_path_and_worse_still_when_busy() {
+    let t = load(VPN);
+    let node = |n: &str| t.node_by_name(n).unwrap();
+    // (mean delay, p95, jitter) of the selected path, in ms, averaged over seeds and both
+    // directions.
+    let measure = |from: &str, busy: bool| -> (f64, f64, f64) {
+        let mut sums = (0.0, 0.0, 0.0);
+        let mut n = 0.0;
+        for seed in 1..=4 {
+            let mut spec = CallSpec::new(node(from), node("desk-pc"));
+            spec.seed = seed;
+            spec.media_duration = SimDuration::from_secs(6);
+            if busy {
+                // 180 Mbit/s of 1,200-byte packets: some 18,300 a second through a
+                // concentrator that serves 20,000.
+                spec.background.push(icepath::scenario::BackgroundFlow {
+                    from: node("lync-fe"),
+                    to: node("laptop-split"),
+                    rate: 180_000_000,
+                });
+            }
+            let o = run_call(&t, &spec).unwrap();
+            for p in o.media_paths.iter().filter(|p| p.selected) {
+                let d = p.summary.delay.expect("media arrived");
+                sums.0 += d.mean.as_millis_f64();
+                sums.1 += d.p95.as_millis_f64();
+                sums.2 += p.summary.jitter.as_millis_f64();
+                n += 1.0;
+            }
+        }
+        (sums.0 / n, sums.1 / n, sums.2 / n)
+    };
+    let vpn = measure("laptop-full", false);
+    let relay = measure("laptop-split", false);
+    let vpn_busy = measure("laptop-full", true);
+    let report = format!("VPN idle {vpn:?}, relay idle {relay:?}, VPN busy {vpn_busy:?} (mean, p95, jitter ms)");
+    assert!(vpn.0 > relay.0 + 1.0 && vpn.1 > relay.1 + 1.0, "{report}");
+    assert!(vpn.2 > relay.2 * 1.1, "{report}");
+    assert!(vpn_busy.0 > vpn.0 + 0.5 && vpn_busy.1 > vpn.1 + 0.5, "{report}");
+    assert!(vpn_busy.2 > vpn.2, "{report}");
+    eprintln!("{report}");
+}

@@ -34,12 +34,16 @@ fn media_delays(topo: &Topology, background: u32) -> (f64, f64, u64) {
         let at = start + SimDuration::from_millis(20 * i);
         media.push(e.send_at(at, laptop, Datagram::udp(sa("10.99.0.10:50000"), sa("10.0.2.50:50010"), vec![0; 172])));
         // A bulk download from the front end to the other VPN user, through the same
-        // concentrator, in bursts of 50 back-to-back packets (as TCP sends a window).
+        // concentrator, in bursts of 50 back-to-back packets (as TCP sends a window). The
+        // bursts' phase against the media moves from one 20 ms period to the next (a step
+        // of 7.919 ms, prime to the period), as an unrelated flow's would: locked to the
+        // media, every packet would meet the queue at the same point of its cycle.
+        let phase = (i * 7_919) % 20_000;
         for k in 0..background {
             let burst = (k / 50) as u64;
             let bursts = background.div_ceil(50) as u64;
             let d = Datagram::udp(sa("10.0.1.10:445"), sa("10.99.0.11:40000"), vec![0; 1200]);
-            e.send_at(at + SimDuration::from_micros(burst * 20_000 / bursts + 3_000), server, d);
+            e.send_at(at + SimDuration::from_micros(burst * 20_000 / bursts + phase), server, d);
         }
     }
     e.run();

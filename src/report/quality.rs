@@ -37,6 +37,15 @@
 //!   20 ms for `Codec::PCMU`) plus the encoder look-ahead (`Codec::lookahead`: 0 for G.711,
 //!   6.5 ms for Opus). No device, operating system or DSP delay is added.
 //!
+//! # Where the codec figures come from (checked, and not)
+//!
+//! G.711's Ie = 0 (the reference codec) and Bpl = 4.3 without PLC / 25.1 with the G.711
+//! Appendix I PLC are the values cited from ITU-T G.113 Appendix I (see `Codec::PCMU`). They
+//! were NOT re-checked against the ITU tables for this release: searches of the reference
+//! material available here found no copy of G.113's Appendix I, and the one independent
+//! E-model implementation found uses Bpl = 10 for G.711, a reminder that planning tools
+//! disagree. The Opus/SILK figures are our assumptions (see `Codec::OPUS`), not ITU values.
+//!
 //! MOS comes from R by G.107 Annex B: 1 below R = 0, 4.5 above R = 100, else
 //! 1 + 0.035·R + R·(R − 60)·(100 − R)·7·10⁻⁶. That cubic dips to 0.99 for 0 < R < 6.5; we
 //! clamp it at 1 so that MOS never rises as R falls (a deviation of at most 0.011).

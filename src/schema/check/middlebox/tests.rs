@@ -57,7 +57,7 @@ fn vpn_clients_get_a_virtual_interface_on_the_pool_link() {
     assert_eq!(t.iface(c.tunnel).addr, ip("10.99.0.1"));
     assert_eq!(t.iface(c.outside).name, "ext0");
     assert_eq!((c.capacity_pps, c.queue_packets, c.hairpin), (Some(20_000), 1000, true));
-    assert_eq!(c.crypto_delay.as_nanos(), 300_000);
+    assert_eq!(c.crypto_delay.as_nanos(), 1_000_000);
 
     let full = t.node(t.node_by_name("laptop-full").unwrap());
     let vpn = full.roles.vpn.as_ref().unwrap();
