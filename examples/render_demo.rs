@@ -58,6 +58,7 @@ fn main() {
                 .into(),
         ],
         calls: vec![CallSection::from_call(&call, &charts, Some(""))],
+        extras: Vec::new(),
     };
     fs::write(out.join("index.html"), render_page(&page)).expect("writing the page");
     let entry = IndexEntry {

@@ -190,6 +190,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Write design-review reports: per scenario an index.html with charts (and PNGs for
+    /// slides), results.json and trace.pcap; for several, an index page with a pass/fail table.
+    Report {
+        /// Scenario files or folders (searched for *.yaml).
+        paths: Vec<String>,
+        /// Where to write: a single scenario's folder, or the root of a suite's reports
+        /// (default: reports/).
+        #[arg(short = 'o', long = "out")]
+        out: Option<String>,
+    },
     /// Audit a topology's security zones: for every pair of zones, what is reachable by new
     /// unsolicited flows, found by sending probes through the firewall, NAT and route models.
     Audit {
@@ -278,6 +288,7 @@ fn main() -> ExitCode {
             test_suite(paths, junit.as_deref(), partition.as_deref(), jobs, format)
         }
         Command::Audit { topology, format } => audit(&topology, format),
+        Command::Report { paths, out } => report(paths, out),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -765,4 +776,52 @@ fn audit(path: &str, format: Format) -> Result<u8, Failure> {
         Format::Json => out!("{}", serde_json::to_string_pretty(&report).expect("invariant: audit serializes") + "\n"),
     }
     Ok(if report.flags.is_empty() { 0 } else { 1 })
+}
+
+fn report(paths: Vec<String>, out: Option<String>) -> Result<u8, Failure> {
+    use icepath::suite::{RunOptions, collect, folder_name, load, run, write_index, write_report};
+    if paths.is_empty() {
+        return Err(Failure::input("error: give a scenario file or a folder of them"));
+    }
+    let single = paths.len() == 1 && std::path::Path::new(&paths[0]).is_file();
+    let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
+    let files = collect(&paths).map_err(|e| Failure::input(format!("error: cannot list scenarios: {e}")))?;
+    let root = std::path::PathBuf::from(out.unwrap_or_else(|| "reports".into()));
+    let opts = RunOptions { capture: true, ..Default::default() };
+    let mut index = Vec::new();
+    let mut all_passed = true;
+    for f in &files {
+        let s = load(f).map_err(|e| {
+            let errors = e.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+            Failure::input(format!(
+                "{}{}: {errors} error{} found; no report written",
+                e.render(),
+                f.display(),
+                plural(errors)
+            ))
+        })?;
+        let r = run(&s, opts);
+        let folder = folder_name(&r.file);
+        let dir = if single { root.clone() } else { root.join(&folder) };
+        write_report(&s, &r, &dir).map_err(|e| Failure::input(format!("error: writing {}: {e}", dir.display())))?;
+        let (ok, bad) = r.counts();
+        all_passed &= bad == 0;
+        outln!("{}: {} ({ok} passed, {bad} failed)", r.id, dir.join("index.html").display());
+        let summary = r
+            .calls
+            .iter()
+            .map(|c| match &c.outcome.selected {
+                Some(sel) => format!("{}: {} -> {}", c.name, sel.local, sel.remote),
+                None => format!("{}: failed", c.name),
+            })
+            .chain(r.audit.as_ref().map(|a| format!("zone audit ({} probes)", a.probes)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        index.push((format!("{}: {}", r.id, r.title), format!("{folder}/index.html"), bad == 0, summary));
+    }
+    if !single {
+        write_index(&index, &root).map_err(|e| Failure::input(format!("error: writing {}: {e}", root.display())))?;
+        outln!("index: {}", root.join("index.html").display());
+    }
+    Ok(if all_passed { 0 } else { 1 })
 }

@@ -352,7 +352,12 @@ fn a_real_call_renders_the_same_page_twice() {
             passed: true,
             detail: "host udp 10.99.0.10:50000 selected".into(),
         }];
-        let page = ReportPage { title: "VPN worker".into(), summary: vec!["A call.".into()], calls: vec![section] };
+        let page = ReportPage {
+            title: "VPN worker".into(),
+            summary: vec!["A call.".into()],
+            calls: vec![section],
+            extras: Vec::new(),
+        };
         render_page(&page)
     };
     let html = render();

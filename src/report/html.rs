@@ -22,6 +22,17 @@ pub struct ReportPage {
     /// What the design is and what the scenario checks, as paragraphs of plain text.
     pub summary: Vec<String>,
     pub calls: Vec<CallSection>,
+    /// Further judged sections after the calls (the zone audit, the mutants).
+    pub extras: Vec<ExtraSection>,
+}
+
+/// A judged section that is not a call: a heading, preformatted text (the audit table),
+/// and expectation rows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExtraSection {
+    pub heading: String,
+    pub text: Option<String>,
+    pub expectations: Vec<Expectation>,
 }
 
 /// One call of a scenario.
@@ -238,7 +249,8 @@ fn status(passed: Option<bool>) -> &'static str {
 pub fn render_page(page: &ReportPage) -> String {
     let mut o = String::new();
     head(&mut o, &page.title);
-    let overall = if page.calls.iter().any(|c| c.passed == Some(false)) {
+    let extras_failed = page.extras.iter().any(|x| x.expectations.iter().any(|e| !e.passed));
+    let overall = if extras_failed || page.calls.iter().any(|c| c.passed == Some(false)) {
         Some(false)
     } else if page.calls.iter().any(|c| c.passed == Some(true)) {
         Some(true)
@@ -254,6 +266,16 @@ pub fn render_page(page: &ReportPage) -> String {
     }
     for (i, c) in page.calls.iter().enumerate() {
         call_section(&mut o, i + 1, c);
+    }
+    for (i, x) in page.extras.iter().enumerate() {
+        let passed = (!x.expectations.is_empty()).then(|| x.expectations.iter().all(|e| e.passed));
+        let _ = writeln!(o, "<section id=\"extra-{}\">", i + 1);
+        let _ = writeln!(o, "<h2>{} {}</h2>", escape(&x.heading), status(passed));
+        if let Some(t) = &x.text {
+            let _ = writeln!(o, "<pre>{}</pre>", escape(t));
+        }
+        expectation_table(&mut o, &x.expectations);
+        o.push_str("</section>\n");
     }
     let seeds: Vec<u64> = {
         let mut s: Vec<u64> = page.calls.iter().map(|c| c.seed).collect();
@@ -274,19 +296,7 @@ fn call_section(o: &mut String, n: usize, c: &CallSection) {
         let _ = writeln!(o, "<p>{}</p>", escape(v));
     }
     o.push_str("</div>\n");
-    if !c.expectations.is_empty() {
-        o.push_str("<h3>Expectations</h3>\n<table>\n<tr><th>result</th><th>expected</th><th>found</th></tr>\n");
-        for e in &c.expectations {
-            let (class, mark) = if e.passed { ("ok", "✔ pass") } else { ("bad", "✘ fail") };
-            let _ = writeln!(
-                o,
-                "<tr><td class=\"{class}\">{mark}</td><td>{}</td><td>{}</td></tr>",
-                escape(&e.text),
-                escape(&e.detail)
-            );
-        }
-        o.push_str("</table>\n");
-    }
+    expectation_table(o, &c.expectations);
     for (k, f) in c.figures.iter().enumerate() {
         let svg = match &f.svg {
             Ok(svg) => svg,
@@ -329,6 +339,23 @@ fn call_section(o: &mut String, n: usize, c: &CallSection) {
         o.push_str("</table>\n");
     }
     o.push_str("</section>\n");
+}
+
+fn expectation_table(o: &mut String, expectations: &[Expectation]) {
+    if expectations.is_empty() {
+        return;
+    }
+    o.push_str("<h3>Expectations</h3>\n<table>\n<tr><th>result</th><th>expected</th><th>found</th></tr>\n");
+    for e in expectations {
+        let (class, mark) = if e.passed { ("ok", "✔ pass") } else { ("bad", "✘ fail") };
+        let _ = writeln!(
+            o,
+            "<tr><td class=\"{class}\">{mark}</td><td>{}</td><td>{}</td></tr>",
+            escape(&e.text),
+            escape(&e.detail)
+        );
+    }
+    o.push_str("</table>\n");
 }
 
 /// The SVG element without an XML declaration, which is not allowed inside HTML.
@@ -392,6 +419,11 @@ mod tests {
                 }],
                 expectations: vec![Expectation { text: "<e>".into(), passed: false, detail: "&".into() }],
                 ..CallSection::default()
+            }],
+            extras: vec![ExtraSection {
+                heading: "<h>".into(),
+                text: Some("<pre>".into()),
+                expectations: vec![Expectation { text: "<e>".into(), passed: true, detail: "<d>".into() }],
             }],
         };
         let html = render_page(&page);

@@ -13,6 +13,9 @@ pub struct ScenarioFile {
     /// The S-number or short id (`scenario: S05`).
     pub id: String,
     pub title: String,
+    /// The file's opening comment (which document it reproduces, and why each expectation
+    /// is what it is), as paragraphs, for reports.
+    pub description: Vec<String>,
     /// The topology file, relative to the scenario file.
     pub(crate) topology: At<String>,
     pub seed: u64,
@@ -222,13 +225,44 @@ pub fn read_scenario(file: &str, text: &str) -> Result<ScenarioFile, Vec<Diagnos
     };
     let s = read_top(&mut dc, &doc);
     match s {
-        Some(s) if !dc.has_errors() => Ok(s),
+        Some(mut s) if !dc.has_errors() => {
+            s.description = opening_comment(text);
+            Ok(s)
+        }
         _ => {
             let mut d = dc.diagnostics;
             d.sort_by_key(|d| (d.line, d.column));
             Err(d)
         }
     }
+}
+
+/// The comment lines at the top of the file, joined into paragraphs (an empty `#` line
+/// separates them; `- ` starts a new one, for lists).
+fn opening_comment(text: &str) -> Vec<String> {
+    let mut paragraphs: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim_start().strip_prefix('#') else { break };
+        let rest = rest.strip_prefix(' ').unwrap_or(rest);
+        let trimmed = rest.trim();
+        if trimmed.is_empty() || trimmed.starts_with("- ") {
+            if !current.is_empty() {
+                paragraphs.push(std::mem::take(&mut current));
+            }
+            if trimmed.is_empty() {
+                continue;
+            }
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(trimmed);
+    }
+    if !current.is_empty() {
+        paragraphs.push(current);
+    }
+    paragraphs
 }
 
 fn read_top(dc: &mut Decoder<'_>, doc: &Value) -> Option<ScenarioFile> {
@@ -292,6 +326,7 @@ fn read_top(dc: &mut Decoder<'_>, doc: &Value) -> Option<ScenarioFile> {
     Some(ScenarioFile {
         title: title.map_or_else(|| id.value.clone(), |t| t.value),
         id: id.value,
+        description: Vec::new(),
         topology: topology?,
         seed: seed?,
         overrides,

@@ -15,6 +15,7 @@ mod expect;
 mod file;
 mod junit;
 mod patch;
+mod report;
 
 use std::path::{Path as FsPath, PathBuf};
 
@@ -25,6 +26,7 @@ pub use audit::{AuditReport, Reachable, ZonePair, audit};
 pub use expect::Check;
 pub use file::{ScenarioFile, read_scenario};
 pub use junit::junit_xml;
+pub use report::{folder_name, write_index, write_report};
 
 use crate::scenario::{BackgroundFlow, CallOutcome, CallSpec, run_call};
 use crate::schema::decode::{Decoder, unknown_hint};
