@@ -474,10 +474,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
     Ok(CallOutcome {
         caller: topo.node(spec.caller).name.clone(),
         callee: topo.node(spec.callee).name.clone(),
-        profile: match spec.profile {
-            Profile::Rfc8445 => "rfc8445".into(),
-            Profile::MsIce2 => "ms-ice2".into(),
-        },
+        profile: profile_name(spec.profile).into(),
         media: spec.media,
         seed: spec.seed,
         signaling_ok,
@@ -925,6 +922,14 @@ fn start_name(s: &Start) -> String {
     }
 }
 
+/// A profile as results name it.
+fn profile_name(p: Profile) -> &'static str {
+    match p {
+        Profile::Rfc8445 => "rfc8445",
+        Profile::MsIce2 => "ms-ice2",
+    }
+}
+
 impl CallOutcome {
     /// The outcome of a call that could not be placed at all (`why`), for reports that
     /// judge it like any other failed call.
@@ -932,10 +937,7 @@ impl CallOutcome {
         CallOutcome {
             caller: topo.node(spec.caller).name.clone(),
             callee: topo.node(spec.callee).name.clone(),
-            profile: match spec.profile {
-                Profile::Rfc8445 => "rfc8445".into(),
-                Profile::MsIce2 => "ms-ice2".into(),
-            },
+            profile: profile_name(spec.profile).into(),
             media: spec.media,
             seed: spec.seed,
             signaling_ok: false,
