@@ -717,11 +717,16 @@ fn source_address(t: &Topology, node: icepath::topology::NodeId, dst: Ipv4Addr) 
     egress.or(t.node(node).ifaces.first().copied()).map(|i| t.iface(i).addr)
 }
 
+/// A scenario file that did not load: every problem with its snippet, then a count and
+/// what was therefore not done.
+fn scenario_failure(e: &icepath::suite::LoadFailure, file: &str, consequence: &str) -> Failure {
+    let errors = e.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    Failure::input(format!("{}{file}: {errors} error{} found; {consequence}", e.render(), plural(errors)))
+}
+
 fn run_scenario(path: &str, format: Format, no_mutants: bool) -> Result<u8, Failure> {
-    let s = icepath::suite::load(std::path::Path::new(path)).map_err(|e| {
-        let errors = e.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
-        Failure::input(format!("{}{path}: {errors} error{} found; nothing was simulated", e.render(), plural(errors)))
-    })?;
+    let s = icepath::suite::load(std::path::Path::new(path))
+        .map_err(|e| scenario_failure(&e, path, "nothing was simulated"))?;
     let opts = icepath::suite::RunOptions { skip_mutants: no_mutants, ..Default::default() };
     let r = icepath::suite::run(&s, opts);
     match format {
@@ -738,7 +743,7 @@ fn test_suite(
     jobs: Option<usize>,
     format: Format,
 ) -> Result<u8, Failure> {
-    use icepath::suite::{Partition, RunOptions, collect, junit_xml, run_suite, suite_json, suite_text};
+    use icepath::suite::{Partition, RunOptions, SuiteEntry, collect, junit_xml, run_suite, suite_json, suite_text};
     let paths: Vec<std::path::PathBuf> =
         if paths.is_empty() { vec!["scenarios".into()] } else { paths.into_iter().map(Into::into).collect() };
     let partition: Option<Partition> = partition
@@ -764,8 +769,7 @@ fn test_suite(
         Format::Text => out!("{text}"),
         Format::Json => out!("{}", suite_json(&entries)),
     }
-    let failed = !text.lines().last().is_some_and(|l| l.ends_with(" 0 failed"));
-    Ok(if failed { 1 } else { 0 })
+    Ok(if entries.iter().all(SuiteEntry::passed) { 0 } else { 1 })
 }
 
 fn audit(path: &str, format: Format) -> Result<u8, Failure> {
@@ -791,15 +795,7 @@ fn report(paths: Vec<String>, out: Option<String>) -> Result<u8, Failure> {
     let mut index = Vec::new();
     let mut all_passed = true;
     for f in &files {
-        let s = load(f).map_err(|e| {
-            let errors = e.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
-            Failure::input(format!(
-                "{}{}: {errors} error{} found; no report written",
-                e.render(),
-                f.display(),
-                plural(errors)
-            ))
-        })?;
+        let s = load(f).map_err(|e| scenario_failure(&e, &f.display().to_string(), "no report written"))?;
         let r = run(&s, opts);
         let folder = folder_name(&r.file);
         let dir = if single { root.clone() } else { root.join(&folder) };

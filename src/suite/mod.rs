@@ -70,14 +70,6 @@ impl LoadFailure {
     }
 }
 
-/// A call with its names resolved.
-#[derive(Clone, Debug)]
-struct Call {
-    def: file::CallDef,
-    caller: NodeId,
-    callee: NodeId,
-}
-
 /// A scenario ready to run.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -88,7 +80,9 @@ pub struct Scenario {
     pub topology_file: String,
     topology_text: String,
     pub topology: Topology,
-    calls: Vec<Call>,
+    /// The calls whose names `resolve` checked (each is resolved again on the topology it
+    /// runs on: a mutant's is another `Topology`).
+    calls: Vec<file::CallDef>,
     background: Vec<BackgroundFlow>,
 }
 
@@ -156,7 +150,7 @@ fn load_with(
     load_patched(topology_file, topology_text, Some(overlay)).map(|l| l.topology)
 }
 
-fn resolve(dc: &mut Decoder<'_>, def: &ScenarioFile, t: &Topology) -> (Vec<Call>, Vec<BackgroundFlow>) {
+fn resolve(dc: &mut Decoder<'_>, def: &ScenarioFile, t: &Topology) -> (Vec<file::CallDef>, Vec<BackgroundFlow>) {
     let names: Vec<&str> = t.nodes.iter().map(|n| n.name.as_str()).collect();
     let node = |dc: &mut Decoder<'_>, at: &crate::schema::decode::At<String>| -> Option<NodeId> {
         let id = t.node_by_name(&at.value);
@@ -204,8 +198,8 @@ fn resolve(dc: &mut Decoder<'_>, def: &ScenarioFile, t: &Topology) -> (Vec<Call>
                 dc.report(at.pos, &at.path, problem, Some("give the node `sip: {user: ..., registrar: ...}`".into()));
             }
         }
-        if let (Some(caller), Some(callee)) = (caller, callee) {
-            calls.push(Call { def: c.clone(), caller, callee });
+        if caller.is_some() && callee.is_some() {
+            calls.push(c.clone());
         }
     }
     let mut background = Vec::new();
@@ -368,19 +362,18 @@ fn run_design(s: &Scenario, t: &Topology, capture: bool) -> (Vec<CallResult>, Op
     let mut outcomes = Vec::new();
     for c in &s.calls {
         // Names resolve the same way on a mutant: overrides never rename or remove nodes.
-        let (Some(caller), Some(callee)) = (t.node_by_name(&c.def.from.value), t.node_by_name(&c.def.to.value)) else {
+        let (Some(caller), Some(callee)) = (t.node_by_name(&c.from.value), t.node_by_name(&c.to.value)) else {
             continue;
         };
-        debug_assert_eq!((caller, callee), (c.caller, c.callee));
         let spec = CallSpec {
-            profile: c.def.profile,
-            media: c.def.media,
-            codec: c.def.codec,
-            media_duration: c.def.duration,
+            profile: c.profile,
+            media: c.media,
+            codec: c.codec,
+            media_duration: c.duration,
             background: s.background.clone(),
             seed: s.def.seed,
-            connect_timeout: c.def.timeout,
-            start: c.def.start,
+            connect_timeout: c.timeout,
+            start: c.start,
             capture,
             ..CallSpec::new(caller, callee)
         };
@@ -391,10 +384,13 @@ fn run_design(s: &Scenario, t: &Topology, capture: bool) -> (Vec<CallResult>, Op
         };
         outcomes.push((c, outcome));
     }
-    let named: Vec<(&str, &CallOutcome)> = outcomes.iter().map(|(c, o)| (c.def.name.as_str(), o)).collect();
-    for (c, outcome) in &outcomes {
-        let checks = c.def.expect.iter().map(|e| expect::judge(e, outcome, &named)).collect();
-        calls.push(CallResult { name: c.def.name.clone(), outcome: outcome.clone(), checks });
+    // Judge every call first (a comparison reads another call's outcome), then move the
+    // outcomes, captures and all, into the results without copying them.
+    let named: Vec<(&str, &CallOutcome)> = outcomes.iter().map(|(c, o)| (c.name.as_str(), o)).collect();
+    let checks: Vec<Vec<Check>> =
+        outcomes.iter().map(|(c, o)| c.expect.iter().map(|e| expect::judge(e, o, &named)).collect()).collect();
+    for ((c, outcome), checks) in outcomes.into_iter().zip(checks) {
+        calls.push(CallResult { name: c.name.clone(), outcome, checks });
     }
     if s.def.audit.is_empty() {
         return (calls, None, Vec::new());
@@ -466,6 +462,11 @@ pub enum SuiteEntry {
 }
 
 impl SuiteEntry {
+    /// Whether the file loaded and every expectation and mutant held.
+    pub fn passed(&self) -> bool {
+        matches!(self, SuiteEntry::Ran(r) if r.passed())
+    }
+
     pub fn file(&self) -> &str {
         match self {
             SuiteEntry::Ran(r) => &r.file,
