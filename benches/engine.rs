@@ -3,6 +3,9 @@
 //! - `bare_loop`: the physical floor — a binary-heap pop, a hash-map route lookup and a
 //!   push per event, nothing else. The engine's target is half of this rate.
 //! - `chain_5_hops`: host — 4 routers — host, 5 links, every packet 6 events.
+//! - `in_flight/*`: the same forwarding with 1,000 and with 1,000,000 packets in flight at
+//!   once, beside two bare loops holding as many pending events: one on std's binary heap,
+//!   one on the engine's own radix queue. The engine's target is half of the faster one.
 //! - `grid_1024_routers`: a 32×32 router grid with XY routing; packets between scattered
 //!   hosts cross ~22 links each.
 //!
@@ -13,7 +16,8 @@ use std::collections::{BinaryHeap, HashMap};
 use std::hint::black_box;
 use std::net::SocketAddrV4;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use icepath::engine::EventQueue;
 use icepath::topology::LinkProps;
 use icepath::topology::generate::{chain, grid, grid_host};
 use icepath::trace::TraceLevel;
@@ -98,5 +102,126 @@ fn grid_1024(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bare_loop, chain_5, grid_1024);
+/// Routes for the bare loops: 1,024 keys in a std `HashMap`, as in `bare_loop`.
+fn bare_routes() -> HashMap<u32, u32> {
+    (0..1024u32).map(|i| (i << 8, i % 7)).collect()
+}
+
+/// One bare-loop step's successor: 500 us later plus a few ns from the route lookup,
+/// toward another key.
+fn next(t: u64, key: u32, routes: &HashMap<u32, u32>) -> (u64, u32) {
+    let hop = routes.get(&key).copied().unwrap_or(0);
+    (t + 500_000 + hop as u64, ((key >> 8).wrapping_add(hop + 1) % 1024) << 8)
+}
+
+/// `pending` events spread over the first 100 us, as the engine run injects its packets.
+fn first_events(pending: u64) -> impl Iterator<Item = (u64, u32)> {
+    (0..pending).map(move |i| (i * 100_000 / pending, ((i % 1024) as u32) << 8))
+}
+
+/// The 5-hop chain with `pending` packets injected in the first 100 us over latency-only
+/// links (no queues, so none is dropped): every packet is in flight until the first
+/// arrives 2.5 ms later. Returns the engine ready to run.
+fn loaded_chain(topo: &Topology, pending: u64) -> Engine<'_> {
+    let a = topo.node_by_name("a").expect("chain has a");
+    let src: SocketAddrV4 = "10.0.0.1:5000".parse().expect("literal");
+    let dst: SocketAddrV4 = "10.0.4.2:5000".parse().expect("literal");
+    let mut e = Engine::new(topo, SimRng::new(1), Limits::default(), TraceLevel::Counters);
+    for i in 0..pending {
+        e.send_at(SimTime::from_nanos(i * 100_000 / pending), a, Datagram::udp(src, dst, vec![0; 172]));
+    }
+    e
+}
+
+fn in_flight(c: &mut Criterion) {
+    let routes = bare_routes();
+    let topo = chain(4, LinkProps { latency: SimDuration::from_micros(500), ..LinkProps::default() });
+    for (pending, label) in [(1_000u64, "1k"), (1_000_000, "1m")] {
+        // Six events per packet in the engine; the bare loops do as many.
+        let events = 6 * pending.max(100_000);
+        let packets = events / 6;
+        let mut g = c.benchmark_group(format!("in_flight_{label}"));
+        g.throughput(Throughput::Elements(events));
+        g.sample_size(10);
+        g.bench_function("bare_binary_heap", |b| {
+            b.iter_batched(
+                || {
+                    let mut heap = BinaryHeap::with_capacity(pending as usize);
+                    for (seq, (t, key)) in first_events(pending).enumerate() {
+                        heap.push(Reverse((t, seq as u64, key)));
+                    }
+                    heap
+                },
+                |mut heap| {
+                    let mut seq = pending;
+                    for _ in 0..events {
+                        let Reverse((t, _, key)) = heap.pop().expect("never empty");
+                        let (t, key) = next(t, key, &routes);
+                        seq += 1;
+                        heap.push(Reverse((t, seq, key)));
+                    }
+                    heap
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        g.bench_function("bare_radix_queue", |b| {
+            b.iter_batched(
+                || {
+                    let mut q = EventQueue::new();
+                    for (t, key) in first_events(pending) {
+                        q.push(SimTime::from_nanos(t), key);
+                    }
+                    q
+                },
+                |mut q| {
+                    for _ in 0..events {
+                        let (t, key) = q.pop().expect("never empty");
+                        let (t, key) = next(t.as_nanos(), key, &routes);
+                        q.push(SimTime::from_nanos(t), key);
+                    }
+                    q
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        // With 1,000 in flight the packets go out 2.5 us apart (one end-to-end latency per
+        // 1,000), fed in waves of 100 as the run advances, so about 1,000 are in flight and
+        // at most 100 more are queued to be sent. With 1,000,000 they are all injected in
+        // the first 100 us before the timed run.
+        g.bench_function("engine_chain_5_hops", |b| {
+            let a = topo.node_by_name("a").expect("chain has a");
+            let src: SocketAddrV4 = "10.0.0.1:5000".parse().expect("literal");
+            let dst: SocketAddrV4 = "10.0.4.2:5000".parse().expect("literal");
+            b.iter_batched(
+                || {
+                    if pending >= packets {
+                        loaded_chain(&topo, pending)
+                    } else {
+                        Engine::new(&topo, SimRng::new(1), Limits::default(), TraceLevel::Counters)
+                    }
+                },
+                |mut e| {
+                    if pending < packets {
+                        for wave in 0..packets / 100 {
+                            let first = wave * 100;
+                            e.run_until(SimTime::from_nanos(first * 2_500));
+                            for i in first..first + 100 {
+                                e.send_at(SimTime::from_nanos(i * 2_500), a, Datagram::udp(src, dst, vec![0; 172]));
+                            }
+                        }
+                    }
+                    let out = e.run();
+                    assert_eq!(e.trace().counters().delivered, packets, "every packet arrives");
+                    black_box(out.events);
+                    e
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bare_loop, chain_5, grid_1024, in_flight);
 criterion_main!(benches);

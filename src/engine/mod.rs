@@ -95,7 +95,7 @@ pub struct RunOutcome {
     pub end: SimTime,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Event {
     /// A node's own stack sends a packet it originated.
     Originate { slot: u32, node: NodeId },
@@ -105,7 +105,41 @@ enum Event {
     /// an interface.
     Arrive { slot: u32, iface: IfaceId },
     /// A service's timer fires (ignored if the service re-armed it for another time).
-    Timer { service: ServiceId, at: SimTime },
+    Timer { service: ServiceId },
+}
+
+/// An `Event` in eight bytes, so a queue entry (time and event) is sixteen: the kind in the
+/// top two bits, then the packet slot (or service) in 30 bits, then the node or interface.
+#[derive(Clone, Copy)]
+struct PackedEvent(u64);
+
+/// Packet slots are reused, so this bounds the packets in flight at once, not in a run.
+const MAX_SLOTS: u32 = 1 << 30;
+
+impl From<Event> for PackedEvent {
+    fn from(e: Event) -> Self {
+        let (kind, a, b) = match e {
+            Event::Originate { slot, node } => (0u64, slot, node.0),
+            Event::Egress { slot, node } => (1, slot, node.0),
+            Event::Arrive { slot, iface } => (2, slot, iface.0),
+            Event::Timer { service } => (3, service.0, 0),
+        };
+        debug_assert!(a < MAX_SLOTS);
+        PackedEvent(kind << 62 | (a as u64) << 32 | b as u64)
+    }
+}
+
+impl From<PackedEvent> for Event {
+    fn from(p: PackedEvent) -> Self {
+        let a = ((p.0 >> 32) as u32) & (MAX_SLOTS - 1);
+        let b = p.0 as u32;
+        match p.0 >> 62 {
+            0 => Event::Originate { slot: a, node: NodeId(b) },
+            1 => Event::Egress { slot: a, node: NodeId(b) },
+            2 => Event::Arrive { slot: a, iface: IfaceId(b) },
+            _ => Event::Timer { service: ServiceId(a) },
+        }
+    }
 }
 
 /// A service and where it runs.
@@ -145,7 +179,7 @@ pub struct Engine<'t> {
     rng: SimRng,
     now: SimTime,
     limits: Limits,
-    queue: EventQueue<Event>,
+    queue: EventQueue<PackedEvent>,
     packets: Vec<Option<InFlight>>,
     free: Vec<u32>,
     /// Transmit state per interface (indexed by `IfaceId`).
@@ -234,6 +268,16 @@ impl<'t> Engine<'t> {
         self.now
     }
 
+    /// Events waiting in the queue.
+    pub fn pending_events(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Heap bytes held by the event queue (for the memory figures in `benches/README.md`).
+    pub fn queue_heap_bytes(&self) -> usize {
+        self.queue.heap_bytes()
+    }
+
     /// The topology being simulated.
     pub fn topology(&self) -> &'t Topology {
         self.topo
@@ -289,7 +333,7 @@ impl<'t> Engine<'t> {
         let id = PacketId(self.next_packet);
         self.next_packet += 1;
         let slot = self.store(InFlight { id, datagram, out: None });
-        self.queue.push(at.max(self.now), Event::Originate { slot, node });
+        self.queue.push(at.max(self.now), Event::Originate { slot, node }.into());
         id
     }
 
@@ -310,7 +354,7 @@ impl<'t> Engine<'t> {
         let id = PacketId(self.next_packet);
         self.next_packet += 1;
         let slot = self.store(InFlight { id, datagram, out: Some((via, to)) });
-        self.queue.push(at.max(self.now), Event::Originate { slot, node });
+        self.queue.push(at.max(self.now), Event::Originate { slot, node }.into());
         Some(id)
     }
 
@@ -365,7 +409,7 @@ impl<'t> Engine<'t> {
             assert!(at >= self.now, "invariant: time never runs backwards ({at} < {})", self.now);
             self.now = at;
             self.events += 1;
-            self.handle(event);
+            self.handle(event.into());
         }
     }
 
@@ -399,9 +443,9 @@ impl<'t> Engine<'t> {
             }
             Event::Egress { slot, node } => self.route(slot, node, None),
             Event::Arrive { slot, iface } => self.arrive(slot, iface),
-            Event::Timer { service, at } => {
+            Event::Timer { service } => {
                 let h = &mut self.services[service.0 as usize];
-                if h.armed == Some(at) {
+                if h.armed == Some(self.now) {
                     h.armed = None;
                     h.service.handle_timeout(self.now);
                     self.poll_service(service);
@@ -548,7 +592,7 @@ impl<'t> Engine<'t> {
             Some(t) if h.armed != Some(t.max(now)) => {
                 let t = t.max(now);
                 h.armed = Some(t);
-                self.queue.push(t, Event::Timer { service: id, at: t });
+                self.queue.push(t, Event::Timer { service: id }.into());
             }
             Some(_) => {}
             None => h.armed = None,
@@ -677,7 +721,7 @@ impl<'t> Engine<'t> {
                     c.push((self.now, self.packets[slot as usize].as_ref().expect("in flight").datagram.clone()));
                 }
                 self.trace.record(Record::Transmitted { at: self.now, packet: id, link, from: via, to, transit });
-                self.queue.push(self.now + transit.total(), Event::Arrive { slot, iface: to });
+                self.queue.push(self.now + transit.total(), Event::Arrive { slot, iface: to }.into());
             }
             Err(LinkDrop::QueueFull) => self.drop_packet(slot, DropReason::QueueFull { link, iface: via }),
             Err(LinkDrop::Lost) => self.drop_packet(slot, DropReason::LinkLoss { link, iface: via }),
@@ -839,7 +883,7 @@ impl<'t> Engine<'t> {
         let summary = PacketSummary::of(&inner);
         self.trace.record(Record::Decapsulated { at: self.now, packet: id, node, tunnel, inner: summary, delay });
         self.packets[slot as usize].as_mut().expect("invariant: in flight").datagram = inner;
-        self.queue.push(self.now + delay, Event::Arrive { slot, iface: end.iface });
+        self.queue.push(self.now + delay, Event::Arrive { slot, iface: end.iface }.into());
     }
 
     fn learn_session(&mut self, node: NodeId, inner: Ipv4Addr, outer: SocketAddrV4) {
@@ -902,7 +946,7 @@ impl<'t> Engine<'t> {
         if delay == SimDuration::ZERO {
             self.route(slot, node, None);
         } else {
-            self.queue.push(self.now + delay, Event::Egress { slot, node });
+            self.queue.push(self.now + delay, Event::Egress { slot, node }.into());
         }
     }
 

@@ -166,3 +166,17 @@ fn too_many_events_at_one_instant_stop_the_run() {
     assert!(matches!(out.stop, StopReason::Stalled { events: 11, .. }), "{:?}", out.stop);
     assert!(out.stop.to_string().contains("without time moving"));
 }
+
+#[test]
+fn events_survive_packing_into_eight_bytes() {
+    assert_eq!(std::mem::size_of::<PackedEvent>(), 8);
+    let max = MAX_SLOTS - 1;
+    for e in [
+        Event::Originate { slot: 0, node: NodeId(0) },
+        Event::Egress { slot: max, node: NodeId(u32::MAX) },
+        Event::Arrive { slot: 12345, iface: IfaceId(7) },
+        Event::Timer { service: ServiceId(max) },
+    ] {
+        assert_eq!(Event::from(PackedEvent::from(e)), e);
+    }
+}

@@ -177,3 +177,62 @@ pub fn grid(side: u8, props: LinkProps) -> Topology {
 pub fn grid_host(topo: &Topology, x: u8, y: u8) -> NodeId {
     topo.node_by_name(&format!("h-{x}-{y}")).expect("invariant: grid host exists")
 }
+
+/// An enterprise campus of `hosts` hosts for memory and scale figures: a core router and
+/// one access router per LAN of up to 1,000 hosts (LAN k is the k-th /22 of 10.0.0.0/8),
+/// each access router on its own /30 to the core. Host `h{i}` has one NIC on its LAN, at
+/// `campus_addr(i)`, and a default route.
+pub fn campus(hosts: u32, props: LinkProps) -> Topology {
+    const PER_LAN: u32 = 1000;
+    let lans = hosts.div_ceil(PER_LAN).max(1);
+    assert!(lans <= 64 * 256, "invariant: at most 16,384 LANs");
+    let mut g = Builder::default();
+    let core = g.node("core".into(), NodeKind::Router);
+    let default: Ipv4Net = "0.0.0.0/0".parse().expect("literal");
+    for k in 0..lans {
+        let access = g.node(format!("access-{k}"), NodeKind::Router);
+        let uplink = g.link(format!("up-{k}"), LinkKind::PointToPoint, props);
+        let transit = u32::from(addr(172, 16, 0, 0)) + 4 * k;
+        g.iface(core, &format!("to-{k}"), Ipv4Addr::from(transit + 1), 30, uplink);
+        g.iface(access, "up", Ipv4Addr::from(transit + 2), 30, uplink);
+        g.route(access, default, Ipv4Addr::from(transit + 1));
+        let base = u32::from(addr(10, 0, 0, 0)) + (k << 10);
+        g.route(core, Ipv4Net::new(Ipv4Addr::from(base), 22).expect("literal"), Ipv4Addr::from(transit + 2));
+        let lan = g.link(format!("lan-{k}"), LinkKind::Segment, props);
+        g.iface(access, "lan", Ipv4Addr::from(base + 1), 22, lan);
+        for i in k * PER_LAN..((k + 1) * PER_LAN).min(hosts) {
+            let h = g.node(format!("h{i}"), NodeKind::Host);
+            g.iface(h, "eth0", Ipv4Addr::from(base + 10 + i % PER_LAN), 22, lan);
+            g.route(h, default, Ipv4Addr::from(base + 1));
+        }
+    }
+    g.finish(&format!("campus-{hosts}"))
+}
+
+/// The address of campus host `i`.
+pub fn campus_addr(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(addr(10, 0, 0, 0)) + ((i / 1000) << 10) + 10 + i % 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::TraceLevel;
+    use crate::wire::Datagram;
+    use crate::{Engine, Limits, SimRng, SimTime};
+    use std::net::SocketAddrV4;
+
+    #[test]
+    fn campus_hosts_reach_each_other_across_lans() {
+        let t = campus(2500, LinkProps::default());
+        assert_eq!(t.nodes.len(), 1 + 3 + 2500);
+        let from = t.node_by_name("h5").unwrap();
+        let mut e = Engine::new(&t, SimRng::new(1), Limits::default(), TraceLevel::Counters);
+        let src = SocketAddrV4::new(campus_addr(5), 5000);
+        for to in [6, 1999, 2499] {
+            e.send_at(SimTime::ZERO, from, Datagram::udp(src, SocketAddrV4::new(campus_addr(to), 5000), vec![0; 20]));
+        }
+        e.run();
+        assert_eq!(e.trace().counters().delivered, 3);
+    }
+}
