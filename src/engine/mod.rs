@@ -184,10 +184,11 @@ pub struct Engine<'t> {
     free: Vec<u32>,
     /// Transmit state per interface (indexed by `IfaceId`).
     tx: Vec<LinkTx>,
-    /// Per node (indexed by `NodeId`): NAT state, firewall state, crypto engine.
-    nats: Vec<Option<Nat>>,
-    firewalls: Vec<Option<Firewall>>,
-    crypto: Vec<Option<CryptoEngine>>,
+    /// Per node (indexed by `NodeId`): NAT state, firewall state, crypto engine. Boxed, so
+    /// the many nodes without them cost a pointer each rather than the state's size.
+    nats: Vec<Option<Box<Nat>>>,
+    firewalls: Vec<Option<Box<Firewall>>>,
+    crypto: Vec<Option<Box<CryptoEngine>>>,
     /// Per node: whether any tunnel can end there (a concentrator, VPN client or
     /// site-to-site end), so the common case skips the tunnel check.
     tunnel_ends: Vec<bool>,
@@ -223,13 +224,19 @@ impl<'t> Engine<'t> {
         let nats = topo
             .nodes
             .iter()
-            .map(|n| n.roles.nat.clone().map(|c| Nat::new(c, rng.fork(&format!("nat/{}", n.name)))))
+            .map(|n| n.roles.nat.clone().map(|c| Box::new(Nat::new(c, rng.fork(&format!("nat/{}", n.name))))))
             .collect();
-        let firewalls = topo.nodes.iter().map(|n| n.roles.firewall.clone().map(Firewall::new)).collect();
+        let firewalls =
+            topo.nodes.iter().map(|n| n.roles.firewall.clone().map(|c| Box::new(Firewall::new(c)))).collect();
         let crypto = topo
             .nodes
             .iter()
-            .map(|n| n.roles.concentrator.as_ref().map(|c| CryptoEngine::new(c, rng.fork(&format!("vpn/{}", n.name)))))
+            .map(|n| {
+                n.roles
+                    .concentrator
+                    .as_ref()
+                    .map(|c| Box::new(CryptoEngine::new(c, rng.fork(&format!("vpn/{}", n.name)))))
+            })
             .collect();
         let tunnel_ends = topo
             .nodes
@@ -298,7 +305,7 @@ impl<'t> Engine<'t> {
 
     /// The NAT state of `node`, if it translates.
     pub fn nat(&self, node: NodeId) -> Option<&Nat> {
-        self.nats[node.0 as usize].as_ref()
+        self.nats[node.0 as usize].as_deref()
     }
 
     /// Client tunnels the concentrators know, in (concentrator, address) order.

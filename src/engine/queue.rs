@@ -22,6 +22,8 @@ use std::collections::VecDeque;
 use crate::time::SimTime;
 
 const BUCKETS: usize = 64;
+/// Emptied buckets keep allocations up to this many entries (64 KiB of 16-byte entries).
+const KEEP_CAPACITY: usize = 4096;
 
 /// Pending events of a run.
 pub struct EventQueue<E> {
@@ -108,9 +110,12 @@ impl<E> EventQueue<E> {
                 self.file(key, event);
             }
         }
-        // Hand the emptied allocation back so a busy bucket does not reallocate every
-        // round; the capacity stays bounded by the most events the bucket ever held.
-        self.buckets[b] = moving;
+        // A small emptied allocation goes back to its bucket so a busy bucket does not
+        // reallocate every round; a large one is freed, so the queue's memory follows the
+        // events pending now rather than the most a bucket ever held.
+        if moving.capacity() <= KEEP_CAPACITY {
+            self.buckets[b] = moving;
+        }
         Some(())
     }
 

@@ -240,6 +240,9 @@ pub struct CallOutcome {
     pub media: MediaType,
     pub seed: u64,
     pub signaling_ok: bool,
+    /// The nodes the INVITE crossed from the caller to the callee, through every proxy
+    /// (registrars, Edges), as far as it got.
+    pub signaling_path: Vec<String>,
     pub caller_candidates: Vec<String>,
     pub callee_candidates: Vec<String>,
     pub pairs: Vec<PairRow>,
@@ -317,6 +320,10 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
     e.run_until(gathered_at);
     let offer = local_offer(&mut e, topo, caller.node, media);
     let invite_at = e.now();
+    // Every hop is recorded until the callee has the INVITE, to draw its path.
+    let invite_records = e.trace().records().len();
+    e.set_trace_level(TraceLevel::Hops);
+    let mut signaling_path: Option<Vec<NodeId>> = None;
     let call_id = "call-1".to_string();
     e.command(caller.ua, |s, now| {
         if let Service::UserAgent(u) = s {
@@ -347,6 +354,15 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
                     if service == callee.ua && m.start == Start::Request(Method::Invite) =>
                 {
                     if callee.media.is_none() {
+                        signaling_path.get_or_insert_with(|| {
+                            sip_path(
+                                e.trace().records().get(invite_records..).unwrap_or(&[]),
+                                topo,
+                                caller.node,
+                                callee.node,
+                            )
+                        });
+                        e.set_trace_level(TraceLevel::Outcomes);
                         let mid = start_media(&mut e, topo, spec, callee.node, Role::Controlled);
                         callee.media = Some(mid);
                         callee_gather_until = Some((at + GATHER, m));
@@ -433,6 +449,10 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         }
     }
 
+    let signaling_path = signaling_path.unwrap_or_else(|| {
+        e.set_trace_level(TraceLevel::Outcomes);
+        sip_path(e.trace().records().get(invite_records..).unwrap_or(&[]), topo, caller.node, callee.node)
+    });
     let media_run = match (selected, callee.media) {
         (Some((_, sel)), Some(callee_media))
             if spec.media_duration > SimDuration::ZERO && spec.media != MediaType::FileTransfer =>
@@ -478,6 +498,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         media: spec.media,
         seed: spec.seed,
         signaling_ok,
+        signaling_path: signaling_path.iter().map(|&n| topo.node(n).name.clone()).collect(),
         caller_candidates: offer.lines,
         callee_candidates: callee_offer.map(|o| o.lines).unwrap_or_default(),
         pairs,
@@ -495,6 +516,51 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         timeline,
         capture: e.captured().to_vec(),
     })
+}
+
+/// The INVITE's way from `caller` toward `callee`, read off hop records: SIP packets in the
+/// order they were sent, each followed node by node, chained from the caller through each
+/// proxy that forwarded it to a node it had not reached yet (so a proxy's provisional
+/// answer back to the caller is left out). Ends at the callee, or where the INVITE stopped.
+fn sip_path(records: &[Record], topo: &Topology, caller: NodeId, callee: NodeId) -> Vec<NodeId> {
+    use std::collections::BTreeMap;
+    let is_sip = |s: &crate::trace::PacketSummary| {
+        s.src.port() == crate::proto::signaling::SIP_PORT || s.dst.port() == crate::proto::signaling::SIP_PORT
+    };
+    // Each SIP packet's nodes, in sending order.
+    let mut order = Vec::new();
+    let mut hops: BTreeMap<PacketId, Vec<NodeId>> = BTreeMap::new();
+    for r in records {
+        let (packet, node) = match r {
+            Record::Sent { packet, node, summary, .. } if is_sip(summary) => {
+                order.push(*packet);
+                hops.insert(*packet, Vec::new());
+                (*packet, *node)
+            }
+            Record::Forwarded { packet, node, .. } | Record::Decapsulated { packet, node, .. } => (*packet, *node),
+            Record::Transmitted { packet, to, .. } => (*packet, topo.iface(*to).node),
+            Record::Delivered { packet, node, .. } => (*packet, *node),
+            _ => continue,
+        };
+        if let Some(nodes) = hops.get_mut(&packet)
+            && nodes.last() != Some(&node)
+        {
+            nodes.push(node);
+        }
+    }
+    let mut path = vec![caller];
+    for packet in order {
+        let nodes = &hops[&packet];
+        let (Some(&from), Some(&to)) = (nodes.first(), nodes.last()) else { continue };
+        if Some(&from) != path.last() || path.contains(&to) {
+            continue;
+        }
+        path.extend(&nodes[1..]);
+        if to == callee {
+            break;
+        }
+    }
+    path
 }
 
 /// The TURN clients a client uses toward its Edge, configured as MRAS would: UDP on its
@@ -904,7 +970,7 @@ fn timeline(e: &Engine<'_>, topo: &Topology) -> Vec<CallStep> {
                     }
                     ServiceEvent::Media(MediaEvent::Ice(IceEvent::Selected { .. })) => "pair selected".to_string(),
                     ServiceEvent::Media(MediaEvent::Ice(IceEvent::Failed { reason })) => {
-                        format!("ICE failed: {reason:?}")
+                        format!("ICE failed: {reason}")
                     }
                     _ => return None,
                 };
@@ -941,6 +1007,7 @@ impl CallOutcome {
             media: spec.media,
             seed: spec.seed,
             signaling_ok: false,
+            signaling_path: Vec::new(),
             caller_candidates: Vec::new(),
             callee_candidates: Vec::new(),
             pairs: Vec::new(),
@@ -985,6 +1052,9 @@ impl CallOutcome {
             "signaling: {}",
             if self.signaling_ok { "ok (INVITE answered with candidates)" } else { "FAILED" }
         );
+        if self.signaling_path.len() > 1 {
+            let _ = writeln!(o, "  INVITE path: {}", self.signaling_path.join(" -> "));
+        }
         for (who, lines) in [(&self.caller, &self.caller_candidates), (&self.callee, &self.callee_candidates)] {
             let _ = writeln!(o, "candidates of {who}:");
             for l in lines {

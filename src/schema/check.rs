@@ -16,7 +16,7 @@ use super::tree::Pos;
 use super::{DupKind, Problem, RefKind};
 use crate::topology::{
     Concentrator, DnsServer, DnsView, EdgeConfig, FirewallConfig, IfaceId, IfaceType, Interface, Link, LinkId,
-    LinkKind, LinkProps, NatConfig, NetworkProfile, Node, NodeId, Route, RouteOrigin, RouteTable, SipConfig,
+    LinkKind, LinkProps, NatConfig, NetworkProfile, Node, NodeId, NodeRoles, Route, RouteOrigin, RouteTable, SipConfig,
     SiteTunnelEnd, StaticNat, Topology, TopologyParts, TunnelMode, VpnClient, Zone,
 };
 
@@ -384,7 +384,7 @@ fn build(
             ifaces: Vec::with_capacity(n.interfaces.len()),
             forwarding: n.forwarding.unwrap_or(kind.forwards_by_default()),
             routes: RouteTable::new(),
-            roles: Box::default(),
+            roles: NodeRoles::none(),
         });
         for i in &n.interfaces {
             let link = LinkId(u32::try_from(*link_index.get(i.link.as_ref()?.value.as_str())?).ok()?);
@@ -446,8 +446,18 @@ fn build(
         }
         let [(na, ia, ua), (nb, ib, ub)] = ends[..] else { return None };
         let encapsulation = t.encapsulation;
-        nodes[na].roles.site_tunnels.push(SiteTunnelEnd { iface: ia, local: ua, remote: ub, encapsulation });
-        nodes[nb].roles.site_tunnels.push(SiteTunnelEnd { iface: ib, local: ub, remote: ua, encapsulation });
+        std::sync::Arc::make_mut(&mut nodes[na].roles).site_tunnels.push(SiteTunnelEnd {
+            iface: ia,
+            local: ua,
+            remote: ub,
+            encapsulation,
+        });
+        std::sync::Arc::make_mut(&mut nodes[nb].roles).site_tunnels.push(SiteTunnelEnd {
+            iface: ib,
+            local: ub,
+            remote: ua,
+            encapsulation,
+        });
     }
 
     // Routes and roles, now that every interface exists.
@@ -470,7 +480,7 @@ fn build(
             };
             routes.insert(route(r.to.as_ref()?.value, r.via.as_ref().map(|v| v.value), iface, r.metric));
         }
-        let mut roles = std::mem::take(&mut nodes[ni].roles);
+        let mut roles = std::sync::Arc::unwrap_or_clone(std::mem::replace(&mut nodes[ni].roles, NodeRoles::none()));
         if let (Some(vpn), Some(&(iface, conc))) = (&n.vpn, vpn_ifaces.get(&ni)) {
             let c = f.nodes[conc].concentrator.as_ref()?;
             let pool_gw = pool_gateway(c.pool.as_ref()?.value)?.addr();
@@ -621,7 +631,7 @@ fn build(
         if let Some(r) = &n.resolver {
             roles.resolver = Some(NodeId(u32::try_from(*node_index.get(r.value.as_str())?).ok()?));
         }
-        nodes[ni].roles = roles;
+        nodes[ni].roles = NodeRoles::share(roles);
         nodes[ni].routes = routes;
     }
     let zones: BTreeMap<String, Zone> = f

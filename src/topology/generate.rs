@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::{
-    IfaceId, IfaceType, Interface, Link, LinkId, LinkKind, LinkProps, NetworkProfile, Node, NodeId, NodeKind, Route,
-    RouteOrigin, RouteTable, Topology, TopologyParts,
+    IfaceId, IfaceType, Interface, Link, LinkId, LinkKind, LinkProps, NetworkProfile, Node, NodeId, NodeKind,
+    NodeRoles, Route, RouteOrigin, RouteTable, Topology, TopologyParts,
 };
 
 /// Incremental construction of `TopologyParts` with ids assigned in order.
@@ -28,7 +28,7 @@ impl Builder {
             ifaces: Vec::new(),
             forwarding: kind.forwards_by_default(),
             routes: RouteTable::new(),
-            roles: Box::default(),
+            roles: NodeRoles::none(),
         });
         id
     }

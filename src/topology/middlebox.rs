@@ -445,3 +445,16 @@ pub struct NodeRoles {
     /// Signaling: registrar, upstream, media relay.
     pub sip: Option<SipConfig>,
 }
+
+impl NodeRoles {
+    /// The empty set of roles, shared by every node that has none.
+    pub fn none() -> std::sync::Arc<NodeRoles> {
+        static NONE: std::sync::OnceLock<std::sync::Arc<NodeRoles>> = std::sync::OnceLock::new();
+        NONE.get_or_init(Default::default).clone()
+    }
+
+    /// `roles` to store in a node: the shared empty set when it has none.
+    pub fn share(roles: NodeRoles) -> std::sync::Arc<NodeRoles> {
+        if roles == NodeRoles::default() { NodeRoles::none() } else { std::sync::Arc::new(roles) }
+    }
+}

@@ -187,6 +187,19 @@ pub enum FailReason {
     ConsentExpired { pair: PairId },
 }
 
+impl std::fmt::Display for FailReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailReason::NoPairs => f.write_str("no candidate pairs could be formed"),
+            FailReason::AllPairsFailed { pairs } => write!(f, "all {pairs} candidate pairs failed"),
+            FailReason::NominationFailed { valid } => {
+                write!(f, "{valid} pairs worked but every nomination check failed")
+            }
+            FailReason::ConsentExpired { pair } => write!(f, "consent expired on pair {}", pair.0),
+        }
+    }
+}
+
 /// Why bytes that looked like ours were dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IceDiscard {

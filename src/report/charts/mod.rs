@@ -117,8 +117,8 @@ pub struct CallCharts {
 
 impl CallCharts {
     /// The charts of `call` on `topo`, the topology with the selected pair's media path
-    /// (caller to callee, as the call traced it) drawn over it. The call does not trace its
-    /// signaling; set `topology.signaling_path` when it is known.
+    /// (caller to callee) and the INVITE's path through the proxies drawn over it, both as
+    /// the call traced them.
     pub fn from_call(call: &crate::scenario::CallOutcome, topo: &crate::topology::Topology) -> CallCharts {
         let media_path = call
             .media_paths
@@ -127,7 +127,9 @@ impl CallCharts {
             .map(|m| m.nodes.clone())
             .unwrap_or_default();
         CallCharts {
-            topology: TopologyDiagram::from_topology(topo).with_media_path(media_path),
+            topology: TopologyDiagram::from_topology(topo)
+                .with_media_path(media_path)
+                .with_signaling_path(call.signaling_path.clone()),
             matrix: PairMatrix::from_call(call),
             timeline: IceTimeline::from_call(call),
             quality: QualityChart::from_call(call),

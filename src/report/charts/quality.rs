@@ -204,18 +204,26 @@ fn draw_quality<DB: DrawingBackend>(q: &QualityChart, area: &DrawingArea<DB, Shi
 
     // Key: what each path is, then what the marks mean.
     let key_chars = ((w - 60) as f64 / (SMALL_SIZE * 0.6)) as usize;
+    // A box means quartiles when drawn from samples, min to p95 from a summary; when a
+    // chart has both, the summary paths are marked † and the legend says which is which.
+    let from_summary = |p: &QualityPath| p.delay.is_some_and(|d| !d.quartiles);
+    let summaries = paths.iter().filter(|p| from_summary(p)).count();
+    let mixed = summaries > 0 && summaries < paths.iter().filter(|p| p.delay.is_some()).count();
     let mut y = 4;
     for (i, p) in paths.iter().enumerate() {
         let mos = p.mos.map_or(String::new(), |m| format!("  (MOS {m:.2})"));
         let chosen = if p.selected { "  ← chosen by ICE" } else { "" };
+        let dagger = if mixed && from_summary(p) { " †" } else { "" };
         key.draw(&Text::new(
-            truncate(&format!("P{}: {}{mos}{chosen}", i + 1, p.name), key_chars),
+            truncate(&format!("P{}{dagger}: {}{mos}{chosen}", i + 1, p.name), key_chars),
             (30, y),
             text_left(SMALL_SIZE, &INK),
         ))?;
         y += LINE;
     }
-    let box_meaning = if paths.iter().any(|p| p.delay.is_some_and(|d| !d.quartiles)) {
+    let box_meaning = if mixed {
+        "box: p25 to p75, bar: median (†: min to p95, bar: mean)"
+    } else if summaries > 0 {
         "box: min to p95, bar: mean"
     } else {
         "box: p25 to p75, bar: median"

@@ -51,7 +51,14 @@ impl IceTimeline {
             .collect();
         let mut events = Vec::new();
         if let (Some(sel), Some(ttc)) = (&call.selected, call.time_to_connect) {
-            let invite = SimTime::from_nanos(sel.at.as_nanos().saturating_sub(ttc.as_nanos()));
+            // Time to connect runs from the INVITE to the caller's first selection (which a
+            // promotion later replaces), so count back from that one.
+            let first_selected = call
+                .timeline
+                .iter()
+                .find(|s| s.node == call.caller && s.what == "pair selected")
+                .map_or(sel.at, |s| s.at);
+            let invite = SimTime::from_nanos(first_selected.as_nanos().saturating_sub(ttc.as_nanos()));
             events.push(TimelineEvent {
                 at: invite,
                 kind: EventKind::Signaling,
@@ -105,10 +112,31 @@ impl Chart for IceTimeline {
             .flat_map(|r| r.checks.iter().map(|c| c.at))
             .chain(self.events.iter().map(|e| e.at))
             .collect();
-        let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else {
+        let (Some(&first), Some(&last)) = (times.iter().min(), times.iter().max()) else {
             return no_data(&body, "no checks and no call events were recorded");
         };
-        draw_timeline(self, &body, *first, *last)
+        draw_timeline(self, &body, first, self.window_end(first, last))
+    }
+}
+
+impl IceTimeline {
+    /// Where the plot's time axis ends. Once a pair is selected the story is told, but a
+    /// pair that never answers keeps retransmitting until its checks time out, up to 40 s
+    /// later, which would squeeze the interesting second into a sliver. So when the call
+    /// settled (a selection or promotion), the axis ends a little after the last such event
+    /// and what comes later is summarised at the right edge of each row; a call that never
+    /// settled shows its whole course.
+    fn window_end(&self, first: SimTime, last: SimTime) -> SimTime {
+        let settled = self
+            .events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Selected | EventKind::Promotion | EventKind::EarlyMedia))
+            .map(|e| e.at)
+            .max();
+        let Some(settled) = settled else { return last };
+        let margin = ((settled - first).as_nanos() / 3).max(500_000_000);
+        let end = SimTime::from_nanos(settled.as_nanos() + margin);
+        end.min(last)
     }
 }
 
@@ -155,11 +183,13 @@ fn draw_timeline<DB: DrawingBackend>(
     let span = x1 - x0;
     // Events close in time stagger over levels so their markers stay apart; the plot's
     // width is estimated before it exists, which is close enough for spacing.
+    let clipped = t.rows.iter().flat_map(|r| &r.checks).any(|c| c.at > last) || t.events.iter().any(|e| e.at > last);
     let shown: Vec<&TimelineEvent> = t.events.iter().take(MAX_EVENTS).collect();
     let plot_w = (w - KEY_W - ROW_LABEL_W as i32 - 20).max(100) as f64;
     let mut level_x: Vec<f64> = Vec::new();
     let levels: Vec<usize> = shown
         .iter()
+        .filter(|e| e.at <= last)
         .map(|e| {
             let x = (secs(e.at) - x0) / span * plot_w;
             let l = level_x.iter().position(|&lx| x - lx >= 34.0).unwrap_or(level_x.len());
@@ -190,7 +220,11 @@ fn draw_timeline<DB: DrawingBackend>(
         .light_line_style(GRID.mix(0.4))
         .bold_line_style(GRID)
         .x_label_formatter(&|v| tick(*v, span))
-        .x_desc("virtual time since the start of the run (s)")
+        .x_desc(if clipped {
+            "virtual time (s); later checks summarised at the right"
+        } else {
+            "virtual time since the start of the run (s)"
+        })
         .label_style(text(TICK_SIZE, &INK, HPos::Center, VPos::Top))
         .axis_desc_style((super::style::FONT, LABEL_SIZE))
         .draw()?;
@@ -244,7 +278,7 @@ fn draw_timeline<DB: DrawingBackend>(
     // events at the same instant stay apart.
     let (_, top) = px(x0, lanes - 0.5);
     let (_, bottom) = px(x0, -0.5);
-    for e in &t.events {
+    for e in t.events.iter().filter(|e| e.at <= last) {
         let color = match e.kind {
             EventKind::EarlyMedia | EventKind::Selected | EventKind::Promotion => INK,
             EventKind::Failure => BAD,
@@ -258,26 +292,43 @@ fn draw_timeline<DB: DrawingBackend>(
             y += 10;
         }
     }
-    for (k, (e, level)) in shown.iter().zip(&levels).enumerate() {
+    let in_window = shown.iter().enumerate().filter(|(_, e)| e.at <= last);
+    for ((k, e), level) in in_window.zip(&levels) {
         let (x, _) = px(secs(e.at), 0.0);
         let (_, y) = px(x0, lanes - 0.5 - 0.5 * LEVEL_H - LEVEL_H * *level as f64);
         glyph(area, (x, y), 7, event_glyph(e.kind))?;
         area.draw(&Text::new(format!("{}", k + 1), (x + 10, y), text(SMALL_SIZE, &INK, HPos::Left, VPos::Center)))?;
     }
 
-    // Checks: a thin line over each pair's life, then one marker per event.
+    // Checks: a thin line over each pair's life, then one marker per event. Checks after
+    // the window: the line runs to the right edge, with how many there were and how the
+    // pair ended written above it.
     for (i, r) in rows.iter().enumerate() {
         let (Some(a), Some(b)) = (r.checks.iter().map(|c| c.at).min(), r.checks.iter().map(|c| c.at).max()) else {
             continue;
         };
         let (xa, y) = px(secs(a), row_y(i));
-        let (xb, _) = px(secs(b), row_y(i));
+        let (xb, _) = px(secs(b.min(last)), row_y(i));
         area.draw(&PathElement::new(vec![(xa, y), (xb, y)], ShapeStyle::from(&MUTED).stroke_width(1)))?;
         let mut checks = r.checks.clone();
         checks.sort_by_key(|c| (c.at, c.kind));
-        for c in &checks {
+        for c in checks.iter().filter(|c| c.at <= last) {
             let (x, y) = px(secs(c.at), row_y(i));
             glyph(area, (x, y), 6, check_glyph(c.kind))?;
+        }
+        let later: Vec<_> = checks.iter().filter(|c| c.at > last).collect();
+        if let Some(end) = later.last() {
+            let (xe, _) = px(x1, row_y(i));
+            area.draw(&PathElement::new(vec![(xb, y), (xe, y)], ShapeStyle::from(&MUTED).stroke_width(1)))?;
+            area.draw(&Polygon::new(vec![(xe - 7, y - 4), (xe, y), (xe - 7, y + 4)], MUTED.filled()))?;
+            let how = match end.kind {
+                CheckKind::Failed => format!("failed at {:.1} s", secs(end.at)),
+                CheckKind::Answered => format!("answered at {:.1} s", secs(end.at)),
+                _ => format!("last at {:.1} s", secs(end.at)),
+            };
+            let n = later.iter().filter(|c| matches!(c.kind, CheckKind::Sent | CheckKind::Retransmitted)).count();
+            let note = if n > 0 { format!("{n} more sent, {how}") } else { how };
+            area.draw(&Text::new(note, (xe - 2, y - 5), text(SMALL_SIZE, &MUTED, HPos::Right, VPos::Bottom)))?;
         }
     }
     if hidden > 0 {
@@ -311,8 +362,9 @@ fn draw_timeline<DB: DrawingBackend>(
     let mut y = 36;
     for (n, e) in shown.iter().enumerate() {
         glyph(&key_area, (16, y + 9), 6, event_glyph(e.kind))?;
+        let later = if e.at > last { "  (after the plotted window)" } else { "" };
         key_area.draw(&Text::new(
-            truncate(&format!("{}  {:.3} s", n + 1, secs(e.at)), key_chars),
+            truncate(&format!("{}  {:.3} s{later}", n + 1, secs(e.at)), key_chars),
             (30, y),
             text_left(SMALL_SIZE, &INK),
         ))?;
