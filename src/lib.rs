@@ -16,6 +16,7 @@ pub mod rng;
 pub mod scenario;
 pub mod schema;
 pub mod suite;
+pub mod sweep;
 pub mod time;
 pub mod topology;
 pub mod trace;

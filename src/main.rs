@@ -200,6 +200,34 @@ enum Command {
         #[arg(short = 'o', long = "out")]
         out: Option<String>,
     },
+    /// Run a scenario over the variations its `sweep:` section lists (NAT presets, link
+    /// latency, jitter and loss, VPN states), many seeds each, in parallel; print the success
+    /// rate, winning pair types and quality per parameter value, and write a JSON summary and
+    /// charts. The output is the same for any number of jobs.
+    Sweep {
+        /// The scenario YAML file with a `sweep:` section.
+        #[arg(required_unless_present = "merge")]
+        scenario: Option<String>,
+        /// Seeds per point (default: the section's `seeds`, else 1); replica r uses the
+        /// scenario's seed + r.
+        #[arg(long)]
+        seeds: Option<u32>,
+        /// Worker threads (default: one per core); results are the same for any number.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only the k-th of n slices of the run list, like 2/4; merge the slices' JSON
+        /// files with --merge.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Instead of running, merge the sweep.json files of partitioned runs of one sweep.
+        #[arg(long, num_args = 1.., conflicts_with_all = ["scenario", "seeds", "partition"])]
+        merge: Vec<String>,
+        /// Where to write sweep.json and the charts (default: target/sweep/<scenario stem>/).
+        #[arg(short = 'o', long = "out")]
+        out: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Audit a topology's security zones: for every pair of zones, what is reachable by new
     /// unsolicited flows, found by sending probes through the firewall, NAT and route models.
     Audit {
@@ -288,6 +316,9 @@ fn main() -> ExitCode {
             test_suite(paths, junit.as_deref(), partition.as_deref(), jobs, format)
         }
         Command::Audit { topology, format } => audit(&topology, format),
+        Command::Sweep { scenario, seeds, jobs, partition, merge, out, format } => {
+            sweep(scenario, seeds, jobs, partition.as_deref(), merge, out, format)
+        }
         Command::Report { paths, out } => report(paths, out),
     };
     match result {
@@ -820,4 +851,81 @@ fn report(paths: Vec<String>, out: Option<String>) -> Result<u8, Failure> {
         outln!("index: {}", root.join("index.html").display());
     }
     Ok(if all_passed { 0 } else { 1 })
+}
+
+fn sweep(
+    scenario: Option<String>,
+    seeds: Option<u32>,
+    jobs: Option<usize>,
+    partition: Option<&str>,
+    merge: Vec<String>,
+    out: Option<String>,
+    format: Format,
+) -> Result<u8, Failure> {
+    use icepath::sweep::{SweepOptions, SweepReport, load, run, write_charts};
+    let stem = |file: &str| {
+        std::path::Path::new(file).file_stem().map_or("sweep".into(), |s| s.to_string_lossy().into_owned())
+    };
+    let report = if merge.is_empty() {
+        let path = scenario.expect("clap: a scenario unless --merge");
+        let partition = partition
+            .map(|p| p.parse().map_err(|e: String| Failure::input(format!("error: --partition: {e}"))))
+            .transpose()?;
+        if seeds == Some(0) {
+            return Err(Failure::input("error: --seeds: expected at least 1"));
+        }
+        let s = load(std::path::Path::new(&path)).map_err(|e| scenario_failure(&e, &path, "nothing was simulated"))?;
+        let opts = SweepOptions { seeds, partition };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.unwrap_or(0))
+            .build()
+            .map_err(|e| Failure::input(format!("error: --jobs: {e}")))?;
+        // A progress bar on a terminal only: CI logs and pipes get nothing.
+        let runs = s.header(&opts).runs_total;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(partition.map_or(runs, |p| (runs + p.n - p.k) / p.n) as u64);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} ({eta} left)")
+            {
+                bar.set_style(style);
+            }
+            bar
+        });
+        let tick = || {
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        };
+        let report = pool.install(|| run(&s, &opts, &tick));
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        report
+    } else {
+        let mut parts = Vec::new();
+        for f in &merge {
+            let text =
+                std::fs::read_to_string(f).map_err(|e| Failure::input(format!("error: cannot read {f}: {e}")))?;
+            let r: SweepReport = serde_json::from_str(&text)
+                .map_err(|e| Failure::input(format!("error: {f}: not a sweep.json written by icepath sweep: {e}")))?;
+            parts.push(r);
+        }
+        SweepReport::merge(parts).map_err(|e| Failure::input(format!("error: --merge: {e}")))?
+    };
+    let dir = std::path::PathBuf::from(out.unwrap_or_else(|| format!("target/sweep/{}", stem(&report.header.file))));
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join("sweep.json"), report.to_json()))
+        .and_then(|()| write_charts(&report, &dir));
+    if let Err(e) = written {
+        return Err(Failure { message: format!("error: writing {}: {e}", dir.display()), code: 1 });
+    }
+    match format {
+        Format::Text => {
+            out!("{}", report.to_text());
+            outln!();
+            outln!("written: {}", dir.join("sweep.json").display());
+        }
+        Format::Json => out!("{}", report.to_json()),
+    }
+    Ok(0)
 }

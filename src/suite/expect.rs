@@ -26,7 +26,7 @@ impl Check {
 
 /// The selected pair's stream from caller to callee: the one quality bounds and the
 /// media path are judged on.
-fn selected_path(o: &CallOutcome) -> Option<&PathMedia> {
+pub(crate) fn selected_path(o: &CallOutcome) -> Option<&PathMedia> {
     o.media_paths.iter().find(|m| m.selected && m.direction == Direction::CallerToCallee)
 }
 
@@ -304,7 +304,7 @@ pub(crate) fn short_candidate(line: &str, profile: Profile) -> String {
 /// A chosen pair's candidate (`relay udp 203.0.113.20:50001`) named as expectations name it:
 /// a relay by the transport it was allocated over, found in the SDP of its side (the
 /// caller's for `local`, the callee's for `remote`).
-fn named(o: &CallOutcome, described: &str, local: bool) -> String {
+pub(crate) fn named(o: &CallOutcome, described: &str, local: bool) -> String {
     let mut words = described.split_whitespace();
     let (Some("relay"), Some(_), Some(addr)) = (words.next(), words.next(), words.next()) else {
         return described.to_string();

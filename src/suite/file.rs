@@ -54,6 +54,10 @@ pub(crate) enum Op {
     },
     /// The rule's `name`.
     RemoveRule(At<String>),
+    /// Replace (or with `null` remove) one field inside a block of the node or link, such as
+    /// `nat.preset`: every key but the last must name an existing map. Written by sweeps
+    /// (`crate::sweep`), not by scenario files.
+    SetIn(Vec<Key>, Value),
 }
 
 #[derive(Clone, Debug)]
@@ -185,7 +189,10 @@ pub(crate) struct MutantDef {
     pub overrides: Vec<Override>,
 }
 
-const TOP: &[&str] = &["scenario", "title", "topology", "seed", "overrides", "background", "calls", "audit", "mutants"];
+/// `sweep` is read by `crate::sweep` (`icepath sweep`); a scenario run ignores it and runs
+/// the design as written.
+const TOP: &[&str] =
+    &["scenario", "title", "topology", "seed", "overrides", "background", "calls", "audit", "mutants", "sweep"];
 const CALL: &[&str] = &["name", "from", "to", "profile", "media", "codec", "start", "duration", "timeout", "expect"];
 const EXPECT: &[&str] = &[
     "result",
@@ -315,6 +322,8 @@ fn read_top(dc: &mut Decoder<'_>, doc: &Value) -> Option<ScenarioFile> {
             }
         }
     }
+    // Read (and checked) by `crate::sweep`; a scenario run ignores it.
+    let _ = f.optional("sweep");
     let pos = f.pos;
     f.finish(dc);
     if calls.is_empty() && audit.is_empty() && !dc.has_errors() {

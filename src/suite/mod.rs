@@ -11,10 +11,10 @@
 //! The format is documented in `docs/scenario-format.md`.
 
 mod audit;
-mod expect;
-mod file;
+pub(crate) mod expect;
+pub(crate) mod file;
 mod junit;
-mod patch;
+pub(crate) mod patch;
 mod report;
 
 use std::path::{Path as FsPath, PathBuf};
@@ -78,12 +78,12 @@ pub struct Scenario {
     pub def: ScenarioFile,
     /// The topology file, as resolved against the scenario's folder.
     pub topology_file: String,
-    topology_text: String,
+    pub(crate) topology_text: String,
     pub topology: Topology,
     /// The calls whose names `resolve` checked (each is resolved again on the topology it
     /// runs on: a mutant's is another `Topology`).
-    calls: Vec<file::CallDef>,
-    background: Vec<BackgroundFlow>,
+    pub(crate) calls: Vec<file::CallDef>,
+    pub(crate) background: Vec<BackgroundFlow>,
 }
 
 /// Reads a scenario and its topology from disk.
@@ -139,7 +139,7 @@ pub fn build(
     Ok(Scenario { file, def, topology_file, topology_text, topology, calls, background })
 }
 
-fn load_with(
+pub(crate) fn load_with(
     scenario_file: &str,
     topology_file: &str,
     topology_text: &str,

@@ -15,7 +15,7 @@ pub(crate) fn apply(dc: &mut Decoder<'_>, doc: &mut Value, overrides: &[Override
     }
 }
 
-fn apply_one(dc: &mut Decoder<'_>, doc: &mut Value, o: &Override, path: &Path) {
+pub(crate) fn apply_one(dc: &mut Decoder<'_>, doc: &mut Value, o: &Override, path: &Path) {
     let (list, id, kind) = match &o.target {
         Target::Node(id) => ("nodes", id, RefKind::Node),
         Target::Link(id) => ("links", id, RefKind::Link),
@@ -47,6 +47,7 @@ fn apply_one(dc: &mut Decoder<'_>, doc: &mut Value, o: &Override, path: &Path) {
                 }
             }
         }
+        Op::SetIn(keys, v) => set_in(dc, entries, keys, v, path, &id.value),
         Op::AddRoute(route) => seq_of(entries, "routes", route.pos).push(route.clone()),
         Op::RemoveRoute(to) => {
             let routes = seq_of(entries, "routes", to.pos);
@@ -91,6 +92,33 @@ fn apply_one(dc: &mut Decoder<'_>, doc: &mut Value, o: &Override, path: &Path) {
                 }
             }
         }
+    }
+}
+
+/// `Op::SetIn`: walks the blocks named by all keys but the last, then replaces, adds or
+/// (with `null`) removes the last.
+fn set_in(dc: &mut Decoder<'_>, entries: &mut Vec<(Key, Value)>, keys: &[Key], v: &Value, path: &Path, id: &str) {
+    let Some((last, blocks)) = keys.split_last() else { return };
+    let mut here = entries;
+    let mut place = String::new();
+    for k in blocks {
+        place = if place.is_empty() { k.name.clone() } else { format!("{place}.{}", k.name) };
+        let found = here.iter_mut().find(|(ek, _)| ek.name == k.name).map(|(_, v)| &mut v.node);
+        let Some(Node::Map(inner)) = found else {
+            let problem =
+                Problem::InvalidValue { expected: format!("`{id}` to have a `{place}:` block"), found: "none".into() };
+            dc.report(k.pos, path, problem, Some(format!("give `{id}` a `{place}:` block first")));
+            return;
+        };
+        here = inner;
+    }
+    match here.iter().position(|(ek, _)| ek.name == last.name) {
+        Some(at) if v.node == Node::Null => {
+            here.remove(at);
+        }
+        Some(at) => here[at].1 = v.clone(),
+        None if v.node == Node::Null => {}
+        None => here.push((last.clone(), v.clone())),
     }
 }
 

@@ -19,7 +19,7 @@
 mod matrix;
 mod quality;
 mod series;
-mod style;
+pub(crate) mod style;
 mod timeline;
 mod topology;
 
