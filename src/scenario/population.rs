@@ -43,8 +43,8 @@ use crate::rng::{RngStream, SimRng};
 use crate::time::{SimDuration, SimTime};
 use crate::topology::{NodeId, Topology};
 use crate::trace::TraceLevel;
-use crate::wire::Protocol;
 use crate::wire::rtp::{Codec, MediaSource};
+use crate::wire::{Datagram, Protocol};
 
 pub use report::{CallRecord, EdgeSeries, LinkLoad, PopulationOutcome, QualitySummary};
 use stats::StreamStats;
@@ -119,6 +119,8 @@ struct Stream {
     local: SocketAddrV4,
     protocol: Protocol,
     remote: SocketAddrV4,
+    /// `local` is a relayed address: packets go through the sender's TURN client.
+    relayed: bool,
     source: MediaSource,
     stats: StreamStats,
 }
@@ -662,6 +664,7 @@ fn start_streams(e: &mut Engine<'_>, c: &mut Call, k: usize, people: &[UserState
         local: local.base,
         protocol: local.protocol,
         remote: remote.address,
+        relayed: is_relayed(e, c.caller_media, local.base),
         source: MediaSource::new(c.codec, ssrc, start),
         stats: StreamStats::new(clock),
     });
@@ -672,9 +675,18 @@ fn start_streams(e: &mut Engine<'_>, c: &mut Call, k: usize, people: &[UserState
             local: base,
             protocol: remote.protocol,
             remote: local.address,
+            relayed: is_relayed(e, callee_media, base),
             source: MediaSource::new(c.codec, ssrc + 1, start),
             stats: StreamStats::new(clock),
         });
+    }
+}
+
+/// Whether `local` is a relayed address of the endpoint's TURN clients.
+fn is_relayed(e: &Engine<'_>, media: ServiceId, local: SocketAddrV4) -> bool {
+    match e.service(media) {
+        Service::Media(m) => m.turn.iter().any(|t| t.relayed() == Some(local)),
+        _ => false,
     }
 }
 
@@ -685,10 +697,15 @@ fn send_media(e: &mut Engine<'_>, c: &mut Call, until: SimTime) {
             let (at, rtp) = s.source.next_packet();
             let bytes = rtp.encode();
             let (local, protocol, remote) = (s.local, s.protocol, s.remote);
-            let d = e.command(s.sender.1, |svc, now| match svc {
-                Service::Media(m) => m.wrap_media(now, local, protocol, remote, &bytes),
-                _ => None,
-            });
+            let d = if s.relayed || protocol != Protocol::Udp {
+                e.command(s.sender.1, |svc, now| match svc {
+                    Service::Media(m) => m.wrap_media(now, local, protocol, remote, &bytes),
+                    _ => None,
+                })
+            } else {
+                // What `wrap_media` builds for a host socket, without waking the endpoint.
+                Some(Datagram::udp(local, remote, bytes))
+            };
             if let Some(d) = d {
                 e.send_at(at, s.sender.0, d);
                 s.stats.on_send(rtp.sequence, at);
