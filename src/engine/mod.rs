@@ -470,6 +470,13 @@ impl<'t> Engine<'t> {
         self.service_log.get_or_insert_with(Vec::new).drain(..)
     }
 
+    /// Moves the service events since the last drain into `buf` (cleared first), handing
+    /// the engine `buf`'s storage to fill next: no allocation once both have grown.
+    pub fn swap_service_events(&mut self, buf: &mut Vec<ServiceNote>) {
+        buf.clear();
+        std::mem::swap(self.service_log.get_or_insert_with(Vec::new), buf);
+    }
+
     /// Counts the bytes (IPv4 total length) each interface puts on its link, from now on.
     pub fn set_link_counters(&mut self, on: bool) {
         self.link_bytes = on.then(|| vec![0; self.topo.ifaces.len()]);

@@ -219,6 +219,7 @@ pub fn run_population(
     let mut by_call_id: FxHashMap<String, usize> = FxHashMap::default();
     let mut skipped_busy = 0u64;
     let mut peak_concurrent = 0u64;
+    let mut notes = Vec::new();
     let mut load = report::LoadSampler::new(&e, edge_turn.len(), opts.sample, calls_from);
     let mut deleted_relay_bytes = vec![0u64; edge_turn.len()];
     let mut relay_clients_freed = 0u64;
@@ -317,8 +318,8 @@ pub fn run_population(
         }
         e.run_until(step_end);
         // What happened during the step.
-        let notes: Vec<_> = e.drain_service_events().collect();
-        for n in notes {
+        e.swap_service_events(&mut notes);
+        for n in notes.drain(..) {
             match n.event {
                 ServiceEvent::Media(MediaEvent::Media { rtp: Some(ids), .. }) => {
                     let idx = ids.ssrc.wrapping_sub(SSRC_BASE);
