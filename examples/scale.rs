@@ -14,9 +14,11 @@
 use std::process::Command;
 use std::time::Instant;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use icepath::population::{generate, read_population};
+use icepath::report::charts::{Chart, DrawResult};
 use icepath::scenario::{PopulationOptions, run_population};
 use icepath::{SimDuration, schema};
 
@@ -24,6 +26,12 @@ const SIZES: [u64; 5] = [1_000, 3_000, 10_000, 30_000, 100_000];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--chart") {
+        // Redraw the chart from the CSV of an earlier run.
+        let csv = std::fs::read_to_string("benches/scale.csv").expect("benches/scale.csv");
+        chart(&points(csv.lines().skip(1).map(str::to_string).collect::<Vec<_>>().as_slice()));
+        return;
+    }
     if args.first().map(String::as_str) == Some("--one") {
         let hosts: u64 = args.get(1).and_then(|s| s.parse().ok()).expect("--one HOSTS");
         one(hosts);
@@ -49,15 +57,18 @@ fn main() {
         rows.join("\n")
     );
     std::fs::write("benches/scale.csv", csv).expect("write benches/scale.csv");
-    let points: Vec<(f64, f64, f64, f64)> = rows
-        .iter()
+    chart(&points(&rows));
+    println!("wrote benches/scale.csv and benches/scale.svg");
+}
+
+/// (hosts, wall s, CPU s, peak MiB) of each CSV row.
+fn points(rows: &[String]) -> Vec<(f64, f64, f64, f64)> {
+    rows.iter()
         .map(|r| {
             let f: Vec<f64> = r.split(',').map(|x| x.parse().unwrap_or(0.0)).collect();
             (f[0], f[7], f[8], f[9])
         })
-        .collect();
-    chart(&points);
-    println!("wrote benches/scale.csv and benches/scale.svg");
+        .collect()
 }
 
 /// The population file for `hosts` users.
@@ -123,45 +134,64 @@ fn peak_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Time and memory against hosts, both axes logarithmic.
+/// Time and memory against hosts, both axes logarithmic, drawn through the library's
+/// chart machinery (which embeds the font plotters needs to measure text).
 fn chart(points: &[(f64, f64, f64, f64)]) {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (1280, 720)).into_drawing_area();
-        let _ = root.fill(&WHITE);
-        let y_max = points.iter().flat_map(|p| [p.1, p.2, p.3 / 1024.0]).fold(10.0f64, f64::max) * 2.0;
-        let y_min = points.iter().flat_map(|p| [p.1, p.2, p.3 / 1024.0]).fold(1.0f64, f64::min).max(1e-3) / 2.0;
-        let built = ChartBuilder::on(&root)
-            .caption("icepath population scale run: a tenth of the hosts on a 60 s call", ("sans-serif", 30))
+    let svg = icepath::report::charts::svg(&ScaleChart { points: points.to_vec() });
+    std::fs::write("benches/scale.svg", svg).expect("write benches/scale.svg");
+}
+
+struct ScaleChart {
+    /// (hosts, wall s, CPU s, peak MiB)
+    points: Vec<(f64, f64, f64, f64)>,
+}
+
+impl Chart for ScaleChart {
+    fn name(&self) -> &'static str {
+        "scale"
+    }
+    fn title(&self) -> &str {
+        "icepath population scale run: a tenth of the hosts on a 60 s call"
+    }
+    fn no_data(&self) -> Option<&'static str> {
+        self.points.is_empty().then_some("no size was measured")
+    }
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB, ()> {
+        let points = &self.points;
+        area.fill(&WHITE)?;
+        let all = || points.iter().flat_map(|p| [p.1, p.2, p.3 / 1024.0]);
+        let y_max = all().fold(10.0f64, f64::max) * 2.0;
+        let y_min = all().fold(1.0f64, f64::min).max(1e-3) / 2.0;
+        let mut c = ChartBuilder::on(area)
+            .caption(self.title(), ("sans-serif", 30))
             .margin(24)
             .x_label_area_size(56)
             .y_label_area_size(84)
-            .build_cartesian_2d((500f64..200_000f64).log_scale(), (y_min..y_max).log_scale());
-        let Ok(mut c) = built else { return };
-        let _ = c
-            .configure_mesh()
+            .build_cartesian_2d((500f64..200_000f64).log_scale(), (y_min..y_max).log_scale())?;
+        c.configure_mesh()
             .x_desc("hosts (calls = hosts / 10)")
             .y_desc("time (s), peak memory (GiB)")
             .label_style(("sans-serif", 18))
             .axis_desc_style(("sans-serif", 20))
-            .draw();
+            .draw()?;
         let series = [
             (
-                "wall time, s (one core)",
+                "wall time, s (shared 2-core machine)",
                 RGBColor(0x1b, 0x3a, 0x6b),
                 points.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
             ),
+            ("CPU time, s (one thread)", RGBColor(0x27, 0x8a, 0x4e), points.iter().map(|p| (p.0, p.2)).collect()),
             (
                 "peak memory (VmHWM), GiB",
                 RGBColor(0xc0, 0x39, 0x2b),
-                points.iter().map(|p| (p.0, p.2 / 1024.0)).collect(),
+                points.iter().map(|p| (p.0, p.3 / 1024.0)).collect(),
             ),
         ];
         for (name, color, pts) in series {
-            if let Ok(s) = c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(3))) {
-                s.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
-            }
-            let _ = c.draw_series(pts.into_iter().map(|p| Circle::new(p, 5, color.filled())));
+            c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(3)))?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
+            c.draw_series(pts.into_iter().map(|p| Circle::new(p, 5, color.filled())))?;
         }
         let targets = [
             (
@@ -176,18 +206,16 @@ fn chart(points: &[(f64, f64, f64, f64)]) {
             ),
         ];
         for (name, color, pts) in targets {
-            if let Ok(s) = c.draw_series(pts.into_iter().map(move |p| Cross::new(p, 9, color.stroke_width(2)))) {
-                s.label(name).legend(move |(x, y)| Cross::new((x + 12, y), 6, color.stroke_width(2)));
-            }
+            c.draw_series(pts.into_iter().map(move |p| Cross::new(p, 9, color.stroke_width(2))))?
+                .label(name)
+                .legend(move |(x, y)| Cross::new((x + 12, y), 6, color.stroke_width(2)));
         }
-        let _ = c
-            .configure_series_labels()
+        c.configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .label_font(("sans-serif", 18))
-            .draw();
-        let _ = root.present();
+            .draw()?;
+        Ok(())
     }
-    std::fs::write("benches/scale.svg", svg).expect("write benches/scale.svg");
 }
