@@ -10,6 +10,7 @@
 
 pub mod engine;
 pub mod net;
+pub mod population;
 pub mod proto;
 pub mod report;
 pub mod rng;

@@ -228,6 +228,39 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Write the topology of an enterprise described by a population file (sites, home
+    /// users behind a mix of NATs, VPN users, Edge pools): an ordinary topology file.
+    Generate {
+        /// The population YAML file.
+        population: String,
+        /// Write the topology here (default: standard output).
+        #[arg(short = 'o', long = "out")]
+        out: Option<String>,
+        /// Seed for the NAT presets and tunnels drawn per home user (default: the file's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Run many concurrent calls over the enterprise a population file describes (one shared
+    /// network): per-Edge allocations and relay bandwidth over time, the busiest links, the
+    /// call-quality distribution.
+    Population {
+        /// The population YAML file.
+        population: String,
+        /// The run's seed (default: the file's `seed`): the generated network and the calls.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// How long calls keep arriving, e.g. 60s; the run then lets every call end.
+        #[arg(long, default_value = "60s")]
+        duration: String,
+        /// How many links to rank.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Also write summary.json, calls.json, topology.yaml and the charts (SVG) here.
+        #[arg(short = 'o', long = "out")]
+        out: Option<String>,
+    },
     /// Audit a topology's security zones: for every pair of zones, what is reachable by new
     /// unsolicited flows, found by sending probes through the firewall, NAT and route models.
     Audit {
@@ -318,6 +351,10 @@ fn main() -> ExitCode {
         Command::Audit { topology, format } => audit(&topology, format),
         Command::Sweep { scenario, seeds, jobs, partition, merge, out, format } => {
             sweep(scenario, seeds, jobs, partition.as_deref(), merge, out, format)
+        }
+        Command::Generate { population, out, seed } => generate(&population, out.as_deref(), seed),
+        Command::Population { population, seed, duration, top, format, out } => {
+            run_population(&population, seed, &duration, top, format, out.as_deref())
         }
         Command::Report { paths, out } => report(paths, out),
     };
@@ -926,6 +963,75 @@ fn sweep(
             outln!("written: {}", dir.join("sweep.json").display());
         }
         Format::Json => out!("{}", report.to_json()),
+    }
+    Ok(0)
+}
+
+/// Reads and checks a population file.
+fn load_population(path: &str) -> Result<icepath::population::PopulationSpec, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::input(format!("error: cannot read {path}: {e}")))?;
+    icepath::population::read_population(path, &text).map_err(|err| {
+        let errors = err.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+        let mut msg = render(&err.diagnostics, &text);
+        let _ = writeln!(msg, "{path}: {errors} error{} found; nothing was generated", plural(errors));
+        Failure::input(msg)
+    })
+}
+
+fn generate(path: &str, out: Option<&str>, seed: Option<u64>) -> Result<u8, Failure> {
+    let spec = load_population(path)?;
+    let g = icepath::population::generate(&spec, seed.unwrap_or(spec.seed));
+    match out {
+        Some(file) => {
+            std::fs::write(file, &g.yaml).map_err(|e| Failure::input(format!("error: cannot write {file}: {e}")))?;
+            eprintln!(
+                "{file}: {} users ({} Edge servers, {} VPN concentrators)",
+                g.users.len(),
+                g.edges.len(),
+                g.concentrators.len()
+            );
+        }
+        None => out!("{}", g.yaml),
+    }
+    Ok(0)
+}
+
+fn run_population(
+    path: &str,
+    seed: Option<u64>,
+    duration: &str,
+    top: usize,
+    format: Format,
+    out: Option<&str>,
+) -> Result<u8, Failure> {
+    let spec = load_population(path)?;
+    let window = schema::parse_duration(duration)
+        .map_err(|e| Failure::input(format!("error: --duration {duration}: expected {}", e.expected)))?;
+    let seed = seed.unwrap_or(spec.seed);
+    let g = icepath::population::generate(&spec, seed);
+    let topo = match schema::load_topology("generated.yaml", &g.yaml) {
+        Ok(l) => l.topology,
+        Err(e) => return Err(Failure::input(format!("error: the generated topology does not load (a bug):\n{e}"))),
+    };
+    let opts = icepath::scenario::PopulationOptions { seed, window, top_links: top, ..Default::default() };
+    let r = icepath::scenario::run_population(&topo, &spec, &g.users, &g.edges, &opts);
+    if let Some(dir) = out {
+        let dir = std::path::Path::new(dir);
+        let write = |name: &str, bytes: &[u8]| {
+            std::fs::write(dir.join(name), bytes)
+                .map_err(|e| Failure::input(format!("error: cannot write {}: {e}", dir.join(name).display())))
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::input(format!("error: cannot create {}: {e}", dir.display())))?;
+        write("summary.json", r.to_json().as_bytes())?;
+        write("calls.json", r.calls_json().as_bytes())?;
+        write("topology.yaml", g.yaml.as_bytes())?;
+        write("edge-allocations.svg", icepath::report::charts::svg(&r.allocations_chart()).as_bytes())?;
+        write("edge-relay-bandwidth.svg", icepath::report::charts::svg(&r.relay_chart()).as_bytes())?;
+    }
+    match format {
+        Format::Text => out!("{}", r.to_text()),
+        Format::Json => out!("{}", r.to_json()),
     }
     Ok(0)
 }

@@ -158,6 +158,15 @@ struct InFlight {
     out: Option<(IfaceId, IfaceId)>,
 }
 
+/// A service event kept for the caller (`Engine::set_service_log`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceNote {
+    pub at: SimTime,
+    pub node: NodeId,
+    pub service: ServiceId,
+    pub event: ServiceEvent,
+}
+
 /// The TCP port clients send signaling from.
 pub const SIP_CLIENT_PORT: u16 = 40000;
 
@@ -201,6 +210,16 @@ pub struct Engine<'t> {
     echo: bool,
     replies: BTreeSet<PacketId>,
     services: Vec<Hosted>,
+    /// Attached services by node, in attach order (detached ones removed), so a delivery
+    /// asks only the services of its node.
+    services_on: FxHashMap<NodeId, Vec<ServiceId>>,
+    /// Service events kept for the caller to drain, when asked (`set_service_log`).
+    service_log: Option<Vec<ServiceNote>>,
+    /// Each Edge's public address (`Topology::edge_public_address`), found once: looking it
+    /// up scans every node, too slow to repeat for each of thousands of clients.
+    edge_public: FxHashMap<NodeId, Ipv4Addr>,
+    /// Bytes put on each interface's link so far (indexed by `IfaceId`), when counting.
+    link_bytes: Option<Vec<u64>>,
     /// Every datagram as it went onto a link, when capturing (for pcap).
     capture: Option<Vec<(SimTime, Datagram)>>,
     next_packet: u64,
@@ -263,6 +282,10 @@ impl<'t> Engine<'t> {
             echo: false,
             replies: BTreeSet::new(),
             services: Vec::new(),
+            services_on: FxHashMap::default(),
+            edge_public: edge_public_addresses(topo),
+            service_log: None,
+            link_bytes: None,
             capture: None,
             next_packet: 1,
             events: 0,
@@ -466,8 +489,54 @@ impl<'t> Engine<'t> {
     pub fn attach(&mut self, node: NodeId, service: Service) -> ServiceId {
         let id = ServiceId(self.services.len() as u32);
         self.services.push(Hosted { node, service, armed: None });
+        self.services_on.entry(node).or_default().push(id);
         self.poll_service(id);
         id
+    }
+
+    /// Stops service `id` and hands it back: packets to its addresses are no longer its,
+    /// its timer is cancelled, and what it has not yet sent is dropped. Its slot keeps an
+    /// inert stand-in (a registrar listening nowhere), so other ids stay valid. A long run
+    /// that starts and ends many calls detaches their endpoints so that a new endpoint on
+    /// the same sockets receives its packets.
+    pub fn detach(&mut self, id: ServiceId) -> Service {
+        let h = &mut self.services[id.0 as usize];
+        h.armed = None;
+        if let Some(list) = self.services_on.get_mut(&h.node) {
+            list.retain(|&s| s != id);
+        }
+        let inert = Service::Registrar(Box::new(Registrar::new(Vec::new(), None)));
+        std::mem::replace(&mut h.service, inert)
+    }
+
+    /// Keeps every service event for `drain_service_events` instead of writing it to the
+    /// trace (when on, the trace has no service records). Lets a driver of many calls react
+    /// to events without asking the trace to keep every packet.
+    pub fn set_service_log(&mut self, on: bool) {
+        self.service_log = on.then(Vec::new);
+    }
+
+    /// The service events since the last drain, in the order they happened.
+    pub fn drain_service_events(&mut self) -> std::vec::Drain<'_, ServiceNote> {
+        self.service_log.get_or_insert_with(Vec::new).drain(..)
+    }
+
+    /// Moves the service events since the last drain into `buf` (cleared first), handing
+    /// the engine `buf`'s storage to fill next: no allocation once both have grown.
+    pub fn swap_service_events(&mut self, buf: &mut Vec<ServiceNote>) {
+        buf.clear();
+        std::mem::swap(self.service_log.get_or_insert_with(Vec::new), buf);
+    }
+
+    /// Counts the bytes (IPv4 total length) each interface puts on its link, from now on.
+    pub fn set_link_counters(&mut self, on: bool) {
+        self.link_bytes = on.then(|| vec![0; self.topo.ifaces.len()]);
+    }
+
+    /// Bytes each interface has put on its link since counting started (indexed by
+    /// `IfaceId`); empty when not counting.
+    pub fn link_bytes(&self) -> &[u64] {
+        self.link_bytes.as_deref().unwrap_or_default()
     }
 
     /// The service `id`, to read its state.
@@ -516,6 +585,23 @@ impl<'t> Engine<'t> {
     /// an upstream (listening on TCP 5061 on each of its addresses), and a user agent on
     /// every client, which registers at once. Returns the user agents by node.
     pub fn start_signaling(&mut self) -> BTreeMap<NodeId, ServiceId> {
+        self.start_registrars();
+        let mut agents = BTreeMap::new();
+        for n in &self.topo.nodes {
+            let Some(id) = self.attach_user_agent(n.id) else { continue };
+            self.command(id, |s, now| {
+                if let Service::UserAgent(u) = s {
+                    u.register(now);
+                }
+            });
+            agents.insert(n.id, id);
+        }
+        agents
+    }
+
+    /// The registrars of `start_signaling`: one on every node some client registers with
+    /// or that has an upstream, listening on TCP 5061 on each of its addresses.
+    pub fn start_registrars(&mut self) {
         let topo = self.topo;
         let first_addr = |n: NodeId| topo.node(n).ifaces.first().map(|&i| topo.iface(i).addr);
         let mut registrars: BTreeSet<NodeId> = BTreeSet::new();
@@ -537,40 +623,45 @@ impl<'t> Engine<'t> {
             });
             self.attach(r, Service::Registrar(Box::new(Registrar::new(listen, upstream))));
         }
-        let mut agents = BTreeMap::new();
-        for n in &topo.nodes {
-            let Some(sip) = &n.roles.sip else { continue };
-            let Some(reg) = sip.registrar else { continue };
-            // External users reach an Access Edge at its published address.
-            // Others on a segment they share with the client (a PSTN gateway knows its
-            // Mediation Server by the NIC on their segment), else at the first of their
-            // addresses the client has a route to.
-            let target = match topo.edge_public_address(reg) {
-                Some(public) => Some(public),
-                None => {
-                    let addrs: Vec<_> = topo.node(reg).ifaces.iter().map(|&i| topo.iface(i).addr).collect();
-                    let on_link = |a: &std::net::Ipv4Addr| n.ifaces.iter().any(|&i| topo.iface(i).net.contains(a));
-                    addrs
-                        .iter()
-                        .find(|a| on_link(a))
-                        .or_else(|| addrs.iter().find(|&&a| egress(topo, n.id, a).is_some()))
-                        .copied()
-                        .or_else(|| first_addr(reg))
-                }
-            };
-            let Some(target) = target else { continue };
-            let Some((via, _)) = egress(topo, n.id, target) else { continue };
-            let local = SocketAddrV4::new(topo.iface(via).addr, SIP_CLIENT_PORT);
-            let ua = UserAgent::new(&sip.user, local, SocketAddrV4::new(target, SIP_PORT));
-            let id = self.attach(n.id, Service::UserAgent(Box::new(ua)));
-            self.command(id, |s, now| {
-                if let Service::UserAgent(u) = s {
-                    u.register(now);
-                }
-            });
-            agents.insert(n.id, id);
-        }
-        agents
+    }
+
+    /// Attaches the user agent of client `node` (not yet registered), talking to its
+    /// registrar as `start_signaling` would; `None` for a node without a registrar or
+    /// without a route to it.
+    pub fn attach_user_agent(&mut self, node: NodeId) -> Option<ServiceId> {
+        let topo = self.topo;
+        let first_addr = |n: NodeId| topo.node(n).ifaces.first().map(|&i| topo.iface(i).addr);
+        let n = topo.node(node);
+        let sip = n.roles.sip.as_ref()?;
+        let reg = sip.registrar?;
+        // External users reach an Access Edge at its published address.
+        // Others on a segment they share with the client (a PSTN gateway knows its
+        // Mediation Server by the NIC on their segment), else at the first of their
+        // addresses the client has a route to.
+        let target = match self.edge_public.get(&reg).copied() {
+            Some(public) => Some(public),
+            None => {
+                let addrs: Vec<_> = topo.node(reg).ifaces.iter().map(|&i| topo.iface(i).addr).collect();
+                let on_link = |a: &std::net::Ipv4Addr| n.ifaces.iter().any(|&i| topo.iface(i).net.contains(a));
+                addrs
+                    .iter()
+                    .find(|a| on_link(a))
+                    .or_else(|| addrs.iter().find(|&&a| egress(topo, n.id, a).is_some()))
+                    .copied()
+                    .or_else(|| first_addr(reg))
+            }
+        };
+        let target = target?;
+        let (via, _) = egress(topo, n.id, target)?;
+        let local = SocketAddrV4::new(topo.iface(via).addr, SIP_CLIENT_PORT);
+        let ua = UserAgent::new(&sip.user, local, SocketAddrV4::new(target, SIP_PORT));
+        Some(self.attach(node, Service::UserAgent(Box::new(ua))))
+    }
+
+    /// Where the internet reaches Edge `edge` (`Topology::edge_public_address`, looked up
+    /// once per run); `None` for a node that is not an Edge.
+    pub fn edge_public_address(&self, edge: NodeId) -> Option<Ipv4Addr> {
+        self.edge_public.get(&edge).copied()
     }
 
     /// A deterministic per-component seed for endpoints that number their transactions.
@@ -589,7 +680,10 @@ impl<'t> Engine<'t> {
                 continue;
             }
             if let Some(ev) = h.service.poll_event() {
-                self.trace.record(Record::Service { at: now, node, service: id, event: ev });
+                match self.service_log.as_mut() {
+                    Some(log) => log.push(ServiceNote { at: now, node, service: id, event: ev }),
+                    None => self.trace.record(Record::Service { at: now, node, service: id, event: ev }),
+                }
                 continue;
             }
             break;
@@ -724,6 +818,9 @@ impl<'t> Engine<'t> {
         }
         match self.tx[via.0 as usize].transmit(self.now, props, size) {
             Ok(transit) => {
+                if let Some(counts) = self.link_bytes.as_mut() {
+                    counts[via.0 as usize] += size as u64;
+                }
                 if let Some(c) = self.capture.as_mut() {
                     c.push((self.now, self.packets[slot as usize].as_ref().expect("in flight").datagram.clone()));
                 }
@@ -963,13 +1060,14 @@ impl<'t> Engine<'t> {
         self.free.push(slot);
         let summary = PacketSummary::of(&p.datagram);
         self.trace.record(Record::Delivered { at: self.now, packet: p.id, node, iface, summary });
-        let listener = self
-            .services
-            .iter()
-            .position(|h| h.node == node && h.service.listens(p.datagram.protocol(), p.datagram.dst));
-        if let Some(i) = listener {
-            self.services[i].service.handle_packet(self.now, &p.datagram);
-            self.poll_service(ServiceId(i as u32));
+        let listener = self.services_on.get(&node).and_then(|ids| {
+            ids.iter()
+                .copied()
+                .find(|id| self.services[id.0 as usize].service.listens(p.datagram.protocol(), p.datagram.dst))
+        });
+        if let Some(id) = listener {
+            self.services[id.0 as usize].service.handle_packet(self.now, &p.datagram);
+            self.poll_service(id);
             return;
         }
         if self.echo && !self.replies.contains(&p.id) && !is_tunnel_hello(&p.datagram) {
@@ -1046,6 +1144,25 @@ impl<'t> Engine<'t> {
         self.packets[slot as usize] = None;
         self.free.push(slot);
     }
+}
+
+/// `Topology::edge_public_address` of every Edge, in one pass over the nodes.
+fn edge_public_addresses(topo: &Topology) -> FxHashMap<NodeId, Ipv4Addr> {
+    let published: FxHashMap<Ipv4Addr, Ipv4Addr> = topo
+        .nodes
+        .iter()
+        .filter_map(|n| n.roles.nat.as_ref())
+        .flat_map(|nat| &nat.static_nat)
+        .rev()
+        .map(|s| (s.internal, s.external))
+        .collect();
+    topo.nodes
+        .iter()
+        .filter_map(|n| {
+            let nic = topo.iface(n.roles.edge.as_ref()?.external).addr;
+            Some((n.id, published.get(&nic).copied().unwrap_or(nic)))
+        })
+        .collect()
 }
 
 /// Where a tunnel packet is unwrapped: the tunnel interface the inner packet arrives on.

@@ -45,8 +45,8 @@ pub struct RtpIds {
 
 impl RtpIds {
     fn of(bytes: &[u8]) -> Option<RtpIds> {
-        let p = RtpPacket::decode(bytes).ok()?;
-        Some(RtpIds { ssrc: p.ssrc, sequence: p.sequence, timestamp: p.timestamp })
+        let (sequence, timestamp, ssrc) = RtpPacket::decode_ids(bytes).ok()?;
+        Some(RtpIds { ssrc, sequence, timestamp })
     }
 }
 

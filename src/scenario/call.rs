@@ -37,7 +37,7 @@ pub use media::BackgroundPeriod;
 use media::{MediaRun, Party, measure_media};
 
 /// How long a client waits for its relay before it offers what it has.
-const GATHER: SimDuration = SimDuration::from_secs(2);
+pub(crate) const GATHER: SimDuration = SimDuration::from_secs(2);
 /// The program that owns a Lync client's sockets (host firewall rules name it).
 pub const CLIENT_APP_LYNC: &str = "communicator.exe";
 /// The program that owns a WebRTC client's sockets.
@@ -576,7 +576,7 @@ pub fn relay_clients(e: &Engine<'_>, topo: &Topology, node: NodeId, tcp_only: bo
         // External users (signed in through the Edge) use its public face; internal ones its
         // internal NIC (MRAS hands out the matching address).
         let external = sip.and_then(|s| s.registrar).is_some_and(|r| topo.node(r).roles.edge.is_some());
-        let public = topo.edge_public_address(edge_node).unwrap_or(edge.advertised);
+        let public = e.edge_public_address(edge_node).unwrap_or(edge.advertised);
         let server_ip = if external { public } else { topo.iface(edge.internal).addr };
         if let Some((via, _)) = egress(topo, node, server_ip) {
             let local_ip = topo.iface(via).addr;
@@ -729,13 +729,13 @@ pub fn local_offer(e: &mut Engine<'_>, topo: &Topology, node: NodeId, media: Ser
     Offer { ufrag, pwd, sdp, lines }
 }
 
-struct RemoteOffer {
+pub(crate) struct RemoteOffer {
     ufrag: String,
     pwd: String,
     candidates: Vec<Candidate>,
 }
 
-fn parse_offer(body: &str) -> RemoteOffer {
+pub(crate) fn parse_offer(body: &str) -> RemoteOffer {
     let mut o = RemoteOffer { ufrag: String::new(), pwd: String::new(), candidates: Vec::new() };
     for line in body.lines() {
         let line = line.trim();
@@ -752,7 +752,7 @@ fn parse_offer(body: &str) -> RemoteOffer {
     o
 }
 
-fn start_checks(e: &mut Engine<'_>, media: ServiceId, remote: &RemoteOffer) {
+pub(crate) fn start_checks(e: &mut Engine<'_>, media: ServiceId, remote: &RemoteOffer) {
     e.command(media, |s, now| {
         let Service::Media(m) = s else { unreachable!("media service") };
         m.agent.set_remote_credentials(&remote.ufrag, &remote.pwd);
@@ -764,19 +764,19 @@ fn start_checks(e: &mut Engine<'_>, media: ServiceId, remote: &RemoteOffer) {
     });
 }
 
-fn agent<'a>(e: &'a Engine<'_>, media: ServiceId) -> &'a IceAgent {
+pub(crate) fn agent<'a>(e: &'a Engine<'_>, media: ServiceId) -> &'a IceAgent {
     match e.service(media) {
         Service::Media(m) => &m.agent,
         _ => unreachable!("media service"),
     }
 }
 
-fn remote_candidate_line(a: &IceAgent, pair: PairId) -> String {
+pub(crate) fn remote_candidate_line(a: &IceAgent, pair: PairId) -> String {
     let p = a.pairs().iter().find(|p| p.id == pair).expect("selected pair exists");
     format!("a=remote-candidates:1 {} {}\r\n", p.remote.address.ip(), p.remote.address.port())
 }
 
-fn describe(c: &Candidate) -> String {
+pub(crate) fn describe(c: &Candidate) -> String {
     let kind = match c.kind {
         CandidateType::Host => "host",
         CandidateType::ServerReflexive => "srflx",

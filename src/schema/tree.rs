@@ -87,6 +87,15 @@ pub(crate) fn parse(text: &str) -> Result<Value, SyntaxError> {
     // YAML 1.1 `yes`/`no`/`on`/`off` stay strings: `name: no` is a name, not `false`.
     options.strict_booleans = true;
     options.with_snippet = false;
+    // The parser's default budget (250,000 nodes, a million events) guards against
+    // documents built to exhaust memory; a plain document's size bounds its nodes anyway, so
+    // a large generated topology (`icepath generate`) gets a budget that grows with its text.
+    // Aliases stay bounded by the defaults.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(text.len() / 2);
+    budget.max_events = budget.max_events.max(text.len());
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(text.len());
+    options.budget = Some(budget);
     match serde_saphyr::from_str_with_options::<Spanned<RawNode>>(text, options) {
         Ok(raw) => Ok(convert(raw, text)),
         Err(e) => {

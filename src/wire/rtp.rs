@@ -104,6 +104,45 @@ impl RtpPacket {
         RTP_HEADER_LEN + 4 * self.csrc.len() + self.payload.len()
     }
 
+    /// The sequence number, timestamp and SSRC of the RTP packet `bytes`, accepted or
+    /// refused exactly as `decode` would, without copying the payload (a receiver of many
+    /// streams reads these per packet).
+    pub fn decode_ids(bytes: &[u8]) -> Result<(u16, u32, u32), RtpError> {
+        let truncated = |needed: usize| RtpError::Truncated { needed, have: bytes.len() };
+        let Some(h) = bytes.get(..RTP_HEADER_LEN) else {
+            return Err(truncated(RTP_HEADER_LEN));
+        };
+        let version = h[0] >> 6;
+        if version != RTP_VERSION {
+            return Err(RtpError::Version(version));
+        }
+        let mut at = RTP_HEADER_LEN + 4 * (h[0] & 0x0f) as usize;
+        if at > bytes.len() {
+            return Err(truncated(at));
+        }
+        if h[0] & 0x10 != 0 {
+            let Some(x) = bytes.get(at..at + 4) else {
+                return Err(truncated(at + 4));
+            };
+            at += 4 + 4 * u16::from_be_bytes([x[2], x[3]]) as usize;
+            if at > bytes.len() {
+                return Err(truncated(at));
+            }
+        }
+        if h[0] & 0x20 != 0 {
+            let count = bytes[bytes.len() - 1];
+            let available = bytes.len() - at;
+            if count == 0 || count as usize > available {
+                return Err(RtpError::BadPadding { count, available });
+            }
+        }
+        Ok((
+            u16::from_be_bytes([h[2], h[3]]),
+            u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+            u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
+        ))
+    }
+
     /// Decodes one RTP packet (a whole UDP payload). Total: never panics.
     pub fn decode(bytes: &[u8]) -> Result<RtpPacket, RtpError> {
         let truncated = |needed: usize| RtpError::Truncated { needed, have: bytes.len() };
@@ -647,6 +686,39 @@ mod tests {
             b[0] = (b[0] & 0x3f) | 0x80; // keep version 2 so the deeper checks run
             b.truncate(cut % (b.len() + 1));
             let _ = RtpPacket::decode(&b);
+        }
+    }
+
+    #[test]
+    fn decode_ids_agrees_with_decode() {
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        let p = RtpPacket {
+            marker: true,
+            payload_type: 0,
+            sequence: 7,
+            timestamp: 9,
+            ssrc: 11,
+            csrc: vec![1, 2],
+            payload: vec![5; 20],
+        };
+        let good = p.encode();
+        cases.push(good.clone());
+        for cut in 0..good.len() {
+            cases.push(good[..cut].to_vec());
+        }
+        for first in [0x80u8, 0x90, 0xa0, 0xb3, 0x40, 0x8f, 0xbf] {
+            let mut b = good.clone();
+            b[0] = first;
+            cases.push(b.clone());
+            let last = b.len() - 1;
+            b[last] = 0;
+            cases.push(b.clone());
+            b[last] = 200;
+            cases.push(b);
+        }
+        for b in cases {
+            let ids = RtpPacket::decode(&b).map(|p| (p.sequence, p.timestamp, p.ssrc));
+            assert_eq!(RtpPacket::decode_ids(&b), ids, "{b:02x?}");
         }
     }
 }

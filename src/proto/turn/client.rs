@@ -333,14 +333,13 @@ impl TurnClient {
 
     pub fn poll_timeout(&self) -> Option<SimTime> {
         let txs = self.pending.values().map(|p| p.tx.next_timeout());
-        let keepalive = if self.relayed.is_some() {
-            let perms = self.permissions.values().copied();
-            let chans = self.channels.values().map(|(_, t)| *t);
-            self.refresh_at.into_iter().chain(perms).chain(chans).collect()
-        } else {
-            Vec::new()
-        };
-        txs.chain(keepalive).min()
+        // Keepalives only while allocated; chained, not collected: this runs after every
+        // packet the client's endpoint handles.
+        let live = self.relayed.is_some();
+        let refresh = self.refresh_at.filter(|_| live);
+        let perms = self.permissions.values().copied().filter(move |_| live);
+        let chans = self.channels.values().map(|(_, t)| *t).filter(move |_| live);
+        txs.chain(refresh).chain(perms).chain(chans).min()
     }
 
     fn start(&mut self, now: SimTime, request: Request, renewed_nonce: bool) {

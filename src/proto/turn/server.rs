@@ -141,6 +141,12 @@ pub struct TurnServer {
     tcp: BTreeMap<(SocketAddrV4, SocketAddrV4), TcpStream>,
     out: VecDeque<Datagram>,
     events: VecDeque<TurnServerEvent>,
+    /// The earliest expiry of any allocation, permission or channel (`poll_timeout`), kept
+    /// up to date after anything that can change one, so relaying a packet does not walk
+    /// every allocation.
+    deadline: Option<SimTime>,
+    /// A request or deletion may have changed an expiry since `deadline` was computed.
+    stale: bool,
 }
 
 /// An error to answer a request with.
@@ -180,6 +186,8 @@ impl TurnServer {
             tcp: BTreeMap::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
+            deadline: None,
+            stale: false,
         }
     }
 
@@ -188,6 +196,11 @@ impl TurnServer {
     }
 
     pub fn handle_packet(&mut self, now: SimTime, packet: &Datagram) {
+        self.dispatch(now, packet);
+        self.refresh_deadline();
+    }
+
+    fn dispatch(&mut self, now: SimTime, packet: &Datagram) {
         let relay_port = (*packet.dst.ip() == self.cfg.relay_interface && packet.transport == Transport::Udp)
             .then(|| self.by_port.get(&packet.dst.port()).copied())
             .flatten();
@@ -214,6 +227,15 @@ impl TurnServer {
         for a in self.allocations.values_mut() {
             a.prune(now);
         }
+        self.stale = true;
+        self.refresh_deadline();
+    }
+
+    fn refresh_deadline(&mut self) {
+        if self.stale {
+            self.stale = false;
+            self.deadline = self.allocations.values().map(Allocation::next_timeout).min();
+        }
     }
 
     pub fn poll_transmit(&mut self) -> Option<Datagram> {
@@ -225,7 +247,8 @@ impl TurnServer {
     }
 
     pub fn poll_timeout(&self) -> Option<SimTime> {
-        self.allocations.values().map(Allocation::next_timeout).min()
+        debug_assert!(!self.stale, "invariant: the deadline is refreshed after every input");
+        self.deadline
     }
 
     /// Every live allocation, in 5-tuple order.
@@ -299,6 +322,7 @@ impl TurnServer {
     }
 
     fn handle_request(&mut self, now: SimTime, tuple: FiveTuple, msg: &Message, bytes: &[u8]) {
+        self.stale = true;
         if let Some((tid, method, cached)) = self.last_response.get(&tuple)
             && *tid == msg.transaction_id
             && *method == msg.method
@@ -630,6 +654,7 @@ impl TurnServer {
     }
 
     fn delete_allocation(&mut self, tuple: FiveTuple, reason: DeleteReason) {
+        self.stale = true;
         if let Some(a) = self.allocations.remove(&tuple) {
             self.by_port.remove(&a.relay.port());
             self.last_response.remove(&tuple);
