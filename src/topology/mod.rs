@@ -249,7 +249,17 @@ pub struct Topology {
     pub graph: UnGraph<NodeId, LinkId>,
     node_by_name: FxHashMap<String, NodeId>,
     iface_by_addr: FxHashMap<Ipv4Addr, IfaceId>,
+    /// Addresses owned on links with more than `SCAN_LIMIT` members and by nodes with more
+    /// than `SCAN_LIMIT` interfaces, so the per-hop questions "who on this link has that
+    /// address" and "is that address mine" stay O(1) on a big LAN or an ISP router with a
+    /// line per home. Keyed by link or node as well as address: private addresses repeat
+    /// across homes, so a global map cannot answer them.
+    on_big_link: FxHashMap<(LinkId, Ipv4Addr), IfaceId>,
+    on_big_node: FxHashMap<(NodeId, Ipv4Addr), IfaceId>,
 }
+
+/// Links and nodes up to this many interfaces are scanned; bigger ones are indexed.
+const SCAN_LIMIT: usize = 8;
 
 /// The parts from which a `Topology` is assembled; ids must be the indices of their vectors.
 #[derive(Clone, Debug, Default)]
@@ -311,7 +321,24 @@ impl Topology {
             .iter()
             .flat_map(|f| std::iter::once(f.addr).chain(f.aliases.iter().copied()).map(move |a| (a, f.id)))
             .collect();
-        Topology { name, nodes, links, ifaces, zones, graph, node_by_name, iface_by_addr }
+        let owned = |f: &Interface| std::iter::once(f.addr).chain(f.aliases.clone()).collect::<Vec<_>>();
+        let mut on_big_link = FxHashMap::default();
+        let mut on_big_node = FxHashMap::default();
+        for f in &ifaces {
+            let big_link = links[f.link.0 as usize].members.len() > SCAN_LIMIT;
+            let big_node = nodes[f.node.0 as usize].ifaces.len() > SCAN_LIMIT;
+            if big_link || big_node {
+                for a in owned(f) {
+                    if big_link {
+                        on_big_link.entry((f.link, a)).or_insert(f.id);
+                    }
+                    if big_node {
+                        on_big_node.entry((f.node, a)).or_insert(f.id);
+                    }
+                }
+            }
+        }
+        Topology { name, nodes, links, ifaces, zones, graph, node_by_name, iface_by_addr, on_big_link, on_big_node }
     }
 
     pub fn node(&self, id: NodeId) -> &Node {
@@ -349,16 +376,21 @@ impl Topology {
     }
     /// Whether `addr` belongs to one of `node`'s interfaces.
     pub fn is_local(&self, node: NodeId, addr: Ipv4Addr) -> bool {
-        self.node(node).ifaces.iter().any(|&i| self.iface(i).owns(addr))
+        let ifaces = &self.node(node).ifaces;
+        if ifaces.len() <= SCAN_LIMIT {
+            ifaces.iter().any(|&i| self.iface(i).owns(addr))
+        } else {
+            self.on_big_node.contains_key(&(node, addr))
+        }
     }
     /// The interface on `link` that owns `addr` (what ARP would find).
     pub fn neighbour_on(&self, link: LinkId, addr: Ipv4Addr) -> Option<IfaceId> {
         // A scan beats hashing on the small links that carry most hops; big segments hash.
         let members = &self.link(link).members;
-        if members.len() <= 8 {
+        if members.len() <= SCAN_LIMIT {
             members.iter().copied().find(|&i| self.iface(i).owns(addr))
         } else {
-            self.iface_by_addr(addr).filter(|&i| self.iface(i).link == link)
+            self.on_big_link.get(&(link, addr)).copied()
         }
     }
     /// `node/iface`, the way traces name an interface.
