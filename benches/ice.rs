@@ -531,6 +531,22 @@ fn cpu_of(iters: u64, cell: &'static std::thread::LocalKey<Cell<Measured>>, mut 
 
 fn ice(c: &mut Criterion) {
     let setup = ours::setup();
+    // For profilers (`valgrind --tool=callgrind`): only N sessions of ours, nothing else.
+    if let Some(n) = std::env::var("ICE_BENCH_PROFILE").ok().and_then(|v| v.parse::<u64>().ok()) {
+        let (cpu, (b0, a0)) = (thread_cpu(), allocated());
+        for _ in 0..n {
+            black_box(ours::session(&setup));
+        }
+        let (cpu, (b1, a1)) = (thread_cpu() - cpu, allocated());
+        let per = |x: f64| x / n.max(1) as f64;
+        eprintln!(
+            "ice/icepath: {n} sessions, {:.1} µs of CPU, {:.1} KiB and {:.0} allocations each",
+            per(cpu.as_secs_f64() * 1e6),
+            per((b1 - b0) as f64 / 1024.0),
+            per((a1 - a0) as f64)
+        );
+        return;
+    }
     let o = ours::session(&setup);
     eprintln!(
         "ice/icepath: A selected {} after {} of virtual time, {} datagrams sent",
