@@ -135,6 +135,9 @@ pub struct TurnServer {
     by_port: BTreeMap<u16, FiveTuple>,
     next_port: u16,
     nonces: BTreeSet<String>,
+    /// Long-term keys already derived, by username: the realm they were derived for and the
+    /// key (REST password then MD5), so each request costs one lookup instead of two hashes.
+    keys: BTreeMap<String, (String, IntegrityKey)>,
     counter: u64,
     /// The last response per 5-tuple, resent for a retransmitted request (RFC 8656 §7.2).
     last_response: BTreeMap<FiveTuple, (TransactionId, Method, Vec<u8>)>,
@@ -181,6 +184,7 @@ impl TurnServer {
             by_port: BTreeMap::new(),
             next_port,
             nonces: BTreeSet::new(),
+            keys: BTreeMap::new(),
             counter: 0,
             last_response: BTreeMap::new(),
             tcp: BTreeMap::new(),
@@ -392,8 +396,7 @@ impl TurnServer {
             // RFC 8489 §9.2.4: an invalid or expired NONCE → 438 with a new NONCE.
             return Err(Reject::challenge(438, "Stale Nonce"));
         }
-        let password = rest_password(&self.cfg.secret, user);
-        let key = IntegrityKey::long_term(user, realm, &password);
+        let key = self.long_term_key(user, realm);
         let valid = realm == self.cfg.realm && verify_integrity(bytes, &key).is_ok();
         if let Some(a) = self.allocations.get(&tuple)
             && (a.username != user || !valid)
@@ -690,10 +693,29 @@ impl TurnServer {
         requested.min(self.cfg.max_lifetime).max(self.cfg.default_lifetime)
     }
 
+    /// The long-term key for `user` in `realm`: the REST password recomputed from the shared
+    /// secret, then MD5 (RFC 8489 §9.2.2), remembered per user.
+    fn long_term_key(&mut self, user: &str, realm: &str) -> IntegrityKey {
+        if let Some((r, key)) = self.keys.get(user)
+            && r == realm
+        {
+            return key.clone();
+        }
+        let password = rest_password(&self.cfg.secret, user);
+        let key = IntegrityKey::long_term(user, realm, &password);
+        self.keys.insert(user.to_owned(), (realm.to_owned(), key.clone()));
+        key
+    }
+
     fn new_nonce(&mut self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         self.counter += 1;
         let id = TransactionId::derive(self.cfg.seed ^ 0x6e6f_6e63_6521, self.counter);
-        let nonce: String = id.0.iter().map(|b| format!("{b:02x}")).collect();
+        let mut nonce = String::with_capacity(2 * id.0.len());
+        for b in id.0 {
+            nonce.push(HEX[usize::from(b >> 4)] as char);
+            nonce.push(HEX[usize::from(b & 0x0f)] as char);
+        }
         self.nonces.insert(nonce.clone());
         nonce
     }

@@ -247,51 +247,77 @@ impl Attribute {
         })
     }
 
-    /// Appends the attribute (header, value, zero padding) to `out`.
+    /// The length of the attribute's value, without header or padding.
+    pub fn value_len(&self) -> usize {
+        match self {
+            Attribute::MappedAddress(_)
+            | Attribute::XorMappedAddress(_)
+            | Attribute::XorRelayedAddress(_)
+            | Attribute::XorPeerAddress(_)
+            | Attribute::IceControlling(_)
+            | Attribute::IceControlled(_) => 8,
+            Attribute::Username(s) | Attribute::Realm(s) | Attribute::Nonce(s) | Attribute::Software(s) => s.len(),
+            Attribute::MessageIntegrity(_) => 20,
+            Attribute::MessageIntegritySha256(h) => h.len(),
+            Attribute::ErrorCode { reason, .. } => 4 + reason.len(),
+            Attribute::UnknownAttributes(list) => 2 * list.len(),
+            Attribute::UseCandidate => 0,
+            Attribute::Fingerprint(_)
+            | Attribute::Priority(_)
+            | Attribute::RequestedTransport(_)
+            | Attribute::Lifetime(_)
+            | Attribute::ChannelNumber(_) => 4,
+            Attribute::Data(d) => d.len(),
+            Attribute::Other { value, .. } => value.len(),
+        }
+    }
+
+    /// Appends the attribute (header, value, zero padding) to `out`, writing the value in
+    /// place (no buffer of its own).
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let value: Vec<u8> = match self {
-            Attribute::MappedAddress(a) => encode_address(*a, false),
+        match self {
+            Attribute::MessageIntegritySha256(h) if !(16..=32).contains(&h.len()) || !h.len().is_multiple_of(4) => {
+                return Err(EncodeError::BadIntegrityLength(h.len()));
+            }
+            Attribute::ErrorCode { code, .. } if !(300..=699).contains(code) => {
+                return Err(EncodeError::ErrorCodeOutOfRange(*code));
+            }
+            _ => {}
+        }
+        let len = self.value_len();
+        let len16 = u16::try_from(len).map_err(|_| EncodeError::ValueTooLong { typ: self.typ(), len })?;
+        out.reserve(4 + pad4(len));
+        out.extend_from_slice(&self.typ().to_be_bytes());
+        out.extend_from_slice(&len16.to_be_bytes());
+        match self {
+            Attribute::MappedAddress(a) => encode_address(out, *a, false),
             Attribute::XorMappedAddress(a) | Attribute::XorRelayedAddress(a) | Attribute::XorPeerAddress(a) => {
-                encode_address(*a, true)
+                encode_address(out, *a, true)
             }
             Attribute::Username(s) | Attribute::Realm(s) | Attribute::Nonce(s) | Attribute::Software(s) => {
-                s.as_bytes().to_vec()
+                out.extend_from_slice(s.as_bytes())
             }
-            Attribute::MessageIntegrity(h) => h.to_vec(),
-            Attribute::MessageIntegritySha256(h) => {
-                if !(16..=32).contains(&h.len()) || !h.len().is_multiple_of(4) {
-                    return Err(EncodeError::BadIntegrityLength(h.len()));
-                }
-                h.clone()
-            }
-            Attribute::Fingerprint(f) => f.to_be_bytes().to_vec(),
+            Attribute::MessageIntegrity(h) => out.extend_from_slice(h),
+            Attribute::MessageIntegritySha256(h) => out.extend_from_slice(h),
+            Attribute::Fingerprint(f) => out.extend_from_slice(&f.to_be_bytes()),
             Attribute::ErrorCode { code, reason } => {
-                if !(300..=699).contains(code) {
-                    return Err(EncodeError::ErrorCodeOutOfRange(*code));
-                }
-                let mut v = vec![0, 0, (code / 100) as u8, (code % 100) as u8];
-                v.extend_from_slice(reason.as_bytes());
-                v
+                out.extend_from_slice(&[0, 0, (code / 100) as u8, (code % 100) as u8]);
+                out.extend_from_slice(reason.as_bytes());
             }
-            Attribute::UnknownAttributes(list) => list.iter().flat_map(|t| t.to_be_bytes()).collect(),
-            Attribute::Priority(p) => p.to_be_bytes().to_vec(),
-            Attribute::UseCandidate => Vec::new(),
-            Attribute::IceControlling(t) | Attribute::IceControlled(t) => t.to_be_bytes().to_vec(),
-            Attribute::RequestedTransport(p) => vec![*p, 0, 0, 0],
-            Attribute::Lifetime(s) => s.to_be_bytes().to_vec(),
-            Attribute::Data(d) => d.clone(),
+            Attribute::UnknownAttributes(list) => list.iter().for_each(|t| out.extend_from_slice(&t.to_be_bytes())),
+            Attribute::Priority(p) => out.extend_from_slice(&p.to_be_bytes()),
+            Attribute::UseCandidate => {}
+            Attribute::IceControlling(t) | Attribute::IceControlled(t) => out.extend_from_slice(&t.to_be_bytes()),
+            Attribute::RequestedTransport(p) => out.extend_from_slice(&[*p, 0, 0, 0]),
+            Attribute::Lifetime(s) => out.extend_from_slice(&s.to_be_bytes()),
+            Attribute::Data(d) => out.extend_from_slice(d),
             Attribute::ChannelNumber(c) => {
                 let [a, b] = c.to_be_bytes();
-                vec![a, b, 0, 0]
+                out.extend_from_slice(&[a, b, 0, 0]);
             }
-            Attribute::Other { value, .. } => value.clone(),
-        };
-        let len =
-            u16::try_from(value.len()).map_err(|_| EncodeError::ValueTooLong { typ: self.typ(), len: value.len() })?;
-        out.extend_from_slice(&self.typ().to_be_bytes());
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&value);
-        out.resize(out.len() + pad4(value.len()) - value.len(), 0);
+            Attribute::Other { value, .. } => out.extend_from_slice(value),
+        }
+        out.resize(out.len() + pad4(len) - len, 0);
         Ok(())
     }
 }
@@ -333,16 +359,15 @@ fn decode_address(v: &[u8], xor: bool) -> Result<Option<SocketAddrV4>, Attribute
     }
 }
 
-fn encode_address(a: SocketAddrV4, xor: bool) -> Vec<u8> {
+fn encode_address(out: &mut Vec<u8>, a: SocketAddrV4, xor: bool) {
     let (mut port, mut ip) = (a.port(), u32::from(*a.ip()));
     if xor {
         port ^= (MAGIC_COOKIE >> 16) as u16;
         ip ^= MAGIC_COOKIE;
     }
-    let mut v = vec![0, 0x01];
-    v.extend_from_slice(&port.to_be_bytes());
-    v.extend_from_slice(&ip.to_be_bytes());
-    v
+    out.extend_from_slice(&[0, 0x01]);
+    out.extend_from_slice(&port.to_be_bytes());
+    out.extend_from_slice(&ip.to_be_bytes());
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! credential the simulator makes is ASCII, for which the preparation is the identity.
 //! Hashes are the RustCrypto crates'; CRC-32 is crc32fast's.
 
+use std::sync::Arc;
+
 use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
 use sha1::Sha1;
@@ -18,14 +20,34 @@ use super::message::{HEADER_LEN, parse_header, raw_attributes, set_body_length};
 /// The value XORed into the CRC-32 of FINGERPRINT (RFC 8489 §14.7).
 pub const FINGERPRINT_XOR: u32 = 0x5354_554E;
 
-/// The key for MESSAGE-INTEGRITY(-SHA256).
-#[derive(Clone, PartialEq, Eq)]
-pub struct IntegrityKey(Vec<u8>);
+/// The key for MESSAGE-INTEGRITY(-SHA256), with the HMAC-SHA1 state keyed once (its inner
+/// and outer pads already hashed), so each message costs only its own blocks. Shared:
+/// cloning a key copies a pointer.
+#[derive(Clone)]
+pub struct IntegrityKey(Arc<KeyState>);
+
+struct KeyState {
+    bytes: Vec<u8>,
+    sha1: Hmac<Sha1>,
+}
+
+impl PartialEq for IntegrityKey {
+    fn eq(&self, other: &IntegrityKey) -> bool {
+        self.0.bytes == other.0.bytes
+    }
+}
+
+impl Eq for IntegrityKey {}
 
 impl IntegrityKey {
+    fn new(bytes: Vec<u8>) -> IntegrityKey {
+        let sha1 = <Hmac<Sha1> as KeyInit>::new_from_slice(&bytes).expect("HMAC accepts keys of any length");
+        IntegrityKey(Arc::new(KeyState { bytes, sha1 }))
+    }
+
     /// Short-term credentials: key = password (RFC 8489 §9.1.1; SASLprep not applied).
     pub fn short_term(password: &str) -> IntegrityKey {
-        IntegrityKey(password.as_bytes().to_vec())
+        IntegrityKey::new(password.as_bytes().to_vec())
     }
 
     /// Long-term credentials: key = MD5(username ":" realm ":" password) (RFC 8489 §9.2.2,
@@ -37,7 +59,7 @@ impl IntegrityKey {
         h.update(realm.as_bytes());
         h.update(b":");
         h.update(password.as_bytes());
-        IntegrityKey(h.finalize().to_vec())
+        IntegrityKey::new(h.finalize().to_vec())
     }
 
     /// Long-term credentials with the SHA-256 password algorithm: key =
@@ -49,12 +71,17 @@ impl IntegrityKey {
         h.update(realm.as_bytes());
         h.update(b":");
         h.update(password.as_bytes());
-        IntegrityKey(h.finalize().to_vec())
+        IntegrityKey::new(h.finalize().to_vec())
     }
 
     /// The key's bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.0.bytes
+    }
+
+    /// A fresh HMAC-SHA1 keyed with this key.
+    fn hmac_sha1(&self) -> Hmac<Sha1> {
+        self.0.sha1.clone()
     }
 }
 
@@ -72,7 +99,7 @@ impl std::fmt::Debug for IntegrityKey {
 /// attribute after it is ignored, as decoding ignores it.
 pub fn verify_integrity(bytes: &[u8], key: &IntegrityKey) -> Result<(), IntegrityError> {
     let (offset, tag) = find_integrity(bytes, types::MESSAGE_INTEGRITY)?;
-    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(&key.0).expect("HMAC accepts keys of any length");
+    let mut mac = key.hmac_sha1();
     feed_prefix(&mut mac, bytes, offset, 20);
     mac.verify_slice(tag).map_err(|_| IntegrityError::Mismatch)
 }
@@ -80,7 +107,7 @@ pub fn verify_integrity(bytes: &[u8], key: &IntegrityKey) -> Result<(), Integrit
 /// Checks MESSAGE-INTEGRITY-SHA256, which may be truncated to 16 bytes (RFC 8489 §14.6).
 pub fn verify_integrity_sha256(bytes: &[u8], key: &IntegrityKey) -> Result<(), IntegrityError> {
     let (offset, tag) = find_integrity(bytes, types::MESSAGE_INTEGRITY_SHA256)?;
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).expect("HMAC accepts keys of any length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0.bytes).expect("HMAC accepts keys of any length");
     feed_prefix(&mut mac, bytes, offset, tag.len());
     mac.verify_truncated_left(tag).map_err(|_| IntegrityError::Mismatch)
 }
@@ -99,7 +126,7 @@ pub fn fingerprint_over(bytes: &[u8], offset: usize) -> u32 {
 pub(crate) fn append_integrity(b: &mut Vec<u8>, key: &IntegrityKey) -> Result<(), EncodeError> {
     let offset = b.len() - HEADER_LEN;
     set_body_length(b, offset + 4 + 20)?;
-    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(&key.0).expect("HMAC accepts keys of any length");
+    let mut mac = key.hmac_sha1();
     mac.update(b);
     let tag = mac.finalize().into_bytes();
     b.extend_from_slice(&types::MESSAGE_INTEGRITY.to_be_bytes());
@@ -112,7 +139,7 @@ pub(crate) fn append_integrity(b: &mut Vec<u8>, key: &IntegrityKey) -> Result<()
 pub(crate) fn append_integrity_sha256(b: &mut Vec<u8>, key: &IntegrityKey) -> Result<(), EncodeError> {
     let offset = b.len() - HEADER_LEN;
     set_body_length(b, offset + 4 + 32)?;
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).expect("HMAC accepts keys of any length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0.bytes).expect("HMAC accepts keys of any length");
     mac.update(b);
     let tag = mac.finalize().into_bytes();
     b.extend_from_slice(&types::MESSAGE_INTEGRITY_SHA256.to_be_bytes());

@@ -160,9 +160,10 @@ impl Message {
     /// Decodes one whole STUN message; `bytes` must be exactly the message.
     pub fn decode(bytes: &[u8]) -> Result<Message, ParseError> {
         let (class, method, transaction_id) = parse_header(bytes)?;
-        let mut attributes = Vec::new();
+        let raw = raw_attributes(bytes)?;
+        let mut attributes = Vec::with_capacity(raw.size_hint().0);
         let mut tail = Tail::Open;
-        for raw in raw_attributes(bytes)? {
+        for raw in raw {
             let keep = match (tail, raw.typ) {
                 (Tail::Open, types::MESSAGE_INTEGRITY) => {
                     tail = Tail::AfterIntegrity;
@@ -199,7 +200,10 @@ impl Message {
     /// The message's bytes, attributes exactly as listed (any MESSAGE-INTEGRITY or
     /// FINGERPRINT in the list is written as stored, not recomputed).
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut b = Vec::with_capacity(HEADER_LEN + 16 * self.attributes.len());
+        // Room for every attribute and for the MESSAGE-INTEGRITY (24 bytes) and FINGERPRINT
+        // (8) `encode_with` may append, so the buffer is allocated once.
+        let body: usize = self.attributes.iter().map(|a| 4 + pad4(a.value_len())).sum();
+        let mut b = Vec::with_capacity(HEADER_LEN + body + 32);
         b.extend_from_slice(&message_type(self.class, self.method).to_be_bytes());
         b.extend_from_slice(&[0, 0]);
         b.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
@@ -385,11 +389,12 @@ pub(crate) fn parse_header(b: &[u8]) -> Result<(Class, Method, TransactionId), P
     Ok((class, method, TransactionId(id)))
 }
 
-/// Walks the attributes of a message whose header `parse_header` accepted.
-pub(crate) fn raw_attributes(b: &[u8]) -> Result<Vec<RawAttribute<'_>>, ParseError> {
+/// Walks the attributes of a message whose header `parse_header` accepted. The framing of
+/// every attribute is checked before the first is handed out, so an overrun anywhere is
+/// reported before anything is decoded.
+pub(crate) fn raw_attributes(b: &[u8]) -> Result<RawAttributes<'_>, ParseError> {
     let body = b.get(HEADER_LEN..).unwrap_or_default();
-    let mut out = Vec::new();
-    let mut pos = 0;
+    let (mut pos, mut count) = (0, 0);
     while pos < body.len() {
         let Some(h) = body.get(pos..pos + 4) else {
             return Err(ParseError::Truncated { needed: HEADER_LEN + pos + 4, have: b.len() });
@@ -397,13 +402,38 @@ pub(crate) fn raw_attributes(b: &[u8]) -> Result<Vec<RawAttribute<'_>>, ParseErr
         let typ = u16::from_be_bytes([h[0], h[1]]);
         let len = u16::from_be_bytes([h[2], h[3]]) as usize;
         // The padded value must fit; padding bytes are ignored (RFC 8489 §14).
-        let Some(value) = body.get(pos + 4..pos + 4 + len).filter(|_| pos + 4 + pad4(len) <= body.len()) else {
+        if pos + 4 + pad4(len) > body.len() {
             return Err(ParseError::AttributeOverrun { typ, offset: HEADER_LEN + pos });
-        };
-        out.push(RawAttribute { offset: pos, typ, value });
+        }
         pos += 4 + pad4(len);
+        count += 1;
     }
-    Ok(out)
+    Ok(RawAttributes { body, pos: 0, left: count })
+}
+
+/// The attributes of a message body whose framing `raw_attributes` checked, in wire order.
+pub(crate) struct RawAttributes<'a> {
+    body: &'a [u8],
+    pos: usize,
+    left: usize,
+}
+
+impl<'a> Iterator for RawAttributes<'a> {
+    type Item = RawAttribute<'a>;
+
+    fn next(&mut self) -> Option<RawAttribute<'a>> {
+        let h = self.body.get(self.pos..self.pos + 4)?;
+        let typ = u16::from_be_bytes([h[0], h[1]]);
+        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+        let raw = RawAttribute { offset: self.pos, typ, value: &self.body[self.pos + 4..self.pos + 4 + len] };
+        self.pos += 4 + pad4(len);
+        self.left -= 1;
+        Some(raw)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
 }
 
 /// Writes the body length into bytes 2–3 of an encoded message.
