@@ -177,8 +177,6 @@ mod ours {
     const MEDIA_PORT: u16 = 50000;
     const REALM: &str = "bench.example";
     const SECRET: &[u8] = b"bench-ice-secret";
-    /// How far the engine runs between looks at the agents.
-    const STEP: SimDuration = SimDuration::from_millis(1);
     /// A session that has not ended by then is a bug.
     const GIVE_UP: SimDuration = SimDuration::from_secs(60);
 
@@ -286,6 +284,14 @@ mod ours {
         }
     }
 
+    /// Runs every event of the next instant that has any, so the agents are looked at
+    /// after each instant (and the session ends at the exact instant both completed).
+    fn next_instant(e: &mut Engine<'_>, give_up: SimTime, what: &str) {
+        let at = e.next_event_at().unwrap_or_else(|| panic!("{what}: nothing left to do"));
+        assert!(at < give_up, "{what}");
+        e.run_until(at);
+    }
+
     /// One negotiation, from a fresh engine to both agents completed.
     pub fn session(s: &Setup) -> Outcome {
         let mut e = Engine::new(&s.topo, SimRng::new(1), Limits::default(), TraceLevel::Counters);
@@ -301,16 +307,14 @@ mod ours {
             ids.iter().all(|&id| media(e, id).turn.iter().all(|t| t.reflexive().is_some() && t.relayed().is_some()))
         };
         while !gathered(&e) {
-            assert!(e.now() < give_up, "gathering did not finish");
-            e.run_until(e.now() + STEP);
+            next_instant(&mut e, give_up, "gathering did not finish");
         }
         let offers = [offer(&mut e, ids[0]), offer(&mut e, ids[1])];
         answer(&mut e, ids[0], &offers[1]);
         answer(&mut e, ids[1], &offers[0]);
         let done = |e: &Engine<'_>| ids.iter().all(|&id| media(e, id).agent.state() == AgentState::Completed);
         while !done(&e) {
-            assert!(e.now() < give_up, "the agents did not complete");
-            e.run_until(e.now() + STEP);
+            next_instant(&mut e, give_up, "the agents did not complete");
         }
         let p = media(&e, ids[0]).agent.selected_pair().expect("completed");
         let pair = format!("{} <-> {}", kind(p.local.kind), kind(p.remote.kind));

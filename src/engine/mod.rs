@@ -308,6 +308,13 @@ impl<'t> Engine<'t> {
         self.queue.heap_bytes()
     }
 
+    /// When the next pending event is due (`None` when idle): a driver can run exactly to
+    /// it (`run_until`) and look at its services after every instant, without polling on a
+    /// fixed grid.
+    pub fn next_event_at(&self) -> Option<SimTime> {
+        self.queue.peek_time()
+    }
+
     /// The topology being simulated.
     pub fn topology(&self) -> &'t Topology {
         self.topo
