@@ -42,7 +42,27 @@ impl SimRng {
     /// The stream for `label`: the ChaCha key is the seed, the ChaCha stream number a stable
     /// 64-bit FNV-1a hash of the label (stable across Rust versions, unlike `DefaultHasher`).
     pub fn fork(&self, label: &str) -> RngStream {
-        RngStream { seed: self.seed, stream: fnv1a64(label.as_bytes()), inner: None }
+        self.stream(fnv1a64(label.as_bytes()))
+    }
+
+    /// The same stream as `fork` with the formatted label, hashed as it is formatted (no
+    /// string is built): `fork_fmt(format_args!("nat/{name}"))` equals `fork(&format!(..))`.
+    pub fn fork_fmt(&self, label: std::fmt::Arguments<'_>) -> RngStream {
+        struct Fnv(u64);
+        impl std::fmt::Write for Fnv {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                self.0 = fnv1a64_from(self.0, s.as_bytes());
+                Ok(())
+            }
+        }
+        let mut h = Fnv(FNV_OFFSET);
+        std::fmt::write(&mut h, label).expect("hashing a label cannot fail");
+        self.stream(h.0)
+    }
+
+    /// The stream numbered `stream`; its ChaCha state is made on the first draw.
+    fn stream(&self, stream: u64) -> RngStream {
+        RngStream { seed: self.seed, stream, inner: None }
     }
 }
 
@@ -89,8 +109,15 @@ impl RngStream {
     }
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
 fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a64_from(FNV_OFFSET, bytes)
+}
+
+/// FNV-1a continued from `h` over `bytes` (hashing a string in pieces gives the hash of
+/// the whole).
+fn fnv1a64_from(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
@@ -124,6 +151,14 @@ mod tests {
         let x = SimRng::new(7).fork("link/a").next_u64();
         assert_ne!(x, SimRng::new(7).fork("link/b").next_u64());
         assert_ne!(x, SimRng::new(8).fork("link/a").next_u64());
+    }
+
+    #[test]
+    fn formatted_labels_give_the_stream_of_the_formatted_string() {
+        let (name, n) = ("wan-a", 3);
+        let mut a = SimRng::new(7).fork_fmt(format_args!("link/{name}/{n}"));
+        let mut b = SimRng::new(7).fork(&format!("link/{name}/{n}"));
+        assert_eq!((a.next_u64(), a.next_u64()), (b.next_u64(), b.next_u64()));
     }
 
     #[test]

@@ -236,14 +236,13 @@ impl<'t> Engine<'t> {
             .ifaces
             .iter()
             .map(|f| {
-                let label = format!("link/{}/{}", topo.link(f.link).name, topo.iface_label(f.id));
-                LinkTx::new(rng.fork(&label))
+                LinkTx::new(rng.fork_fmt(format_args!("link/{}/{}", topo.link(f.link).name, topo.iface_label(f.id))))
             })
             .collect();
         let nats = topo
             .nodes
             .iter()
-            .map(|n| n.roles.nat.clone().map(|c| Box::new(Nat::new(c, rng.fork(&format!("nat/{}", n.name))))))
+            .map(|n| n.roles.nat.clone().map(|c| Box::new(Nat::new(c, rng.fork_fmt(format_args!("nat/{}", n.name))))))
             .collect();
         let firewalls =
             topo.nodes.iter().map(|n| n.roles.firewall.clone().map(|c| Box::new(Firewall::new(c)))).collect();
@@ -254,7 +253,7 @@ impl<'t> Engine<'t> {
                 n.roles
                     .concentrator
                     .as_ref()
-                    .map(|c| Box::new(CryptoEngine::new(c, rng.fork(&format!("vpn/{}", n.name)))))
+                    .map(|c| Box::new(CryptoEngine::new(c, rng.fork_fmt(format_args!("vpn/{}", n.name)))))
             })
             .collect();
         let tunnel_ends = topo

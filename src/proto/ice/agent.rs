@@ -85,7 +85,9 @@ pub struct IceAgent {
     local_key: IntegrityKey,
     local: Vec<Candidate>,
     remote: Vec<Candidate>,
-    remote_ufrag: Option<String>,
+    /// The USERNAME of our checks, `remoteUfrag:localUfrag` (§7.2.2), once the peer's
+    /// credentials are known.
+    check_username: Option<String>,
     remote_key: Option<IntegrityKey>,
     /// Every pair ever formed, highest priority first (ties by id).
     pairs: Vec<CandidatePair>,
@@ -120,7 +122,7 @@ impl IceAgent {
             ranker: Ranker::default(),
             local: Vec::new(),
             remote: Vec::new(),
-            remote_ufrag: None,
+            check_username: None,
             remote_key: None,
             pairs: Vec::new(),
             next_pair_id: 0,
@@ -159,7 +161,7 @@ impl IceAgent {
         };
         self.local.push(c.clone());
         if self.started && self.is_live() {
-            self.extend_pairs(std::slice::from_ref(&c), &self.remote.clone());
+            self.extend_pairs_of(Some(std::slice::from_ref(&c)), None);
         }
         c
     }
@@ -178,7 +180,7 @@ impl IceAgent {
 
     /// The peer's ufrag and password (from its SDP).
     pub fn set_remote_credentials(&mut self, ufrag: &str, pwd: &str) {
-        self.remote_ufrag = Some(ufrag.to_owned());
+        self.check_username = Some(format!("{ufrag}:{}", self.cfg.local_ufrag));
         self.remote_key = Some(IntegrityKey::short_term(pwd));
     }
 
@@ -189,7 +191,7 @@ impl IceAgent {
         }
         self.remote.push(c.clone());
         if self.started && self.is_live() {
-            self.extend_pairs(&self.local.clone(), std::slice::from_ref(&c));
+            self.extend_pairs_of(None, Some(std::slice::from_ref(&c)));
         }
     }
 
@@ -202,7 +204,7 @@ impl IceAgent {
         self.started = true;
         self.started_at = now;
         self.state = AgentState::Running;
-        self.extend_pairs(&self.local.clone(), &self.remote.clone());
+        self.extend_pairs_of(None, None);
         for e in std::mem::take(&mut self.early) {
             self.process_request(now, e.local, e.protocol, e.from, e.priority, e.use_candidate);
         }
@@ -492,7 +494,7 @@ impl IceAgent {
     // ----- sending -----
 
     fn send_request(&mut self, now: SimTime, id: PairId, nominate: bool, consent: bool) {
-        let (Some(ufrag), Some(key)) = (self.remote_ufrag.clone(), self.remote_key.clone()) else { return };
+        let (Some(_), Some(key)) = (&self.check_username, self.remote_key.clone()) else { return };
         let Some(p) = self.pair(id) else { return };
         let (local, remote, protocol) = (p.local.base, p.remote.address, p.local.protocol);
         // §7.1.1: PRIORITY = what a peer-reflexive candidate from this base would get.
@@ -504,7 +506,7 @@ impl IceAgent {
         self.counter += 1;
         let bytes = stun::build_request(&CheckRequest {
             transaction,
-            username: format!("{ufrag}:{}", self.cfg.local_ufrag),
+            username: self.check_username.as_deref().unwrap_or_default(),
             key: &key,
             priority,
             role: self.role,
@@ -629,9 +631,17 @@ impl IceAgent {
 
     /// Adds pairs for new candidates, pruned against the existing ones (§6.1.2.4) and with
     /// initial states that respect foundations already in the list (§6.1.2.6).
-    fn extend_pairs(&mut self, locals: &[Candidate], remotes: &[Candidate]) {
-        let all_locals = self.local.clone();
-        let batch = form_pairs(&all_locals, remotes, self.role == Role::Controlling, self.next_pair_id);
+    /// `extend_pairs` for the given new local or remote candidates, or all of them (`None`),
+    /// against every candidate on the other side.
+    fn extend_pairs_of(&mut self, locals: Option<&[Candidate]>, remotes: Option<&[Candidate]>) {
+        // Lent out while pairing, so the lists need no copies.
+        let (all_locals, all_remotes) = (std::mem::take(&mut self.local), std::mem::take(&mut self.remote));
+        self.extend_pairs(&all_locals, locals.unwrap_or(&all_locals), remotes.unwrap_or(&all_remotes));
+        (self.local, self.remote) = (all_locals, all_remotes);
+    }
+
+    fn extend_pairs(&mut self, all_locals: &[Candidate], locals: &[Candidate], remotes: &[Candidate]) {
+        let batch = form_pairs(all_locals, remotes, self.role == Role::Controlling, self.next_pair_id);
         let batch: Vec<CandidatePair> = batch
             .into_iter()
             .filter(|p| locals.iter().any(|l| l.base == p.local.base || l.address == p.local.address))

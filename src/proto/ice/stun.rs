@@ -12,7 +12,7 @@ use crate::wire::stun::{
 pub(super) struct CheckRequest<'a> {
     pub transaction: TransactionId,
     /// `remoteUfrag:localUfrag` (§7.2.2).
-    pub username: String,
+    pub username: &'a str,
     /// The peer's password (§7.2.2: short-term, keyed by the remote password).
     pub key: &'a IntegrityKey,
     /// The priority a peer-reflexive candidate learned from this check would get (§7.1.1).
@@ -26,7 +26,7 @@ pub(super) struct CheckRequest<'a> {
 /// nominating, MESSAGE-INTEGRITY and FINGERPRINT (§7.1.1–§7.1.3, §7.2.2).
 pub(super) fn build_request(r: &CheckRequest<'_>) -> Result<Vec<u8>, EncodeError> {
     let mut m = Message::request(Method::BINDING, r.transaction)
-        .with(Attribute::Username(r.username.clone()))
+        .with(Attribute::Username(r.username.to_owned()))
         // RFC 8445 §7.1.1: PRIORITY MUST be included in a Binding request.
         .with(Attribute::Priority(r.priority));
     // RFC 8445 §7.1.3: the controlling agent MUST include ICE-CONTROLLING, the controlled
@@ -160,7 +160,7 @@ mod tests {
         let key = IntegrityKey::short_term("theirpassword");
         build_request(&CheckRequest {
             transaction: TransactionId::derive(1, 1),
-            username: "them:us".into(),
+            username: "them:us",
             key: &key,
             priority: 1862270975,
             role: Role::Controlling,
