@@ -314,6 +314,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
     let mut callee = Side { node: spec.callee, ua: uas[&spec.callee], media: None };
 
     // The caller gathers, then offers.
+    let caller_gathers_at = e.now();
     let media = start_media(&mut e, topo, spec, caller.node, Role::Controlling);
     caller.media = Some(media);
     let gathered_at = e.now() + GATHER;
@@ -334,6 +335,8 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
     let deadline = invite_at + spec.connect_timeout;
     let mut seen = e.trace().records().len();
     let mut callee_gather_until: Option<(SimTime, SipMessage)> = None;
+    let mut callee_gathers_at: Option<SimTime> = None;
+    let mut callee_offered_at: Option<SimTime> = None;
     let mut signaling_ok = false;
     let mut failure = None;
     let mut early: Option<(SimTime, PairId)> = None;
@@ -364,6 +367,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
                         });
                         e.set_trace_level(TraceLevel::Outcomes);
                         let mid = start_media(&mut e, topo, spec, callee.node, Role::Controlled);
+                        callee_gathers_at = Some(at);
                         callee.media = Some(mid);
                         callee_gather_until = Some((at + GATHER, m));
                     } else {
@@ -414,6 +418,7 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
             callee_gather_until = None;
             let mid = callee.media.expect("set with the gather deadline");
             let answer = local_offer(&mut e, topo, callee.node, mid);
+            callee_offered_at = Some(e.now());
             start_checks(&mut e, mid, &parse_offer(&invite.body));
             let body = answer.sdp.clone();
             callee_offer = Some(answer);
@@ -486,7 +491,20 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
             "no pair was selected before the timeout".to_string()
         });
     }
-    let timeline = timeline(&e, topo);
+    let mut timeline = timeline(&e, topo);
+    // Gathering: each side's agent gathers for a fixed window before it offers (the
+    // caller in its INVITE, the callee in its answer).
+    let step = |at: SimTime, node: NodeId, what: String| CallStep { at, node: topo.node(node).name.clone(), what };
+    let gathered = |n: usize| format!("gathered {n} candidate{}", if n == 1 { "" } else { "s" });
+    timeline.push(step(caller_gathers_at, caller.node, "starts gathering candidates".into()));
+    timeline.push(step(gathered_at, caller.node, gathered(offer.lines.len())));
+    if let Some(at) = callee_gathers_at {
+        timeline.push(step(at, callee.node, "starts gathering candidates".into()));
+    }
+    if let (Some(at), Some(o)) = (callee_offered_at, &callee_offer) {
+        timeline.push(step(at, callee.node, gathered(o.lines.len())));
+    }
+    timeline.sort_by_key(|s| s.at);
     let mut gathering = gathering_notes(&e, topo, caller.node, media);
     if let Some(m) = callee.media {
         gathering.extend(gathering_notes(&e, topo, callee.node, m));

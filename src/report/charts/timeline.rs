@@ -68,6 +68,8 @@ impl IceTimeline {
         for s in &call.timeline {
             let kind = if s.what == "registered" {
                 continue;
+            } else if s.what.contains("gathering") || s.what.starts_with("gathered ") {
+                EventKind::Gathering
             } else if s.what.starts_with("received ") {
                 EventKind::Signaling
             } else if s.what.starts_with("first valid pair") {
@@ -146,7 +148,7 @@ fn secs(t: SimTime) -> f64 {
 
 fn event_glyph(k: EventKind) -> Glyph {
     match k {
-        EventKind::Gathering => Glyph::Swatch { fill: GRID, hatched: false },
+        EventKind::Gathering => Glyph::Swatch { fill: MUTED, hatched: true },
         EventKind::Signaling => Glyph::Diamond { color: SIGNALING },
         EventKind::EarlyMedia => Glyph::Badge { letter: 'E' },
         EventKind::Selected => Glyph::Star { color: INK },
@@ -351,6 +353,7 @@ fn draw_timeline<DB: DrawingBackend>(
             (check_glyph(CheckKind::Retransmitted), "retransmitted"),
             (check_glyph(CheckKind::Answered), "answered"),
             (check_glyph(CheckKind::Failed), "failed"),
+            (event_glyph(EventKind::Gathering), "gathering"),
             (event_glyph(EventKind::Signaling), "signaling"),
             (event_glyph(EventKind::EarlyMedia), "early media"),
             (event_glyph(EventKind::Selected), "selected"),
