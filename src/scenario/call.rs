@@ -34,6 +34,7 @@ use crate::wire::rtp::Codec;
 use crate::wire::{Datagram, Protocol};
 
 pub use media::BackgroundPeriod;
+pub(crate) use media::answering_base;
 use media::{MediaRun, Party, measure_media};
 
 /// How long a client waits for its relay before it offers what it has.
@@ -324,7 +325,6 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
     // Every hop is recorded until the callee has the INVITE, to draw its path.
     let invite_records = e.trace().records().len();
     e.set_trace_level(TraceLevel::Hops);
-    let mut signaling_path: Option<Vec<NodeId>> = None;
     let call_id = "call-1".to_string();
     e.command(caller.ua, |s, now| {
         if let Service::UserAgent(u) = s {
@@ -357,14 +357,6 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
                     if service == callee.ua && m.start == Start::Request(Method::Invite) =>
                 {
                     if callee.media.is_none() {
-                        signaling_path.get_or_insert_with(|| {
-                            sip_path(
-                                e.trace().records().get(invite_records..).unwrap_or(&[]),
-                                topo,
-                                caller.node,
-                                callee.node,
-                            )
-                        });
                         e.set_trace_level(TraceLevel::Outcomes);
                         let mid = start_media(&mut e, topo, spec, callee.node, Role::Controlled);
                         callee_gathers_at = Some(at);
@@ -454,10 +446,10 @@ pub fn run_call(topo: &Topology, spec: &CallSpec) -> Result<CallOutcome, CallErr
         }
     }
 
-    let signaling_path = signaling_path.unwrap_or_else(|| {
-        e.set_trace_level(TraceLevel::Outcomes);
-        sip_path(e.trace().records().get(invite_records..).unwrap_or(&[]), topo, caller.node, callee.node)
-    });
+    // The INVITE's path ends at the callee, so records after it (kept at the outcome level
+    // once the callee had it) do not change it.
+    e.set_trace_level(TraceLevel::Outcomes);
+    let signaling_path = sip_path(&e.trace().records()[invite_records..], topo, caller.node, callee.node);
     let media_run = match (selected, callee.media) {
         (Some((_, sel)), Some(callee_media))
             if spec.media_duration > SimDuration::ZERO && spec.media != MediaType::FileTransfer =>

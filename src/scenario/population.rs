@@ -29,8 +29,8 @@ use std::net::SocketAddrV4;
 use rustc_hash::FxHashMap;
 
 use super::call::{
-    CallSpec, GATHER, MediaType, agent, describe, local_offer, parse_offer, remote_candidate_line, start_checks,
-    start_media,
+    CallSpec, GATHER, MediaType, agent, answering_base, describe, local_offer, parse_offer, remote_candidate_line,
+    start_checks, start_media,
 };
 use crate::engine::{Engine, Limits, Service, ServiceEvent, ServiceId};
 use crate::population::{Arrivals, DurationModel, PopulationSpec, User};
@@ -645,18 +645,7 @@ fn start_streams(e: &mut Engine<'_>, c: &mut Call, k: usize, people: &[UserState
     let Some(p) = agent(e, c.caller_media).pair(sel).cloned() else { return };
     let (local, remote) = (p.local, p.remote);
     c.selected_pair = Some((local.kind, remote.kind, format!("{} -> {}", describe(&local), describe(&remote))));
-    let b = agent(e, callee_media);
-    let back = b
-        .pairs()
-        .iter()
-        .find(|q| q.valid && q.local.address == remote.address && q.remote.address == local.address)
-        .map(|q| q.local.base)
-        .or_else(|| {
-            b.local_candidates()
-                .iter()
-                .find(|x| x.address == remote.address && x.protocol == remote.protocol)
-                .map(|x| x.base)
-        });
+    let back = answering_base(agent(e, callee_media), &local, &remote);
     let clock = c.codec.clock_rate;
     let ssrc = SSRC_BASE.wrapping_add(2 * k as u32);
     c.streams.push(Stream {

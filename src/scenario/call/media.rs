@@ -13,7 +13,7 @@ use std::net::SocketAddrV4;
 use super::{BackgroundFlow, CallSpec, Direction, MediaSample, PathMedia, agent, describe};
 use crate::engine::{Engine, ServiceEvent, ServiceId};
 use crate::net::forward::egress;
-use crate::proto::ice::{Candidate, CandidatePair, PairId, PairState};
+use crate::proto::ice::{Candidate, CandidatePair, IceAgent, PairId, PairState};
 use crate::proto::media::MediaEvent;
 use crate::report::quality::{PathQuality, PathStats, compare, estimate};
 use crate::time::{SimDuration, SimTime};
@@ -120,18 +120,7 @@ pub(super) fn measure_media(
         let ssrc = SSRC_BASE + streams.len() as u32;
         let (from, to) = ((local.base, local.protocol), remote.address);
         streams.push(Stream::new(i, Direction::CallerToCallee, (caller, callee), from, to, ssrc));
-        let back = b
-            .pairs()
-            .iter()
-            .find(|p| p.valid && p.local.address == remote.address && p.remote.address == local.address)
-            .map(|p| p.local.base)
-            .or_else(|| {
-                b.local_candidates()
-                    .iter()
-                    .find(|c| c.address == remote.address && c.protocol == remote.protocol)
-                    .map(|c| c.base)
-            });
-        if let Some(base) = back {
+        if let Some(base) = answering_base(b, local, remote) {
             let ssrc = SSRC_BASE + streams.len() as u32;
             let from = (base, remote.protocol);
             streams.push(Stream::new(i, Direction::CalleeToCaller, (callee, caller), from, local.address, ssrc));
@@ -218,6 +207,25 @@ pub(super) fn measure_media(
     }
     let verdict = selected_index.and_then(|i| compare(&rated, i)).map(|v| v.to_string());
     MediaRun { paths: out, verdict, started_at: start, background }
+}
+
+/// The socket the callee answers a path's media from: its own candidate at the caller's
+/// remote address (a host socket, or the relayed address its TURN client owns), taken from
+/// the callee's valid pair that mirrors the path, else from its candidates. `None` when the
+/// callee has no candidate there.
+pub(crate) fn answering_base(callee: &IceAgent, local: &Candidate, remote: &Candidate) -> Option<SocketAddrV4> {
+    callee
+        .pairs()
+        .iter()
+        .find(|p| p.valid && p.local.address == remote.address && p.remote.address == local.address)
+        .map(|p| p.local.base)
+        .or_else(|| {
+            callee
+                .local_candidates()
+                .iter()
+                .find(|c| c.address == remote.address && c.protocol == remote.protocol)
+                .map(|c| c.base)
+        })
 }
 
 /// The index in `sent` of the packet numbered `sequence` that arrived at `at`: the latest
