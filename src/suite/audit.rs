@@ -128,8 +128,7 @@ fn probe_ports(t: &Topology) -> Vec<(u16, u16)> {
 fn destinations(t: &Topology) -> Vec<Ipv4Addr> {
     let mut out = BTreeSet::new();
     for i in &t.ifaces {
-        out.insert(i.addr);
-        out.extend(i.aliases.iter().copied());
+        out.extend(i.addresses());
     }
     for n in &t.nodes {
         if let Some(nat) = &n.roles.nat {

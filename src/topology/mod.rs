@@ -143,6 +143,11 @@ impl Interface {
     pub fn owns(&self, addr: Ipv4Addr) -> bool {
         self.addr == addr || self.aliases.contains(&addr)
     }
+
+    /// Its address, then its aliases.
+    pub fn addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        std::iter::once(self.addr).chain(self.aliases.iter().copied())
+    }
 }
 
 /// How a link's extra delay is distributed. Every distribution is parameterised by its
@@ -317,18 +322,14 @@ impl Topology {
             }
         }
         let node_by_name = nodes.iter().map(|n| (n.name.clone(), n.id)).collect();
-        let iface_by_addr = ifaces
-            .iter()
-            .flat_map(|f| std::iter::once(f.addr).chain(f.aliases.iter().copied()).map(move |a| (a, f.id)))
-            .collect();
-        let owned = |f: &Interface| std::iter::once(f.addr).chain(f.aliases.clone()).collect::<Vec<_>>();
+        let iface_by_addr = ifaces.iter().flat_map(|f| f.addresses().map(move |a| (a, f.id))).collect();
         let mut on_big_link = FxHashMap::default();
         let mut on_big_node = FxHashMap::default();
         for f in &ifaces {
             let big_link = links[f.link.0 as usize].members.len() > SCAN_LIMIT;
             let big_node = nodes[f.node.0 as usize].ifaces.len() > SCAN_LIMIT;
             if big_link || big_node {
-                for a in owned(f) {
+                for a in f.addresses() {
                     if big_link {
                         on_big_link.entry((f.link, a)).or_insert(f.id);
                     }
