@@ -17,6 +17,9 @@ use std::hint::black_box;
 use std::net::SocketAddrV4;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+mod common;
+
+use common::{latency_chain, loaded_chain};
 use icepath::engine::EventQueue;
 use icepath::topology::LinkProps;
 use icepath::topology::generate::{chain, grid, grid_host};
@@ -119,23 +122,9 @@ fn first_events(pending: u64) -> impl Iterator<Item = (u64, u32)> {
     (0..pending).map(move |i| (i * 100_000 / pending, ((i % 1024) as u32) << 8))
 }
 
-/// The 5-hop chain with `pending` packets injected in the first 100 us over latency-only
-/// links (no queues, so none is dropped): every packet is in flight until the first
-/// arrives 2.5 ms later. Returns the engine ready to run.
-fn loaded_chain(topo: &Topology, pending: u64) -> Engine<'_> {
-    let a = topo.node_by_name("a").expect("chain has a");
-    let src: SocketAddrV4 = "10.0.0.1:5000".parse().expect("literal");
-    let dst: SocketAddrV4 = "10.0.4.2:5000".parse().expect("literal");
-    let mut e = Engine::new(topo, SimRng::new(1), Limits::default(), TraceLevel::Counters);
-    for i in 0..pending {
-        e.send_at(SimTime::from_nanos(i * 100_000 / pending), a, Datagram::udp(src, dst, vec![0; 172]));
-    }
-    e
-}
-
 fn in_flight(c: &mut Criterion) {
     let routes = bare_routes();
-    let topo = chain(4, LinkProps { latency: SimDuration::from_micros(500), ..LinkProps::default() });
+    let topo = latency_chain();
     for (pending, label) in [(1_000u64, "1k"), (1_000_000, "1m")] {
         // Six events per packet in the engine; the bare loops do as many.
         let events = 6 * pending.max(100_000);

@@ -10,13 +10,14 @@
 //! 2 KiB per host and 32 bytes per pending event.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod common;
+
+use common::{latency_chain, loaded_chain};
 use icepath::topology::LinkProps;
-use icepath::topology::generate::{campus, chain};
+use icepath::topology::generate::campus;
 use icepath::trace::TraceLevel;
-use icepath::wire::Datagram;
 use icepath::{Engine, Limits, SimDuration, SimRng, SimTime};
 
 struct Counting;
@@ -60,15 +61,8 @@ fn campus_bytes(hosts: u32) -> (usize, usize) {
 /// The queue's heap bytes per pending event with `packets` in flight on the 5-hop chain,
 /// halfway through the run.
 fn queue_bytes(packets: u64) -> (usize, usize) {
-    let props = LinkProps { latency: SimDuration::from_micros(500), ..LinkProps::default() };
-    let topo = chain(4, props);
-    let a = topo.node_by_name("a").expect("chain has a");
-    let src: SocketAddrV4 = "10.0.0.1:5000".parse().expect("literal");
-    let dst: SocketAddrV4 = "10.0.4.2:5000".parse().expect("literal");
-    let mut e = Engine::new(&topo, SimRng::new(1), Limits::default(), TraceLevel::Counters);
-    for i in 0..packets {
-        e.send_at(SimTime::from_nanos(i * 100_000 / packets), a, Datagram::udp(src, dst, vec![0; 172]));
-    }
+    let topo = latency_chain();
+    let mut e = loaded_chain(&topo, packets);
     e.run_until(SimTime::ZERO + SimDuration::from_micros(1500));
     (e.pending_events(), e.queue_heap_bytes())
 }
