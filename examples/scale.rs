@@ -6,6 +6,7 @@
 //! cargo run --release --example scale                 # every size
 //! cargo run --release --example scale -- 1000 10000   # chosen sizes
 //! cargo run --release --example scale -- --one 10000  # one size, in this process
+//! SCALE_SECS=10 cargo run --release --example scale -- --one 10000  # shorter calls (profiling)
 //! ```
 //!
 //! A host is a user: 60% on office LANs (sites of up to 500), 40% at home behind a mix of
@@ -78,6 +79,7 @@ fn spec_text(hosts: u64) -> String {
     let per_site = site_users / sites;
     let homes = hosts - per_site * sites;
     let calls = hosts / 10;
+    let secs: u64 = std::env::var("SCALE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
     // Every call allocates four relays at first (UDP and TCP, both ends) and keeps about
     // one; an Edge relays from 45,536 ports.
     let servers = (calls * 4).div_ceil(40_000).max(2);
@@ -88,7 +90,7 @@ fn spec_text(hosts: u64) -> String {
          homes: {{users: {homes}, nat: {{port-restricted-cone: 50%, restricted-cone: 20%, full-cone: 10%, symmetric: 20%}}, vpn: {{share: 10%, full: 50%}}}}\n\
          vpn: {{concentrators: {concentrators}, capacity: 200000pps}}\n\
          edges: {{pools: 1, servers: {servers}}}\n\
-         calls: {{arrivals: concurrent, count: {calls}, ramp: 5s, duration: 60s, distribution: fixed, codec: pcmu}}\n"
+         calls: {{arrivals: concurrent, count: {calls}, ramp: 5s, duration: {secs}s, distribution: fixed, codec: pcmu}}\n"
     )
 }
 
