@@ -144,12 +144,16 @@ pub struct TurnServer {
     tcp: BTreeMap<(SocketAddrV4, SocketAddrV4), TcpStream>,
     out: VecDeque<Datagram>,
     events: VecDeque<TurnServerEvent>,
-    /// The earliest expiry of any allocation, permission or channel (`poll_timeout`), kept
-    /// up to date after anything that can change one, so relaying a packet does not walk
-    /// every allocation.
-    deadline: Option<SimTime>,
-    /// A request or deletion may have changed an expiry since `deadline` was computed.
-    stale: bool,
+    /// Each allocation's earliest expiry (of itself, a permission or a channel), ordered by
+    /// time: `poll_timeout` is the first entry, and a timeout visits only the allocations
+    /// due. Kept up to date per allocation after anything that can change one, so neither
+    /// relaying a packet nor answering a request walks every allocation (a busy Edge holds
+    /// thousands).
+    timeouts: BTreeSet<(SimTime, FiveTuple)>,
+    /// The entry each allocation has in `timeouts`.
+    armed: BTreeMap<FiveTuple, SimTime>,
+    /// Allocations a request or deletion may have changed since their entries were set.
+    touched: Vec<FiveTuple>,
 }
 
 /// An error to answer a request with.
@@ -190,8 +194,9 @@ impl TurnServer {
             tcp: BTreeMap::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
-            deadline: None,
-            stale: false,
+            timeouts: BTreeSet::new(),
+            armed: BTreeMap::new(),
+            touched: Vec::new(),
         }
     }
 
@@ -223,22 +228,33 @@ impl TurnServer {
 
     /// Expires allocations, permissions and channel bindings that are due.
     pub fn handle_timeout(&mut self, now: SimTime) {
-        let expired: Vec<FiveTuple> =
-            self.allocations.iter().filter(|(_, a)| a.expires <= now).map(|(t, _)| *t).collect();
-        for t in expired {
-            self.delete_allocation(t, DeleteReason::Expired);
+        let mut due: Vec<FiveTuple> = self.timeouts.iter().take_while(|(t, _)| *t <= now).map(|(_, f)| *f).collect();
+        // Deletions in 5-tuple order, whatever order their deadlines fell in.
+        due.sort_unstable();
+        for &t in &due {
+            match self.allocations.get_mut(&t) {
+                Some(a) if a.expires <= now => self.delete_allocation(t, DeleteReason::Expired),
+                Some(a) => {
+                    a.prune(now);
+                    self.touched.push(t);
+                }
+                None => self.touched.push(t),
+            }
         }
-        for a in self.allocations.values_mut() {
-            a.prune(now);
-        }
-        self.stale = true;
         self.refresh_deadline();
     }
 
+    /// Re-files the allocations touched since the last call under their next expiry.
     fn refresh_deadline(&mut self) {
-        if self.stale {
-            self.stale = false;
-            self.deadline = self.allocations.values().map(Allocation::next_timeout).min();
+        while let Some(t) = self.touched.pop() {
+            if let Some(old) = self.armed.remove(&t) {
+                self.timeouts.remove(&(old, t));
+            }
+            if let Some(a) = self.allocations.get(&t) {
+                let at = a.next_timeout();
+                self.timeouts.insert((at, t));
+                self.armed.insert(t, at);
+            }
         }
     }
 
@@ -251,8 +267,8 @@ impl TurnServer {
     }
 
     pub fn poll_timeout(&self) -> Option<SimTime> {
-        debug_assert!(!self.stale, "invariant: the deadline is refreshed after every input");
-        self.deadline
+        debug_assert!(self.touched.is_empty(), "invariant: the deadline is refreshed after every input");
+        self.timeouts.first().map(|(t, _)| *t)
     }
 
     /// Every live allocation, in 5-tuple order.
@@ -326,7 +342,7 @@ impl TurnServer {
     }
 
     fn handle_request(&mut self, now: SimTime, tuple: FiveTuple, msg: &Message, bytes: &[u8]) {
-        self.stale = true;
+        self.touched.push(tuple);
         if let Some((tid, method, cached)) = self.last_response.get(&tuple)
             && *tid == msg.transaction_id
             && *method == msg.method
@@ -657,7 +673,7 @@ impl TurnServer {
     }
 
     fn delete_allocation(&mut self, tuple: FiveTuple, reason: DeleteReason) {
-        self.stale = true;
+        self.touched.push(tuple);
         if let Some(a) = self.allocations.remove(&tuple) {
             self.by_port.remove(&a.relay.port());
             self.last_response.remove(&tuple);
