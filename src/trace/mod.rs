@@ -293,9 +293,46 @@ impl Trace {
             Record::Service { .. } => self.level >= TraceLevel::Outcomes,
         };
         if keep {
-            debug_assert!(self.records.last().is_none_or(|l| l.at() <= r.at()), "invariant: records are in time order");
-            self.records.push(r);
+            self.push(r);
         }
+    }
+
+    /// Counts a send; builds and keeps its record only at `Outcomes` and above (a record's
+    /// packet summary parses the payload, which a counters-only run need not pay for).
+    pub fn sent(&mut self, build: impl FnOnce() -> Record) {
+        self.counters.sent += 1;
+        if self.level >= TraceLevel::Outcomes {
+            self.push(build());
+        }
+    }
+
+    /// As `sent`, for a delivery.
+    pub fn delivered(&mut self, build: impl FnOnce() -> Record) {
+        self.counters.delivered += 1;
+        if self.level >= TraceLevel::Outcomes {
+            self.push(build());
+        }
+    }
+
+    /// A forwarding hop: counted always, its record built and kept at `Hops`.
+    pub fn forwarded(&mut self, build: impl FnOnce() -> Record) {
+        self.counters.hops += 1;
+        if self.level >= TraceLevel::Hops {
+            self.push(build());
+        }
+    }
+
+    /// A record that counts nothing and is kept only at `Hops` (transmissions, translations,
+    /// firewall passes, tunnel steps): built only then.
+    pub fn detail(&mut self, build: impl FnOnce() -> Record) {
+        if self.level >= TraceLevel::Hops {
+            self.push(build());
+        }
+    }
+
+    fn push(&mut self, r: Record) {
+        debug_assert!(self.records.last().is_none_or(|l| l.at() <= r.at()), "invariant: records are in time order");
+        self.records.push(r);
     }
 
     /// Whether anything is worth recording beyond counters (lets callers skip building records).
