@@ -17,7 +17,7 @@ use rustc_hash::FxHashMap;
 
 use crate::net::DropReason;
 use crate::net::firewall::{Crossing, Decider, Firewall, FirewallVerdict};
-use crate::net::forward::{Verdict, egress, forward};
+use crate::net::forward::{Resolved, Verdict, decide, egress, resolve};
 use crate::net::link::{LinkDrop, LinkTx};
 use crate::net::nat::{Nat, NatOutcome};
 use crate::net::tunnel::{self, CryptoEngine, TunnelPayload};
@@ -26,7 +26,7 @@ use crate::proto::turn::RestCredential;
 use crate::proto::{TurnServer, TurnServerConfig};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
-use crate::topology::{Action, Direction, Encapsulation, IfaceId, NodeId, NodeKind, Topology};
+use crate::topology::{Action, Direction, Encapsulation, IfaceId, LinkId, NodeId, NodeKind, Topology};
 use crate::trace::{PacketId, PacketSummary, Record, Trace, TraceLevel};
 use crate::wire::{Datagram, Protocol, TcpFlags, TcpHeader, Transport};
 
@@ -201,6 +201,17 @@ pub struct Engine<'t> {
     /// Per node: whether any tunnel can end there (a concentrator, VPN client or
     /// site-to-site end), so the common case skips the tunnel check.
     tunnel_ends: Vec<bool>,
+    /// Per node: `FORWARDS` and `HOST_STYLE`, what every hop asks of its node, in one dense
+    /// byte instead of a read of the whole `Node`.
+    node_bits: Vec<u8>,
+    /// Per interface: its node, link and whether it is a tunnel (what a hop reads of it).
+    iface_hot: Vec<IfaceHot>,
+    /// What each node does with packets for each destination seen (`forward::resolve`),
+    /// keyed by `node << 32 | destination`. The topology does not change during a run, so
+    /// the answer does not either; one probe replaces walking the node's interfaces, its
+    /// routes and the egress link's members for every packet. Grows with the (node,
+    /// destination) pairs traffic uses.
+    resolved: FxHashMap<u64, Resolved>,
     /// Client tunnels learned by concentrators, keyed by (concentrator, inner address).
     sessions: BTreeMap<(NodeId, Ipv4Addr), VpnSession>,
     /// Which program owns a (node, protocol, port) socket, learned from what it sends.
@@ -261,9 +272,22 @@ impl<'t> Engine<'t> {
             .iter()
             .map(|n| n.roles.concentrator.is_some() || n.roles.vpn.is_some() || !n.roles.site_tunnels.is_empty())
             .collect();
+        let node_bits = topo
+            .nodes
+            .iter()
+            .map(|n| {
+                let forwards = if n.forwarding { FORWARDS } else { 0 };
+                forwards | if is_host_style(n.kind) { HOST_STYLE } else { 0 }
+            })
+            .collect();
+        let iface_hot =
+            topo.ifaces.iter().map(|f| IfaceHot { node: f.node, link: f.link, is_tunnel: f.is_tunnel }).collect();
         Engine {
             topo,
             tunnel_ends,
+            node_bits,
+            iface_hot,
+            resolved: FxHashMap::default(),
             rng: root,
             now: SimTime::ZERO,
             limits,
@@ -465,9 +489,10 @@ impl<'t> Engine<'t> {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Originate { slot, node } => {
-                let p = self.packet(slot);
-                let r = Record::Sent { at: self.now, packet: p.id, node, summary: PacketSummary::of(&p.datagram) };
-                self.trace.record(r);
+                let now = self.now;
+                let p = self.packets[slot as usize].as_ref().expect("invariant: an event's packet is in flight");
+                let (id, d) = (p.id, &p.datagram);
+                self.trace.sent(|| Record::Sent { at: now, packet: id, node, summary: PacketSummary::of(d) });
                 match self.packet(slot).out {
                     Some((via, to)) => {
                         if self.host_filter(slot, node, via, Direction::Out) {
@@ -708,12 +733,12 @@ impl<'t> Engine<'t> {
 
     /// A packet arrives on `iface`: NAT and tunnel handling, then routing.
     fn arrive(&mut self, slot: u32, iface: IfaceId) {
-        let topo = self.topo;
-        let node = topo.iface(iface).node;
+        let hot = self.iface_hot[iface.0 as usize];
+        let node = hot.node;
         // Tunnel packets for this device are its own business, before any NAT lookup (an
         // IPsec peer terminating on a NAT box's public address).
         if self.tunnel_ends[node.0 as usize]
-            && !topo.iface(iface).is_tunnel
+            && !hot.is_tunnel
             && let Some(end) = self.tunnel_end_for(node, slot)
         {
             return self.decapsulate(slot, node, iface, end);
@@ -757,14 +782,20 @@ impl<'t> Engine<'t> {
         let topo = self.topo;
         let p = self.packets[slot as usize].as_mut().expect("invariant: an event's packet is in flight");
         let id = p.id;
-        match forward(topo, node, arrived_on, &mut p.datagram) {
+        let dst = *p.datagram.dst.ip();
+        let resolved = *self
+            .resolved
+            .entry(u64::from(node.0) << 32 | u64::from(u32::from(dst)))
+            .or_insert_with(|| resolve(topo, node, dst));
+        let bits = self.node_bits[node.0 as usize];
+        match decide(resolved, bits & FORWARDS != 0, node, arrived_on, &mut p.datagram) {
             Verdict::Drop(reason) => self.drop_packet(slot, reason),
             Verdict::Deliver => {
                 if let Some(iface) = arrived_on {
                     // A host checks what reaches it with its own rules; a firewall or router
                     // checks traffic to its own addresses with its rule set, as an input
                     // crossing (no outgoing interface, so `out:` rules do not match it).
-                    let passed = if is_host_style(topo.node(node).kind) {
+                    let passed = if bits & HOST_STYLE != 0 {
                         self.host_filter(slot, node, iface, Direction::In)
                     } else {
                         self.network_filter(slot, node, iface, None)
@@ -779,7 +810,14 @@ impl<'t> Engine<'t> {
                 let ttl = p.datagram.ttl;
                 match arrived_on {
                     Some(iface) => {
-                        self.trace.record(Record::Forwarded { at: self.now, packet: id, node, arrived_on: iface, ttl });
+                        let now = self.now;
+                        self.trace.forwarded(|| Record::Forwarded {
+                            at: now,
+                            packet: id,
+                            node,
+                            arrived_on: iface,
+                            ttl,
+                        });
                         if !self.network_filter(slot, node, iface, Some(via)) {
                             return;
                         }
@@ -811,12 +849,13 @@ impl<'t> Engine<'t> {
                 }
             }
         }
-        if topo.iface(via).is_tunnel {
+        let hot = self.iface_hot[via.0 as usize];
+        if hot.is_tunnel {
             return self.encapsulate(slot, node, arrived_on, via, to);
         }
         let p = self.packet(slot);
         let (id, size, dont_fragment) = (p.id, p.datagram.wire_len() as u32, p.datagram.dont_fragment);
-        let link = topo.iface(via).link;
+        let link = hot.link;
         let props = &topo.link(link).props;
         if size > props.mtu {
             let reason = DropReason::MtuExceeded { node, iface: via, size, mtu: props.mtu, dont_fragment };
@@ -830,7 +869,8 @@ impl<'t> Engine<'t> {
                 if let Some(c) = self.capture.as_mut() {
                     c.push((self.now, self.packets[slot as usize].as_ref().expect("in flight").datagram.clone()));
                 }
-                self.trace.record(Record::Transmitted { at: self.now, packet: id, link, from: via, to, transit });
+                let now = self.now;
+                self.trace.detail(|| Record::Transmitted { at: now, packet: id, link, from: via, to, transit });
                 self.queue.push(self.now + transit.total(), Event::Arrive { slot, iface: to }.into());
             }
             Err(LinkDrop::QueueFull) => self.drop_packet(slot, DropReason::QueueFull { link, iface: via }),
@@ -844,7 +884,8 @@ impl<'t> Engine<'t> {
             NatOutcome::Translated { action, before } => {
                 let p = self.packet(slot);
                 let (id, after) = (p.id, (p.datagram.src, p.datagram.dst));
-                self.trace.record(Record::Translated { at: self.now, packet: id, node, action, before, after });
+                let now = self.now;
+                self.trace.detail(|| Record::Translated { at: now, packet: id, node, action, before, after });
                 true
             }
             NatOutcome::PassThrough => true,
@@ -858,10 +899,10 @@ impl<'t> Engine<'t> {
     /// Host firewalls (hosts, Edge and DNS servers) decide traffic to and from the node.
     /// Returns false when the packet was dropped.
     fn host_filter(&mut self, slot: u32, node: NodeId, iface: IfaceId, direction: Direction) -> bool {
-        let topo = self.topo;
-        if !is_host_style(topo.node(node).kind) {
+        if self.node_bits[node.0 as usize] & HOST_STYLE == 0 {
             return true;
         }
+        let topo = self.topo;
         let Some(fw) = self.firewalls[node.0 as usize].as_mut() else { return true };
         let p = self.packets[slot as usize].as_ref().expect("invariant: an event's packet is in flight");
         let port = match direction {
@@ -885,7 +926,7 @@ impl<'t> Engine<'t> {
     /// Network firewalls (firewall nodes and routers with rules) decide forwarded traffic,
     /// and traffic to their own addresses (`via` is `None`).
     fn network_filter(&mut self, slot: u32, node: NodeId, arrived_on: IfaceId, via: Option<IfaceId>) -> bool {
-        if is_host_style(self.topo.node(node).kind) {
+        if self.node_bits[node.0 as usize] & HOST_STYLE != 0 {
             return true;
         }
         let Some(fw) = self.firewalls[node.0 as usize].as_mut() else { return true };
@@ -913,7 +954,8 @@ impl<'t> Engine<'t> {
         let id = self.packet(slot).id;
         match verdict.action {
             Action::Allow => {
-                self.trace.record(Record::Allowed { at: self.now, packet: id, node, decider: verdict.decider });
+                let now = self.now;
+                self.trace.detail(|| Record::Allowed { at: now, packet: id, node, decider: verdict.decider });
                 true
             }
             Action::Deny => {
@@ -990,8 +1032,15 @@ impl<'t> Engine<'t> {
             }
         }
         let tunnel = topo.iface(end.iface).link;
-        let summary = PacketSummary::of(&inner);
-        self.trace.record(Record::Decapsulated { at: self.now, packet: id, node, tunnel, inner: summary, delay });
+        let now = self.now;
+        self.trace.detail(|| Record::Decapsulated {
+            at: now,
+            packet: id,
+            node,
+            tunnel,
+            inner: PacketSummary::of(&inner),
+            delay,
+        });
         self.packets[slot as usize].as_mut().expect("invariant: in flight").datagram = inner;
         self.queue.push(self.now + delay, Event::Arrive { slot, iface: end.iface }.into());
     }
@@ -1042,10 +1091,16 @@ impl<'t> Engine<'t> {
             return self.drop_packet(slot, DropReason::TunnelLoop { node, iface: via });
         }
         let id = p.id;
-        let summary = PacketSummary::of(&outer);
-        p.datagram = outer;
         let tunnel = topo.iface(via).link;
-        self.trace.record(Record::Encapsulated { at: self.now, packet: id, node, tunnel, outer: summary });
+        let now = self.now;
+        self.trace.detail(|| Record::Encapsulated {
+            at: now,
+            packet: id,
+            node,
+            tunnel,
+            outer: PacketSummary::of(&outer),
+        });
+        p.datagram = outer;
         let delay = match self.crypto[node.0 as usize].as_mut() {
             Some(c) => match c.admit(self.now) {
                 Some(d) => d,
@@ -1064,8 +1119,14 @@ impl<'t> Engine<'t> {
     fn deliver(&mut self, slot: u32, node: NodeId, iface: Option<IfaceId>) {
         let p = self.packets[slot as usize].take().expect("invariant: an event's packet is in flight");
         self.free.push(slot);
-        let summary = PacketSummary::of(&p.datagram);
-        self.trace.record(Record::Delivered { at: self.now, packet: p.id, node, iface, summary });
+        let now = self.now;
+        self.trace.delivered(|| Record::Delivered {
+            at: now,
+            packet: p.id,
+            node,
+            iface,
+            summary: PacketSummary::of(&p.datagram),
+        });
         let listener = self.services_on.get(&node).and_then(|ids| {
             ids.iter()
                 .copied()
@@ -1169,6 +1230,19 @@ fn edge_public_addresses(topo: &Topology) -> FxHashMap<NodeId, Ipv4Addr> {
             Some((n.id, published.get(&nic).copied().unwrap_or(nic)))
         })
         .collect()
+}
+
+/// `Engine::node_bits`: the node routes packets not addressed to it.
+const FORWARDS: u8 = 1;
+/// `Engine::node_bits`: the node filters with a host firewall (`is_host_style`).
+const HOST_STYLE: u8 = 2;
+
+/// What a hop reads of an interface, copied out of the topology into a dense array.
+#[derive(Clone, Copy, Debug)]
+struct IfaceHot {
+    node: NodeId,
+    link: LinkId,
+    is_tunnel: bool,
 }
 
 /// Where a tunnel packet is unwrapped: the tunnel interface the inner packet arrives on.

@@ -24,26 +24,69 @@ pub enum Verdict {
 /// Decides what `node` does with `packet`, which arrived on `arrived_on` (or was sent by the
 /// node itself when `None`). Decrements the TTL of packets it forwards (RFC 791 §3.2).
 pub fn forward(topo: &Topology, node: NodeId, arrived_on: Option<IfaceId>, packet: &mut Datagram) -> Verdict {
-    let dst = *packet.dst.ip();
+    let resolved = resolve(topo, node, *packet.dst.ip());
+    decide(resolved, topo.node(node).forwarding, node, arrived_on, packet)
+}
+
+/// What `node` would do with any packet for one destination, before it looks at the
+/// packet's TTL or where it came from: the part of `forward` that depends on the topology
+/// alone, so a run can remember it per (node, destination) instead of walking the node's
+/// interfaces, routes and the egress link's members for every packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolved {
+    /// The destination is one of the node's addresses.
+    Local,
+    /// Out of `via` to the neighbour interface `to`.
+    Out { via: IfaceId, to: IfaceId },
+    /// No route matches.
+    NoRoute,
+    /// The route's next hop (or the destination, on a connected route) is not on `via`'s link.
+    Unreachable { via: IfaceId, next_hop: Ipv4Addr },
+}
+
+/// `Resolved` for `dst` at `node`.
+pub fn resolve(topo: &Topology, node: NodeId, dst: Ipv4Addr) -> Resolved {
     if topo.is_local(node, dst) {
+        return Resolved::Local;
+    }
+    let Some((via, target)) = egress(topo, node, dst) else {
+        return Resolved::NoRoute;
+    };
+    match neighbour(topo, via, target) {
+        Some(to) => Resolved::Out { via, to },
+        None => Resolved::Unreachable { via, next_hop: target },
+    }
+}
+
+/// `forward`'s verdict from what `resolve` found: local delivery first, then a node that
+/// does not forward drops what is not for it, then the TTL (decremented when the packet
+/// goes on), then the route.
+pub fn decide(
+    resolved: Resolved,
+    forwarding: bool,
+    node: NodeId,
+    arrived_on: Option<IfaceId>,
+    packet: &mut Datagram,
+) -> Verdict {
+    if resolved == Resolved::Local {
         return Verdict::Deliver;
     }
-    let n = topo.node(node);
     if let Some(iface) = arrived_on {
-        if !n.forwarding {
-            return Verdict::Drop(DropReason::NotForwarding { node, iface, dst });
+        if !forwarding {
+            return Verdict::Drop(DropReason::NotForwarding { node, iface, dst: *packet.dst.ip() });
         }
         if packet.ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired { node, iface });
         }
         packet.ttl -= 1;
     }
-    let Some((via, target)) = egress(topo, node, dst) else {
-        return Verdict::Drop(DropReason::NoRoute { node, dst });
-    };
-    match neighbour(topo, via, target) {
-        Some(to) => Verdict::Forward { via, to },
-        None => Verdict::Drop(DropReason::NeighborUnreachable { node, iface: via, next_hop: target }),
+    match resolved {
+        Resolved::Local => Verdict::Deliver,
+        Resolved::Out { via, to } => Verdict::Forward { via, to },
+        Resolved::NoRoute => Verdict::Drop(DropReason::NoRoute { node, dst: *packet.dst.ip() }),
+        Resolved::Unreachable { via, next_hop } => {
+            Verdict::Drop(DropReason::NeighborUnreachable { node, iface: via, next_hop })
+        }
     }
 }
 
