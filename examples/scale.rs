@@ -13,6 +13,10 @@
 //! NATs, a tenth of those on VPN. Calls start evenly over the first 5 s of the window.
 
 use std::process::Command;
+
+/// The allocator the `icepath` binary uses (see `src/main.rs`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use plotters::coord::Shift;
