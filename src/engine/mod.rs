@@ -193,17 +193,9 @@ pub struct Engine<'t> {
     free: Vec<u32>,
     /// Transmit state per interface (indexed by `IfaceId`).
     tx: Vec<LinkTx>,
-    /// Per node (indexed by `NodeId`): NAT state, firewall state, crypto engine. Boxed, so
-    /// the many nodes without them cost a pointer each rather than the state's size.
-    nats: Vec<Option<Box<Nat>>>,
-    firewalls: Vec<Option<Box<Firewall>>>,
-    crypto: Vec<Option<Box<CryptoEngine>>>,
-    /// Per node: whether any tunnel can end there (a concentrator, VPN client or
-    /// site-to-site end), so the common case skips the tunnel check.
-    tunnel_ends: Vec<bool>,
-    /// Per node: `FORWARDS` and `HOST_STYLE`, what every hop asks of its node, in one dense
-    /// byte instead of a read of the whole `Node`.
-    node_bits: Vec<u8>,
+    /// Per node (indexed by `NodeId`): what a hop reads and changes of the node, in one
+    /// cache line.
+    nodes: Vec<NodeState>,
     /// Per interface: its node, link and whether it is a tunnel (what a hop reads of it).
     iface_hot: Vec<IfaceHot>,
     /// What each node does with packets for each destination seen (`forward::resolve`),
@@ -250,42 +242,32 @@ impl<'t> Engine<'t> {
                 LinkTx::new(rng.fork_fmt(format_args!("link/{}/{}", topo.link(f.link).name, topo.iface_label(f.id))))
             })
             .collect();
-        let nats = topo
-            .nodes
-            .iter()
-            .map(|n| n.roles.nat.clone().map(|c| Box::new(Nat::new(c, rng.fork_fmt(format_args!("nat/{}", n.name))))))
-            .collect();
-        let firewalls =
-            topo.nodes.iter().map(|n| n.roles.firewall.clone().map(|c| Box::new(Firewall::new(c)))).collect();
-        let crypto = topo
+        let nodes = topo
             .nodes
             .iter()
             .map(|n| {
-                n.roles
-                    .concentrator
-                    .as_ref()
-                    .map(|c| Box::new(CryptoEngine::new(c, rng.fork_fmt(format_args!("vpn/{}", n.name)))))
-            })
-            .collect();
-        let tunnel_ends = topo
-            .nodes
-            .iter()
-            .map(|n| n.roles.concentrator.is_some() || n.roles.vpn.is_some() || !n.roles.site_tunnels.is_empty())
-            .collect();
-        let node_bits = topo
-            .nodes
-            .iter()
-            .map(|n| {
-                let forwards = if n.forwarding { FORWARDS } else { 0 };
-                forwards | if is_host_style(n.kind) { HOST_STYLE } else { 0 }
+                let r = &n.roles;
+                let tunnel_end = r.concentrator.is_some() || r.vpn.is_some() || !r.site_tunnels.is_empty();
+                let bits = if n.forwarding { FORWARDS } else { 0 }
+                    | if is_host_style(n.kind) { HOST_STYLE } else { 0 }
+                    | if tunnel_end { TUNNEL_END } else { 0 };
+                NodeState {
+                    nat: r.nat.clone().map(|c| Box::new(Nat::new(c, rng.fork_fmt(format_args!("nat/{}", n.name))))),
+                    firewall: r.firewall.clone().map(|c| Box::new(Firewall::new(c))),
+                    crypto: r
+                        .concentrator
+                        .as_ref()
+                        .map(|c| Box::new(CryptoEngine::new(c, rng.fork_fmt(format_args!("vpn/{}", n.name))))),
+                    bits,
+                    last: None,
+                }
             })
             .collect();
         let iface_hot =
             topo.ifaces.iter().map(|f| IfaceHot { node: f.node, link: f.link, is_tunnel: f.is_tunnel }).collect();
         Engine {
             topo,
-            tunnel_ends,
-            node_bits,
+            nodes,
             iface_hot,
             resolved: FxHashMap::default(),
             rng: root,
@@ -295,9 +277,6 @@ impl<'t> Engine<'t> {
             packets: Vec::new(),
             free: Vec::new(),
             tx,
-            nats,
-            firewalls,
-            crypto,
             sessions: BTreeMap::new(),
             sockets: FxHashMap::default(),
             apps: Vec::new(),
@@ -358,7 +337,7 @@ impl<'t> Engine<'t> {
 
     /// The NAT state of `node`, if it translates.
     pub fn nat(&self, node: NodeId) -> Option<&Nat> {
-        self.nats[node.0 as usize].as_deref()
+        self.nodes[node.0 as usize].nat.as_deref()
     }
 
     /// Client tunnels the concentrators know, in (concentrator, address) order.
@@ -700,6 +679,19 @@ impl<'t> Engine<'t> {
         self.rng.fork(label).next_u64()
     }
 
+    /// Records a service's events, when it said nothing else can have changed.
+    fn poll_events(&mut self, id: ServiceId) {
+        let now = self.now;
+        let h = &mut self.services[id.0 as usize];
+        let node = h.node;
+        while let Some(ev) = h.service.poll_event() {
+            match self.service_log.as_mut() {
+                Some(log) => log.push(ServiceNote { at: now, node, service: id, event: ev }),
+                None => self.trace.record(Record::Service { at: now, node, service: id, event: ev }),
+            }
+        }
+    }
+
     /// Sends what a service produced, records its events and re-arms its timer.
     fn poll_service(&mut self, id: ServiceId) {
         let now = self.now;
@@ -737,13 +729,13 @@ impl<'t> Engine<'t> {
         let node = hot.node;
         // Tunnel packets for this device are its own business, before any NAT lookup (an
         // IPsec peer terminating on a NAT box's public address).
-        if self.tunnel_ends[node.0 as usize]
+        if self.nodes[node.0 as usize].bits & TUNNEL_END != 0
             && !hot.is_tunnel
             && let Some(end) = self.tunnel_end_for(node, slot)
         {
             return self.decapsulate(slot, node, iface, end);
         }
-        if let Some(nat) = self.nats[node.0 as usize].as_mut() {
+        if let Some(nat) = self.nodes[node.0 as usize].nat.as_mut() {
             let p = self.packets[slot as usize].as_mut().expect("invariant: an event's packet is in flight");
             let dst = *p.datagram.dst.ip();
             let outcome = if iface == nat.config().outside {
@@ -783,11 +775,21 @@ impl<'t> Engine<'t> {
         let p = self.packets[slot as usize].as_mut().expect("invariant: an event's packet is in flight");
         let id = p.id;
         let dst = *p.datagram.dst.ip();
-        let resolved = *self
-            .resolved
-            .entry(u64::from(node.0) << 32 | u64::from(u32::from(dst)))
-            .or_insert_with(|| resolve(topo, node, dst));
-        let bits = self.node_bits[node.0 as usize];
+        let state = &mut self.nodes[node.0 as usize];
+        let bits = state.bits;
+        let resolved = match state.last {
+            // A host sends most of its packets to one peer: the node's own memo answers
+            // without a probe into the shared cache.
+            Some((to, r)) if to == dst => r,
+            _ => {
+                let r = *self
+                    .resolved
+                    .entry(u64::from(node.0) << 32 | u64::from(u32::from(dst)))
+                    .or_insert_with(|| resolve(topo, node, dst));
+                state.last = Some((dst, r));
+                r
+            }
+        };
         match decide(resolved, bits & FORWARDS != 0, node, arrived_on, &mut p.datagram) {
             Verdict::Drop(reason) => self.drop_packet(slot, reason),
             Verdict::Deliver => {
@@ -837,7 +839,7 @@ impl<'t> Engine<'t> {
     /// then the link.
     fn leave(&mut self, slot: u32, node: NodeId, arrived_on: Option<IfaceId>, via: IfaceId, to: IfaceId) {
         let topo = self.topo;
-        if let Some(nat) = self.nats[node.0 as usize].as_mut() {
+        if let Some(nat) = self.nodes[node.0 as usize].nat.as_mut() {
             let p = self.packets[slot as usize].as_mut().expect("invariant: an event's packet is in flight");
             // Packets the box sends from its own address (tunnel outer packets, its own
             // traffic) keep their source; forwarded inside traffic is translated.
@@ -899,11 +901,11 @@ impl<'t> Engine<'t> {
     /// Host firewalls (hosts, Edge and DNS servers) decide traffic to and from the node.
     /// Returns false when the packet was dropped.
     fn host_filter(&mut self, slot: u32, node: NodeId, iface: IfaceId, direction: Direction) -> bool {
-        if self.node_bits[node.0 as usize] & HOST_STYLE == 0 {
+        if self.nodes[node.0 as usize].bits & HOST_STYLE == 0 {
             return true;
         }
         let topo = self.topo;
-        let Some(fw) = self.firewalls[node.0 as usize].as_mut() else { return true };
+        let Some(fw) = self.nodes[node.0 as usize].firewall.as_mut() else { return true };
         let p = self.packets[slot as usize].as_ref().expect("invariant: an event's packet is in flight");
         let port = match direction {
             Direction::Out => p.datagram.src.port(),
@@ -926,10 +928,10 @@ impl<'t> Engine<'t> {
     /// Network firewalls (firewall nodes and routers with rules) decide forwarded traffic,
     /// and traffic to their own addresses (`via` is `None`).
     fn network_filter(&mut self, slot: u32, node: NodeId, arrived_on: IfaceId, via: Option<IfaceId>) -> bool {
-        if self.node_bits[node.0 as usize] & HOST_STYLE != 0 {
+        if self.nodes[node.0 as usize].bits & HOST_STYLE != 0 {
             return true;
         }
-        let Some(fw) = self.firewalls[node.0 as usize].as_mut() else { return true };
+        let Some(fw) = self.nodes[node.0 as usize].firewall.as_mut() else { return true };
         let p = self.packets[slot as usize].as_ref().expect("invariant: an event's packet is in flight");
         let crossing = Crossing {
             direction: None,
@@ -1026,7 +1028,7 @@ impl<'t> Engine<'t> {
         let mut delay = SimDuration::ZERO;
         if is_concentrator {
             self.learn_session(node, *inner.src.ip(), outer_src);
-            match self.crypto[node.0 as usize].as_mut().and_then(|c| c.admit(self.now)) {
+            match self.nodes[node.0 as usize].crypto.as_mut().and_then(|c| c.admit(self.now)) {
                 Some(d) => delay = d,
                 None => return self.drop_packet(slot, DropReason::ConcentratorBusy { node }),
             }
@@ -1101,7 +1103,7 @@ impl<'t> Engine<'t> {
             outer: PacketSummary::of(&outer),
         });
         p.datagram = outer;
-        let delay = match self.crypto[node.0 as usize].as_mut() {
+        let delay = match self.nodes[node.0 as usize].crypto.as_mut() {
             Some(c) => match c.admit(self.now) {
                 Some(d) => d,
                 None => return self.drop_packet(slot, DropReason::ConcentratorBusy { node }),
@@ -1133,8 +1135,11 @@ impl<'t> Engine<'t> {
                 .find(|id| self.services[id.0 as usize].service.listens(p.datagram.protocol(), p.datagram.dst))
         });
         if let Some(id) = listener {
-            self.services[id.0 as usize].service.handle_packet(self.now, &p.datagram);
-            self.poll_service(id);
+            if self.services[id.0 as usize].service.handle_packet(self.now, &p.datagram) {
+                self.poll_events(id);
+            } else {
+                self.poll_service(id);
+            }
             return;
         }
         if self.echo && !self.replies.contains(&p.id) && !is_tunnel_hello(&p.datagram) {
@@ -1232,10 +1237,28 @@ fn edge_public_addresses(topo: &Topology) -> FxHashMap<NodeId, Ipv4Addr> {
         .collect()
 }
 
-/// `Engine::node_bits`: the node routes packets not addressed to it.
+/// What the engine keeps per node for the hops through it.
+#[derive(Debug)]
+struct NodeState {
+    /// NAT, firewall and crypto-engine state: boxed, so the many nodes without them cost
+    /// a pointer each rather than the state's size.
+    nat: Option<Box<Nat>>,
+    firewall: Option<Box<Firewall>>,
+    crypto: Option<Box<CryptoEngine>>,
+    /// `FORWARDS`, `HOST_STYLE` and `TUNNEL_END`: what every hop asks of its node, without
+    /// a read of the whole topology `Node`.
+    bits: u8,
+    /// The last destination routed here and what `forward::resolve` said of it.
+    last: Option<(Ipv4Addr, Resolved)>,
+}
+
+/// `NodeState::bits`: the node routes packets not addressed to it.
 const FORWARDS: u8 = 1;
-/// `Engine::node_bits`: the node filters with a host firewall (`is_host_style`).
+/// `NodeState::bits`: the node filters with a host firewall (`is_host_style`).
 const HOST_STYLE: u8 = 2;
+/// `NodeState::bits`: a tunnel can end here (a concentrator, VPN client or site-to-site
+/// end), so only these nodes look for one.
+const TUNNEL_END: u8 = 4;
 
 /// What a hop reads of an interface, copied out of the topology into a dense array.
 #[derive(Clone, Copy, Debug)]

@@ -151,7 +151,11 @@ impl MediaEndpoint {
         })
     }
 
-    pub fn handle_packet(&mut self, now: SimTime, packet: &Datagram) {
+    /// Handles a datagram for one of the endpoint's sockets. Returns true when it was plain
+    /// media on a host socket: then only a `Media` event was queued, nothing is waiting to
+    /// be sent and no timer moved, so the caller need not poll for either (the path every
+    /// RTP packet of a direct call takes).
+    pub fn handle_packet(&mut self, now: SimTime, packet: &Datagram) -> bool {
         self.now = now;
         let turn = self
             .turn
@@ -174,11 +178,14 @@ impl MediaEndpoint {
             None => {
                 let proto = packet.protocol();
                 if !self.agent.handle_receive(now, packet.dst, proto, packet.src, &packet.payload) {
+                    // Not STUN: the agent is untouched and nothing else ran.
                     self.events.push_back(media_event(packet.dst, packet.src, &packet.payload));
+                    return true;
                 }
             }
         }
         self.pump();
+        false
     }
 
     pub fn handle_timeout(&mut self, now: SimTime) {
