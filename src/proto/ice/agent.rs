@@ -229,7 +229,9 @@ impl IceAgent {
         bytes: &[u8],
     ) -> bool {
         let ours = match stun::classify(bytes, &self.cfg.local_ufrag, &self.local_key) {
-            Incoming::NotOurs => false,
+            // Media and other traffic leave the agent as it was: nothing to run (its timers
+            // run from `handle_timeout`), which is what lets the endpoint skip polling it.
+            Incoming::NotOurs => return false,
             Incoming::Indication => true,
             Incoming::Malformed(e) => {
                 self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::Malformed(e) });
