@@ -222,7 +222,7 @@ pub fn run_population(
     let mut notes = Vec::new();
     let mut load = report::LoadSampler::new(&e, edge_turn.len(), opts.sample, calls_from);
     let mut deleted_relay_bytes = vec![0u64; edge_turn.len()];
-    let mut relay_clients_freed = 0u64;
+    let mut drive = Drive { freed: 0, phases: SimRng::new(opts.seed).fork("population/media-phase") };
 
     loop {
         let now = e.now();
@@ -293,7 +293,7 @@ pub fn run_population(
         let mut finished = Vec::new();
         for &k in &active {
             let c = &mut calls[k];
-            advance(&mut e, topo, c, k, &people, step_end, &mut relay_clients_freed);
+            advance(&mut e, topo, c, k, &people, step_end, &mut drive);
             if matches!(c.phase, Phase::Done) {
                 finished.push(k);
             }
@@ -380,7 +380,7 @@ pub fn run_population(
         calls: records,
         skipped_busy,
         peak_concurrent,
-        relay_clients_freed,
+        relay_clients_freed: drive.freed,
         load,
         end,
         counters: e.trace().counters().clone(),
@@ -467,7 +467,7 @@ fn advance(
     k: usize,
     people: &[UserState],
     step_end: SimTime,
-    freed: &mut u64,
+    drive: &mut Drive,
 ) {
     let now = e.now();
     if c.failure.is_some() && !matches!(c.phase, Phase::Done) {
@@ -530,7 +530,7 @@ fn advance(
                 let a = agent(e, c.caller_media);
                 let pending = a.pairs().iter().any(|p| p.state.is_pending());
                 if (matches!(a.state(), AgentState::Completed) && !pending) || now >= sel_at + SETTLE {
-                    start_streams(e, c, k, people, sel, now + LEAD_IN);
+                    start_streams(e, c, k, people, sel, now + LEAD_IN, &mut drive.phases);
                     let until = now + LEAD_IN + c.duration;
                     c.media_started_at = Some(now + LEAD_IN);
                     c.free_unused_at = Some(now + LEAD_IN + FREE_UNUSED);
@@ -550,7 +550,7 @@ fn advance(
         Phase::Media { until } => {
             if c.free_unused_at.is_some_and(|t| now >= t) {
                 c.free_unused_at = None;
-                *freed += free_unused(e, c);
+                drive.freed += free_unused(e, c);
             }
             if now >= until {
                 c.phase = Phase::Draining(now + DRAIN);
@@ -640,7 +640,22 @@ fn on_signaling(
 /// Sets up the call's two streams on the selected pair: the caller sends from its
 /// candidate's base to the remote candidate; the callee answers from its own candidate at
 /// that remote address to where the caller's checks came from (as `measure_media` does).
-fn start_streams(e: &mut Engine<'_>, c: &mut Call, k: usize, people: &[UserState], sel: PairId, start: SimTime) {
+fn start_streams(
+    e: &mut Engine<'_>,
+    c: &mut Call,
+    k: usize,
+    people: &[UserState],
+    sel: PairId,
+    start: SimTime,
+    phases: &mut RngStream,
+) {
+    // Each sender's packet clock starts at its own offset within one frame: endpoints do
+    // not share a clock, and streams started on the driver's 20 ms grid would otherwise
+    // reach a shared link in the same nanosecond every frame (at 10,000 calls, bursts of
+    // thousands of packets that overflow an Edge link's queue although its mean load is
+    // under a third of its rate).
+    let frame = c.codec.frame.as_nanos().max(1);
+    let mut phase = || start + SimDuration::from_nanos((phases.unit() * frame as f64) as u64 % frame);
     let Some(callee_media) = c.callee_media else { return };
     let Some(p) = agent(e, c.caller_media).pair(sel).cloned() else { return };
     let (local, remote) = (p.local, p.remote);
@@ -655,7 +670,7 @@ fn start_streams(e: &mut Engine<'_>, c: &mut Call, k: usize, people: &[UserState
         protocol: local.protocol,
         remote: remote.address,
         relayed: is_relayed(e, c.caller_media, local.base),
-        source: MediaSource::new(c.codec, ssrc, start),
+        source: MediaSource::new(c.codec, ssrc, phase()),
         stats: StreamStats::new(clock),
     });
     if let Some(base) = back {
@@ -666,7 +681,7 @@ fn start_streams(e: &mut Engine<'_>, c: &mut Call, k: usize, people: &[UserState
             protocol: remote.protocol,
             remote: local.address,
             relayed: is_relayed(e, callee_media, base),
-            source: MediaSource::new(c.codec, ssrc + 1, start),
+            source: MediaSource::new(c.codec, ssrc + 1, phase()),
             stats: StreamStats::new(clock),
         });
     }
@@ -678,6 +693,15 @@ fn is_relayed(e: &Engine<'_>, media: ServiceId, local: SocketAddrV4) -> bool {
         Service::Media(m) => m.turn.iter().any(|t| t.relayed() == Some(local)),
         _ => false,
     }
+}
+
+/// What the driver carries from step to step besides the calls.
+struct Drive {
+    /// Relay allocations released because media did not use them.
+    freed: u64,
+    /// Draws each media stream's start offset within a frame (its own stream, so the
+    /// call plan's draws do not depend on which calls connect).
+    phases: RngStream,
 }
 
 /// Puts every RTP packet due before `until` on the wire.
