@@ -263,8 +263,11 @@ impl<'t> Engine<'t> {
                 }
             })
             .collect();
-        let iface_hot =
-            topo.ifaces.iter().map(|f| IfaceHot { node: f.node, link: f.link, is_tunnel: f.is_tunnel }).collect();
+        let iface_hot = topo
+            .ifaces
+            .iter()
+            .map(|f| IfaceHot { node: f.node, link: f.link, addr: f.addr, is_tunnel: f.is_tunnel })
+            .collect();
         Engine {
             topo,
             nodes,
@@ -778,6 +781,9 @@ impl<'t> Engine<'t> {
         let state = &mut self.nodes[node.0 as usize];
         let bits = state.bits;
         let resolved = match state.last {
+            // Addressed to the interface it came in on: delivered here, whatever else the
+            // node routes (a host's own traffic alternates with what it receives).
+            _ if arrived_on.is_some_and(|i| self.iface_hot[i.0 as usize].addr == dst) => Resolved::Local,
             // A host sends most of its packets to one peer: the node's own memo answers
             // without a probe into the shared cache.
             Some((to, r)) if to == dst => r,
@@ -1265,6 +1271,7 @@ const TUNNEL_END: u8 = 4;
 struct IfaceHot {
     node: NodeId,
     link: LinkId,
+    addr: Ipv4Addr,
     is_tunnel: bool,
 }
 
