@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+use rustc_hash::FxHashMap;
 
 use super::decode::{At, Decoder, Path, unknown_hint};
 use super::read::{EdgeRole, FileIface, FileLink, FileNode, FileTopology};
@@ -246,26 +247,108 @@ fn host_range_hint(net: Ipv4Net) -> String {
 type NamedNet = (String, Option<(Ipv4Net, Pos, Path)>);
 
 /// Warns when subnets of different links overlap without being identical: legal (real
-/// networks do it) but a frequent copy-and-paste slip.
+/// networks do it) but a frequent copy-and-paste slip. Each subnet is reported against the
+/// first one before it in the file that it overlaps.
+///
+/// Two CIDR blocks overlap only when one holds the other, so the earlier subnets that
+/// overlap `b` are its supernets (at most one block per prefix length, looked up), blocks
+/// equal to it written differently (`10.0.0.1/24` beside `10.0.0.0/24`), and the blocks
+/// inside it (a contiguous run of the subnets sorted by address, whose smallest file index
+/// a sparse table answers): O(n log n) rather than comparing every pair, which took
+/// seconds for the 42,000 links of a 100,000-host enterprise.
 fn check_overlaps(dc: &mut Decoder<'_>, nets: &[NamedNet]) {
-    for (j, (b_name, b)) in nets.iter().enumerate() {
-        let Some((b_net, b_pos, b_path)) = b else { continue };
-        for (a_name, a) in &nets[..j] {
-            let Some((a_net, _, _)) = a else { continue };
-            let overlap = a_net.contains(&b_net.network()) || b_net.contains(&a_net.network());
-            if overlap && a_net != b_net {
-                let problem = Problem::OverlappingSubnets {
-                    net: *b_net,
-                    link: b_name.clone(),
-                    other_net: *a_net,
-                    other_link: a_name.clone(),
-                };
-                let hint =
-                    Some("the longest prefix wins, so the smaller subnet shadows part of the larger".to_string());
-                dc.report(*b_pos, b_path, problem, hint);
-                break;
+    let plain: Vec<Option<Ipv4Net>> = nets.iter().map(|(_, n)| n.as_ref().map(|(net, _, _)| *net)).collect();
+    for (j, first) in first_overlaps(&plain).into_iter().enumerate() {
+        let (Some(i), (b_name, Some((b_net, b_pos, b_path)))) = (first, &nets[j]) else { continue };
+        let (a_name, a_net) = (&nets[i].0, plain[i].expect("invariant: only subnets overlap"));
+        let problem = Problem::OverlappingSubnets {
+            net: *b_net,
+            link: b_name.clone(),
+            other_net: a_net,
+            other_link: a_name.clone(),
+        };
+        let hint = Some("the longest prefix wins, so the smaller subnet shadows part of the larger".to_string());
+        dc.report(*b_pos, b_path, problem, hint);
+    }
+}
+
+/// For each subnet, the first subnet before it that overlaps it without being written
+/// the same (`None` for gaps and for subnets that overlap nothing earlier).
+fn first_overlaps(nets: &[Option<Ipv4Net>]) -> Vec<Option<usize>> {
+    let key = |n: &Ipv4Net| (u32::from(n.network()), n.prefix_len());
+    // Per block: the first subnet written as that block, and the first written differently
+    // from that one (what an exact duplicate of the first overlaps).
+    let mut blocks: FxHashMap<(u32, u8), (usize, Option<usize>)> = FxHashMap::default();
+    let mut sorted: Vec<((u32, u8), usize)> = Vec::new();
+    for (i, n) in nets.iter().enumerate() {
+        let Some(net) = n else { continue };
+        sorted.push((key(net), i));
+        blocks
+            .entry(key(net))
+            .and_modify(|(first, other)| {
+                if other.is_none() && nets[*first] != Some(*net) {
+                    *other = Some(i);
+                }
+            })
+            .or_insert((i, None));
+    }
+    sorted.sort_unstable();
+    let table = MinTable::new(sorted.iter().map(|&(_, i)| i).collect());
+    let mut out = vec![None; nets.len()];
+    for (j, b) in nets.iter().enumerate() {
+        let Some(b_net) = b else { continue };
+        let (addr, len) = key(b_net);
+        let mut earliest: Option<usize> = None;
+        let mut consider = |i: usize| {
+            if i < j && earliest.is_none_or(|e| i < e) {
+                earliest = Some(i);
+            }
+        };
+        // Supernets, and this block itself written another way.
+        for p in 0..=len {
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+            let Some(&(first, other)) = blocks.get(&(addr & mask, p)) else { continue };
+            match (nets[first] == Some(*b_net), other) {
+                (false, _) => consider(first),
+                (true, Some(o)) => consider(o),
+                (true, None) => {}
             }
         }
+        // Blocks strictly inside this one.
+        let bcast = u32::from(b_net.broadcast());
+        let lo = sorted.partition_point(|&(k, _)| k < (addr, len.saturating_add(1)));
+        let hi = sorted.partition_point(|&(k, _)| k <= (bcast, 32));
+        if len < 32 && lo < hi {
+            consider(table.min(lo, hi));
+        }
+        out[j] = earliest;
+    }
+    out
+}
+
+/// Range minimum over a fixed list (a sparse table: `levels[k][i]` is the minimum of
+/// `2^k` values from `i`).
+struct MinTable {
+    levels: Vec<Vec<usize>>,
+}
+
+impl MinTable {
+    fn new(values: Vec<usize>) -> MinTable {
+        let mut levels = vec![values];
+        let mut width = 1;
+        while width * 2 <= levels[0].len() {
+            let prev = levels.last().expect("invariant: starts with one level");
+            let next: Vec<usize> = (0..prev.len() - width).map(|i| prev[i].min(prev[i + width])).collect();
+            levels.push(next);
+            width *= 2;
+        }
+        MinTable { levels }
+    }
+
+    /// The minimum of `values[lo..hi]` (`lo < hi`).
+    fn min(&self, lo: usize, hi: usize) -> usize {
+        let k = (usize::BITS - 1 - (hi - lo).leading_zeros()) as usize;
+        self.levels[k][lo].min(self.levels[k][hi - (1 << k)])
     }
 }
 

@@ -1,7 +1,7 @@
 //! One test per class of cross-document problem, on a small two-host network.
 
 use super::super::{Problem, Severity, load_topology};
-use super::default_name;
+use super::{default_name, first_overlaps};
 
 /// Two hosts on a LAN behind a router, a p2p uplink to a server.
 const BASE: &str = "\
@@ -144,4 +144,50 @@ fn default_names_come_from_the_file() {
     assert_eq!(default_name("C:\\nets\\lab.v2.yml"), "lab.v2");
     assert_eq!(default_name(".yaml"), ".yaml");
     assert_eq!(default_name(""), "topology");
+}
+
+mod overlaps {
+    use ipnet::Ipv4Net;
+    use proptest::prelude::*;
+
+    use super::first_overlaps;
+
+    /// The definition: the first earlier subnet that holds or is held by this one and is
+    /// not written the same.
+    fn pairwise(nets: &[Option<Ipv4Net>]) -> Vec<Option<usize>> {
+        let mut out = vec![None; nets.len()];
+        for (j, b) in nets.iter().enumerate() {
+            let Some(b) = b else { continue };
+            out[j] = nets[..j]
+                .iter()
+                .position(|a| a.is_some_and(|a| (a.contains(&b.network()) || b.contains(&a.network())) && a != *b));
+        }
+        out
+    }
+
+    /// Subnets from a small space (10.0.0.0/22 and a few prefix lengths, host bits
+    /// allowed), so duplicates, nesting and the same block written two ways are common.
+    fn net() -> impl Strategy<Value = Option<Ipv4Net>> {
+        prop_oneof![
+            1 => Just(None),
+            8 => (0u32..1024, prop::sample::select(vec![0u8, 20, 22, 23, 24, 25, 26, 30, 32])).prop_map(|(host, len)| {
+                Some(Ipv4Net::new(std::net::Ipv4Addr::from(0x0a00_0000 | host), len).unwrap())
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_indexed_search_finds_what_comparing_every_pair_finds(nets in prop::collection::vec(net(), 0..60)) {
+            prop_assert_eq!(first_overlaps(&nets), pairwise(&nets));
+        }
+    }
+
+    #[test]
+    fn examples() {
+        let n = |s: &str| Some(s.parse::<Ipv4Net>().unwrap());
+        // An exact duplicate overlaps nothing; the same block written with host bits does.
+        let nets = [n("10.0.0.0/24"), n("10.0.0.0/24"), n("10.0.0.1/24"), None, n("10.0.0.128/25"), n("10.0.0.0/16")];
+        assert_eq!(first_overlaps(&nets), vec![None, None, Some(0), None, Some(0), Some(0)]);
+    }
 }
