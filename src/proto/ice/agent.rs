@@ -235,11 +235,11 @@ impl IceAgent {
                 self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::Malformed(e) });
                 true
             }
-            Incoming::BadRequest { msg, answer, reason } => {
+            Incoming::BadRequest { transaction_id, answer, reason } => {
                 if let Some((code, text)) = answer
-                    && let Ok(b) = stun::build_error(&msg, code, text, None)
+                    && let Ok(b) = stun::build_error(transaction_id, code, text, None)
                 {
-                    self.send(local, protocol, from, b, Some(msg.transaction_id));
+                    self.send(local, protocol, from, b, Some(transaction_id));
                 }
                 self.events.push_back(IceEvent::Discarded { from, reason });
                 true
@@ -248,7 +248,7 @@ impl IceAgent {
                 self.handle_request(now, local, protocol, from, req);
                 true
             }
-            Incoming::Response(msg) => self.handle_response(now, local, protocol, from, &msg, bytes),
+            Incoming::Response(msg) => self.handle_response(now, local, protocol, from, &msg),
         };
         self.tick(now);
         ours

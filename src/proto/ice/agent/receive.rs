@@ -10,7 +10,7 @@ use crate::proto::ice::stun::{self, Request};
 use crate::proto::ice::{AgentState, IceDiscard, IceEvent, Nomination, Role, RoleChangeReason};
 use crate::time::SimTime;
 use crate::wire::Protocol;
-use crate::wire::stun::{Class, Message, verify_integrity};
+use crate::wire::stun::{Class, MessageView, verify_integrity};
 
 impl IceAgent {
     // ----- requests (§7.3) -----
@@ -37,16 +37,16 @@ impl IceAgent {
             };
             if keep {
                 // RFC 8445 §7.3.1.1: reply 487 (Role Conflict) and keep our role.
-                if let Ok(b) = stun::build_error(&req.msg, 487, "Role Conflict", Some(&self.local_key)) {
-                    self.send(local, protocol, from, b, Some(req.msg.transaction_id));
+                if let Ok(b) = stun::build_error(req.transaction_id, 487, "Role Conflict", Some(&self.local_key)) {
+                    self.send(local, protocol, from, b, Some(req.transaction_id));
                 }
                 return;
             }
             self.switch_role(now, RoleChangeReason::ConflictingRequest { from, their_tie_breaker: their_tb });
         }
         // §7.3.1.2: success response, XOR-MAPPED-ADDRESS = the source of the request.
-        if let Ok(b) = stun::build_success(&req.msg, from, &self.local_key) {
-            self.send(local, protocol, from, b, Some(req.msg.transaction_id));
+        if let Ok(b) = stun::build_success(req.transaction_id, from, &self.local_key) {
+            self.send(local, protocol, from, b, Some(req.transaction_id));
         }
         if !self.started {
             self.early.push(Early { local, protocol, from, priority: req.priority, use_candidate: req.use_candidate });
@@ -191,8 +191,7 @@ impl IceAgent {
         local: SocketAddrV4,
         protocol: Protocol,
         from: SocketAddrV4,
-        msg: &Message,
-        bytes: &[u8],
+        msg: &MessageView<'_>,
     ) -> bool {
         if !self.pending.contains_key(&msg.transaction_id) {
             // A late answer to a check of ours that already ended (e.g. both the request and
@@ -205,7 +204,7 @@ impl IceAgent {
         }
         // §7.2.5: responses are signed with the peer's password; others are dropped.
         let key = self.remote_key.clone();
-        if key.is_none_or(|k| verify_integrity(bytes, &k).is_err()) {
+        if key.is_none_or(|k| verify_integrity(msg.bytes(), &k).is_err()) {
             self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::BadIntegrity });
             return true;
         }
