@@ -156,6 +156,10 @@ pub struct TurnClient {
     tcp: Option<TcpStream>,
     out: VecDeque<Datagram>,
     events: VecDeque<TurnClientEvent>,
+    /// The earliest timer (`poll_timeout`), recomputed whenever a transaction, the
+    /// allocation, a permission or a channel changes, so the question asked after every
+    /// packet the endpoint handles is a field read, and relaying data changes nothing.
+    deadline: Option<SimTime>,
 }
 
 impl TurnClient {
@@ -177,6 +181,7 @@ impl TurnClient {
             tcp,
             out: VecDeque::new(),
             events: VecDeque::new(),
+            deadline: None,
         }
     }
 
@@ -266,6 +271,10 @@ impl TurnClient {
         if packet.dst != self.cfg.local || packet.src != self.cfg.server || packet.protocol() != self.cfg.protocol {
             return self.discard(packet.src, Discard::NotForUs);
         }
+        self.receive(now, packet);
+    }
+
+    fn receive(&mut self, now: SimTime, packet: &Datagram) {
         match self.tcp.as_mut() {
             None => self.handle_bytes(now, &packet.payload),
             Some(stream) => match stream.receive(packet) {
@@ -284,6 +293,11 @@ impl TurnClient {
 
     /// Retransmits, times out, and refreshes what is due.
     pub fn handle_timeout(&mut self, now: SimTime) {
+        self.run_timers(now);
+        self.refresh_deadline();
+    }
+
+    fn run_timers(&mut self, now: SimTime) {
         let mut resend = Vec::new();
         let mut failed = Vec::new();
         for (tid, p) in self.pending.iter_mut() {
@@ -330,9 +344,13 @@ impl TurnClient {
     }
 
     pub fn poll_timeout(&self) -> Option<SimTime> {
+        debug_assert_eq!(self.deadline, self.next_deadline(), "invariant: the deadline follows every change");
+        self.deadline
+    }
+
+    /// The earliest pending retransmission or timeout and, while allocated, keepalive.
+    fn next_deadline(&self) -> Option<SimTime> {
         let txs = self.pending.values().map(|p| p.tx.next_timeout());
-        // Keepalives only while allocated; chained, not collected: this runs after every
-        // packet the client's endpoint handles.
         let live = self.relayed.is_some();
         let refresh = self.refresh_at.filter(|_| live);
         let perms = self.permissions.values().copied().filter(move |_| live);
@@ -340,8 +358,17 @@ impl TurnClient {
         txs.chain(refresh).chain(perms).chain(chans).min()
     }
 
-    /// Encodes `request` straight into its datagram's buffer and opens its transaction.
+    fn refresh_deadline(&mut self) {
+        self.deadline = self.next_deadline();
+    }
+
     fn start(&mut self, now: SimTime, request: Request, renewed_nonce: bool) {
+        self.send_request(now, request, renewed_nonce);
+        self.refresh_deadline();
+    }
+
+    /// Encodes `request` straight into its datagram's buffer and opens its transaction.
+    fn send_request(&mut self, now: SimTime, request: Request, renewed_nonce: bool) {
         let tid = self.next_tid();
         let signed = request != Request::Binding && self.key.is_some();
         let (realm, nonce) = (self.realm.as_deref().unwrap_or_default(), self.nonce.as_deref().unwrap_or_default());
@@ -411,7 +438,10 @@ impl TurnClient {
             Err(e) => return self.discard(self.cfg.server, Discard::Malformed(e)),
         };
         match msg.class {
-            Class::Success | Class::Error => self.handle_response(now, &msg),
+            Class::Success | Class::Error => {
+                self.handle_response(now, &msg);
+                self.refresh_deadline();
+            }
             Class::Indication if msg.method == Method::DATA => match (msg.xor_peer_address(), msg.data()) {
                 (Some(peer), Some(data)) => self.events.push_back(TurnClientEvent::Data { peer, data: data.to_vec() }),
                 (None, _) => self.discard(self.cfg.server, Discard::MissingAttribute(types::XOR_PEER_ADDRESS)),
