@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::proto::Discard;
 use crate::proto::stream::TcpStream;
-use crate::proto::transaction::{TimerAction, Transaction};
+use crate::proto::transaction::{TimerAction, Transaction, Transactions};
 use crate::time::{SimDuration, SimTime};
 use crate::wire::stun::{
     Attribute, Class, HEADER_LEN, IntegrityKey, MessageView, MessageWriter, Method, ParseError, TRANSPORT_UDP,
@@ -141,7 +141,7 @@ struct Pending {
 pub struct TurnClient {
     cfg: TurnClientConfig,
     counter: u64,
-    pending: BTreeMap<TransactionId, Pending>,
+    pending: Transactions<Pending>,
     realm: Option<String>,
     nonce: Option<String>,
     key: Option<IntegrityKey>,
@@ -168,7 +168,7 @@ impl TurnClient {
         TurnClient {
             cfg,
             counter: 0,
-            pending: BTreeMap::new(),
+            pending: Transactions::default(),
             realm: None,
             nonce: None,
             key: None,
