@@ -115,10 +115,17 @@ pub fn verify_integrity_sha256(bytes: &[u8], key: &IntegrityKey) -> Result<(), I
 /// The FINGERPRINT value for a message whose FINGERPRINT attribute starts at body offset
 /// `offset`: CRC-32 of everything before it, with the header length counting it (§14.7).
 pub fn fingerprint_over(bytes: &[u8], offset: usize) -> u32 {
+    let length = ((offset + 8) as u16).to_be_bytes();
     let mut h = crc32fast::Hasher::new();
-    h.update(bytes.get(..2).unwrap_or_default());
-    h.update(&((offset + 8) as u16).to_be_bytes());
-    h.update(bytes.get(4..HEADER_LEN + offset).unwrap_or_default());
+    if bytes.get(2..4) == Some(&length[..]) {
+        // FINGERPRINT is the last attribute (always, for what we send): the header already
+        // says so, and the CRC runs over one slice.
+        h.update(bytes.get(..HEADER_LEN + offset).unwrap_or_default());
+    } else {
+        h.update(bytes.get(..2).unwrap_or_default());
+        h.update(&length);
+        h.update(bytes.get(4..HEADER_LEN + offset).unwrap_or_default());
+    }
     h.finalize() ^ FINGERPRINT_XOR
 }
 

@@ -280,11 +280,15 @@ impl fmt::Display for Message {
     }
 }
 
+/// How many attributes a `MessageView` keeps decoded in place; a message with more (none
+/// that an endpoint here sends) is walked again for each question instead.
+const INLINE_ATTRIBUTES: usize = 12;
+
 /// A decoded STUN message that borrows from its bytes: the same checks as `Message::decode`
 /// (header, framing, every attribute that counts, FINGERPRINT), without copying a thing. The
-/// endpoints read what arrives through it; each accessor walks the attributes that count
-/// (RFC 8489's rules for what follows MESSAGE-INTEGRITY and FINGERPRINT, as in `decode`),
-/// which for the handful a message carries costs less than collecting them would.
+/// endpoints read what arrives through it. The attributes that count (RFC 8489's rules for
+/// what follows MESSAGE-INTEGRITY and FINGERPRINT, as in `decode`) are kept decoded in the
+/// view itself, so each accessor is a scan of a few values.
 #[derive(Clone, Copy, Debug)]
 pub struct MessageView<'a> {
     pub class: Class,
@@ -293,6 +297,10 @@ pub struct MessageView<'a> {
     bytes: &'a [u8],
     /// Attributes on the wire, counted ones and ignored ones alike.
     count: usize,
+    /// The first `kept` attributes that count, decoded; when more than fit count, `kept` is
+    /// `None` and they are decoded again from `bytes` when asked for.
+    inline: [AttributeRef<'a>; INLINE_ATTRIBUTES],
+    kept: Option<usize>,
 }
 
 impl<'a> MessageView<'a> {
@@ -301,15 +309,23 @@ impl<'a> MessageView<'a> {
         let (class, method, transaction_id) = parse_header(bytes)?;
         let raw = raw_attributes(bytes)?;
         let count = raw.left;
+        let mut inline = [AttributeRef::UseCandidate; INLINE_ATTRIBUTES];
+        let mut kept = 0;
         for raw in Kept::new(raw) {
-            if let AttributeRef::Fingerprint(found) = AttributeRef::decode(raw.typ, raw.value)? {
+            let a = AttributeRef::decode(raw.typ, raw.value)?;
+            if let AttributeRef::Fingerprint(found) = a {
                 let expected = integrity::fingerprint_over(bytes, raw.offset);
                 if found != expected {
                     return Err(ParseError::BadFingerprint { expected, found });
                 }
             }
+            if let Some(slot) = inline.get_mut(kept) {
+                *slot = a;
+            }
+            kept += 1;
         }
-        Ok(MessageView { class, method, transaction_id, bytes, count })
+        let kept = (kept <= INLINE_ATTRIBUTES).then_some(kept);
+        Ok(MessageView { class, method, transaction_id, bytes, count, inline, kept })
     }
 
     /// The message's bytes.
@@ -317,16 +333,15 @@ impl<'a> MessageView<'a> {
         self.bytes
     }
 
-    /// The attributes that count, in wire order, with the same framing `decode` checked.
-    fn kept(&self) -> Kept<'a> {
-        let body = self.bytes.get(HEADER_LEN..).unwrap_or_default();
-        Kept::new(RawAttributes { body, pos: 0, left: self.count })
-    }
-
     /// Every attribute that counts, in wire order (those `Message::decode` keeps).
-    pub fn attributes(&self) -> impl Iterator<Item = AttributeRef<'a>> + use<'a> {
-        // `decode` accepted every one of them, so none is dropped here.
-        self.kept().filter_map(|raw| AttributeRef::decode(raw.typ, raw.value).ok())
+    pub fn attributes(&self) -> Attributes<'_, 'a> {
+        match self.kept {
+            Some(n) => Attributes(Source::Inline(self.inline[..n].iter())),
+            None => {
+                let body = self.bytes.get(HEADER_LEN..).unwrap_or_default();
+                Attributes(Source::Walk(Kept::new(RawAttributes { body, pos: 0, left: self.count })))
+            }
+        }
     }
 
     /// The owned message.
@@ -336,30 +351,27 @@ impl<'a> MessageView<'a> {
         Message { class: self.class, method: self.method, transaction_id: self.transaction_id, attributes }
     }
 
-    /// The first attribute of type `typ` that `pick` accepts (an address type may also hold
-    /// an IPv6 address, kept as `Other`, which the typed accessors pass over).
-    fn find<T>(&self, typ: u16, pick: impl Fn(AttributeRef<'a>) -> Option<T>) -> Option<T> {
-        self.kept()
-            .filter(|raw| raw.typ == typ)
-            .find_map(|raw| AttributeRef::decode(raw.typ, raw.value).ok().and_then(&pick))
+    /// The first attribute `pick` accepts.
+    fn find<T>(&self, pick: impl Fn(AttributeRef<'a>) -> Option<T>) -> Option<T> {
+        self.attributes().find_map(pick)
     }
 
     /// The first attribute of type `typ`.
     pub fn attribute(&self, typ: u16) -> Option<AttributeRef<'a>> {
-        self.find(typ, Some)
+        self.attributes().find(|a| a.typ() == typ)
     }
 
     /// Whether an attribute of type `typ` counts.
     pub fn has(&self, typ: u16) -> bool {
-        self.kept().any(|raw| raw.typ == typ)
+        self.attributes().any(|a| a.typ() == typ)
     }
 
     /// Comprehension-required attribute types this codec does not understand (as
     /// `Message::unknown_comprehension_required`).
     pub fn unknown_comprehension_required(&self) -> Vec<u16> {
         let mut unknown: Vec<u16> = self
-            .kept()
-            .map(|raw| raw.typ)
+            .attributes()
+            .map(|a| a.typ())
             .filter(|&t| types::is_comprehension_required(t) && !types::is_known(t))
             .collect();
         unknown.dedup();
@@ -367,78 +379,94 @@ impl<'a> MessageView<'a> {
     }
 
     pub fn username(&self) -> Option<&'a str> {
-        self.find(types::USERNAME, |a| if let AttributeRef::Username(s) = a { Some(s) } else { None })
+        self.find(|a| if let AttributeRef::Username(s) = a { Some(s) } else { None })
     }
 
     pub fn realm(&self) -> Option<&'a str> {
-        self.find(types::REALM, |a| if let AttributeRef::Realm(s) = a { Some(s) } else { None })
+        self.find(|a| if let AttributeRef::Realm(s) = a { Some(s) } else { None })
     }
 
     pub fn nonce(&self) -> Option<&'a str> {
-        self.find(types::NONCE, |a| if let AttributeRef::Nonce(s) = a { Some(s) } else { None })
+        self.find(|a| if let AttributeRef::Nonce(s) = a { Some(s) } else { None })
     }
 
     /// ERROR-CODE as (code, reason phrase).
     pub fn error_code(&self) -> Option<(u16, &'a str)> {
-        self.find(types::ERROR_CODE, |a| match a {
+        self.find(|a| match a {
             AttributeRef::ErrorCode { code, reason } => Some((code, reason)),
             _ => None,
         })
     }
 
     pub fn xor_mapped_address(&self) -> Option<SocketAddrV4> {
-        self.find(types::XOR_MAPPED_ADDRESS, |a| if let AttributeRef::XorMappedAddress(s) = a { Some(s) } else { None })
+        self.find(|a| if let AttributeRef::XorMappedAddress(s) = a { Some(s) } else { None })
     }
 
     pub fn xor_relayed_address(&self) -> Option<SocketAddrV4> {
-        self.find(
-            types::XOR_RELAYED_ADDRESS,
-            |a| if let AttributeRef::XorRelayedAddress(s) = a { Some(s) } else { None },
-        )
+        self.find(|a| if let AttributeRef::XorRelayedAddress(s) = a { Some(s) } else { None })
     }
 
     /// Every IPv4 XOR-PEER-ADDRESS (CreatePermission may carry several, RFC 8656 §9.1).
-    pub fn xor_peer_addresses(&self) -> impl Iterator<Item = SocketAddrV4> + use<'a> {
+    pub fn xor_peer_addresses(&self) -> impl Iterator<Item = SocketAddrV4> + use<'_, 'a> {
         self.attributes().filter_map(|a| if let AttributeRef::XorPeerAddress(s) = a { Some(s) } else { None })
     }
 
     /// The first IPv4 XOR-PEER-ADDRESS.
     pub fn xor_peer_address(&self) -> Option<SocketAddrV4> {
-        self.find(types::XOR_PEER_ADDRESS, |a| if let AttributeRef::XorPeerAddress(s) = a { Some(s) } else { None })
+        self.xor_peer_addresses().next()
     }
 
     /// Whether some XOR-PEER-ADDRESS holds an address we do not model (IPv6).
     pub fn has_ipv6_peer(&self) -> bool {
-        self.find(types::XOR_PEER_ADDRESS, |a| matches!(a, AttributeRef::Other { .. }).then_some(())).is_some()
+        self.attributes().any(|a| matches!(a, AttributeRef::Other { typ: types::XOR_PEER_ADDRESS, .. }))
     }
 
     /// LIFETIME in seconds.
     pub fn lifetime(&self) -> Option<u32> {
-        self.find(types::LIFETIME, |a| if let AttributeRef::Lifetime(s) = a { Some(s) } else { None })
+        self.find(|a| if let AttributeRef::Lifetime(s) = a { Some(s) } else { None })
     }
 
     pub fn data(&self) -> Option<&'a [u8]> {
-        self.find(types::DATA, |a| if let AttributeRef::Data(d) = a { Some(d) } else { None })
+        self.find(|a| if let AttributeRef::Data(d) = a { Some(d) } else { None })
     }
 
     pub fn channel_number(&self) -> Option<u16> {
-        self.find(types::CHANNEL_NUMBER, |a| if let AttributeRef::ChannelNumber(c) = a { Some(c) } else { None })
+        self.find(|a| if let AttributeRef::ChannelNumber(c) = a { Some(c) } else { None })
     }
 
     pub fn requested_transport(&self) -> Option<u8> {
-        self.find(
-            types::REQUESTED_TRANSPORT,
-            |a| if let AttributeRef::RequestedTransport(p) = a { Some(p) } else { None },
-        )
+        self.find(|a| if let AttributeRef::RequestedTransport(p) = a { Some(p) } else { None })
     }
 
     pub fn priority(&self) -> Option<u32> {
-        self.find(types::PRIORITY, |a| if let AttributeRef::Priority(p) = a { Some(p) } else { None })
+        self.find(|a| if let AttributeRef::Priority(p) = a { Some(p) } else { None })
     }
 
     /// Whether the message carries MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256.
     pub fn has_integrity(&self) -> bool {
-        self.kept().any(|raw| matches!(raw.typ, types::MESSAGE_INTEGRITY | types::MESSAGE_INTEGRITY_SHA256))
+        self.attributes()
+            .any(|a| matches!(a, AttributeRef::MessageIntegrity(_) | AttributeRef::MessageIntegritySha256(_)))
+    }
+}
+
+/// The attributes of a `MessageView` that count, in wire order: those it keeps decoded, or
+/// (for a message with more of them) decoded again from its bytes.
+pub struct Attributes<'v, 'a>(Source<'v, 'a>);
+
+enum Source<'v, 'a> {
+    Inline(std::slice::Iter<'v, AttributeRef<'a>>),
+    Walk(Kept<'a>),
+}
+
+impl<'a> Iterator for Attributes<'_, 'a> {
+    type Item = AttributeRef<'a>;
+
+    fn next(&mut self) -> Option<AttributeRef<'a>> {
+        match &mut self.0 {
+            Source::Inline(it) => it.next().copied(),
+            // `decode` accepted every one of them, so none is dropped here.
+            Source::Walk(kept) => kept.find_map(|raw| AttributeRef::decode(raw.typ, raw.value).ok()),
+        }
     }
 }
 
@@ -796,6 +824,22 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] ^= 1;
         assert_eq!(MessageView::decode(&bad).err(), Message::decode(&bad).err());
+    }
+
+    #[test]
+    fn view_of_a_long_message_decodes_again_when_asked() {
+        let mut m = Message::request(Method::CREATE_PERMISSION, TransactionId([8; 12]));
+        for i in 0..2 * INLINE_ATTRIBUTES as u8 {
+            m = m.with(Attribute::XorPeerAddress(SocketAddrV4::new([192, 0, 2, i].into(), 1000)));
+        }
+        m = m.with(Attribute::Software("long".into()));
+        let b = m.encode_with(None, true).unwrap();
+        let view = MessageView::decode(&b).unwrap();
+        assert_eq!(view.kept, None);
+        assert_eq!(view.to_message(), Message::decode(&b).unwrap());
+        assert_eq!(view.xor_peer_addresses().count(), 2 * INLINE_ATTRIBUTES);
+        assert_eq!(view.attribute(types::SOFTWARE), Some(AttributeRef::Software("long")));
+        assert!(view.has(types::FINGERPRINT));
     }
 
     #[test]

@@ -30,6 +30,6 @@ pub use attribute::{Attribute, AttributeRef, TRANSPORT_UDP, pad4, types};
 pub use error::{AttributeProblem, EncodeError, IntegrityError, ParseError};
 pub use integrity::{FINGERPRINT_XOR, IntegrityKey, fingerprint_over, verify_integrity, verify_integrity_sha256};
 pub use message::{
-    Class, HEADER_LEN, MAGIC_COOKIE, Message, MessageView, MessageWriter, Method, TransactionId, message_type,
-    split_message_type,
+    Attributes, Class, HEADER_LEN, MAGIC_COOKIE, Message, MessageView, MessageWriter, Method, TransactionId,
+    message_type, split_message_type,
 };
