@@ -10,7 +10,7 @@ use std::net::SocketAddrV4;
 use super::Discard;
 use crate::time::SimTime;
 use crate::wire::Datagram;
-use crate::wire::stun::{Attribute, Class, Message, Method};
+use crate::wire::stun::{Attribute, Class, MessageView, MessageWriter, Method, pad4, types};
 
 /// What a Binding server did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +56,7 @@ impl StunServer {
         if !self.addresses.contains(&packet.dst) {
             return self.discard(packet.src, Discard::NotForUs);
         }
-        let request = match Message::decode(&packet.payload) {
+        let request = match MessageView::decode(&packet.payload) {
             Ok(m) => m,
             Err(e) => return self.discard(packet.src, Discard::Malformed(e)),
         };
@@ -94,30 +94,39 @@ impl StunServer {
 /// 420 listing unknown comprehension-required attributes (RFC 8489 §6.3.1.1). `None` when
 /// `request` is not a Binding request (indications need no answer, §6.3.2).
 pub(crate) fn answer_binding(
-    request: &Message,
+    request: &MessageView<'_>,
     from: SocketAddrV4,
     software: Option<&str>,
 ) -> Option<Result<Vec<u8>, Discard>> {
     if request.method != Method::BINDING || request.class != Class::Request {
         return None;
     }
-    let fingerprint = request.attributes.iter().any(|a| matches!(a, Attribute::Fingerprint(_)));
+    let fingerprint = request.has(types::FINGERPRINT);
     let unknown = request.unknown_comprehension_required();
-    let mut response = if unknown.is_empty() {
-        Message::success_to(request).with(Attribute::XorMappedAddress(from))
+    let software_len = software.map_or(0, |s| 4 + pad4(s.len()));
+    let (id, method) = (request.transaction_id, request.method);
+    let mut w = if unknown.is_empty() {
+        let mut w = MessageWriter::new(Class::Success, method, id, 12 + software_len);
+        w.attribute(&Attribute::XorMappedAddress(from));
+        w
     } else {
         // RFC 8489 §6.3.1.1: unknown comprehension-required attributes MUST get a 420.
-        Message::error_to(request, 420, "Unknown Attribute").with(Attribute::UnknownAttributes(unknown))
+        const REASON: &str = "Unknown Attribute";
+        let body = 8 + pad4(REASON.len()) + 4 + pad4(2 * unknown.len()) + software_len;
+        let mut w = MessageWriter::new(Class::Error, method, id, body);
+        w.error_code(420, REASON).attribute(&Attribute::UnknownAttributes(unknown));
+        w
     };
     if let Some(s) = software {
-        response = response.with(Attribute::Software(s.to_owned()));
+        w.raw(types::SOFTWARE, s.as_bytes());
     }
-    Some(response.encode_with(None, fingerprint).map_err(Discard::Encode))
+    Some(w.finish(None, fingerprint).map_err(Discard::Encode))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::stun::Message;
     use crate::wire::stun::TransactionId;
 
     fn sa(s: &str) -> SocketAddrV4 {

@@ -73,6 +73,60 @@ impl Transaction {
     }
 }
 
+/// Outstanding transactions by id. An endpoint has a handful at a time, so a Vec kept
+/// sorted by id does every lookup with a binary search and allocates once for good, where a
+/// `BTreeMap` allocates a node per endpoint and chases pointers. Iteration is in id order,
+/// as the map's was, so what is due at one instant is handled in the same order.
+#[derive(Clone, Debug)]
+pub(crate) struct Transactions<T> {
+    entries: Vec<(TransactionId, T)>,
+}
+
+impl<T> Default for Transactions<T> {
+    fn default() -> Transactions<T> {
+        Transactions { entries: Vec::new() }
+    }
+}
+
+impl<T> Transactions<T> {
+    fn find(&self, id: &TransactionId) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.cmp(id))
+    }
+
+    /// Adds (or replaces) the entry for `id`.
+    pub fn insert(&mut self, id: TransactionId, value: T) {
+        match self.find(&id) {
+            Ok(i) => self.entries[i].1 = value,
+            Err(i) => self.entries.insert(i, (id, value)),
+        }
+    }
+
+    pub fn get(&self, id: &TransactionId) -> Option<&T> {
+        self.find(id).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub fn contains_key(&self, id: &TransactionId) -> bool {
+        self.find(id).is_ok()
+    }
+
+    pub fn remove(&mut self, id: &TransactionId) -> Option<T> {
+        self.find(id).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    /// Entries in id order, values mutable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&TransactionId, &mut T)> {
+        self.entries.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +148,20 @@ mod tests {
         assert_eq!(sends, [0, 500, 1500, 3500, 7500, 15500, 31500]);
         assert_eq!(now, ms(39_500));
         assert_eq!(t.sends(), RC);
+    }
+
+    #[test]
+    fn transactions_iterate_in_id_order() {
+        let mut t = Transactions::default();
+        for (i, id) in [5u8, 1, 9, 3].into_iter().enumerate() {
+            t.insert(TransactionId([id; 12]), i);
+        }
+        t.insert(TransactionId([9; 12]), 7);
+        assert_eq!(t.values().copied().collect::<Vec<_>>(), [1, 3, 0, 7]);
+        assert_eq!(t.remove(&TransactionId([3; 12])), Some(3));
+        assert_eq!(t.remove(&TransactionId([3; 12])), None);
+        assert!(t.contains_key(&TransactionId([1; 12])) && !t.contains_key(&TransactionId([2; 12])));
+        assert_eq!(t.get(&TransactionId([5; 12])), Some(&0));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `poll_event`, `poll_timeout`. Every input ends with `tick`, which does whatever is due:
 //! retransmissions and timeouts, consent, nomination, and one paced check (Ta, §14.2).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddrV4;
 
 use super::candidate::{Candidate, CandidateType, TcpType};
@@ -13,7 +13,7 @@ use super::checklist::{CandidatePair, CheckRecord, PairId, PairReason, PairState
 use super::priority::{LocalCandidateSpec, Ranker, candidate_priority, type_preference};
 use super::stun::{self, CheckRequest, Incoming};
 use super::{AgentState, FailReason, IceConfig, IceDiscard, IceEvent, Nomination, Role, Transmit};
-use crate::proto::transaction::{TI, TimerAction, Transaction};
+use crate::proto::transaction::{TI, TimerAction, Transaction, Transactions};
 use crate::time::SimTime;
 use crate::wire::Protocol;
 use crate::wire::stun::{IntegrityKey, TransactionId};
@@ -93,7 +93,7 @@ pub struct IceAgent {
     pairs: Vec<CandidatePair>,
     next_pair_id: u32,
     triggered: VecDeque<Triggered>,
-    pending: BTreeMap<TransactionId, Outstanding>,
+    pending: Transactions<Outstanding>,
     counter: u64,
     started: bool,
     /// When `start_checks` ran: passive TCP pairs wait for the peer until Ti after it.
@@ -127,7 +127,7 @@ impl IceAgent {
             pairs: Vec::new(),
             next_pair_id: 0,
             triggered: VecDeque::new(),
-            pending: BTreeMap::new(),
+            pending: Transactions::default(),
             counter: 0,
             started: false,
             started_at: SimTime::ZERO,
@@ -237,11 +237,11 @@ impl IceAgent {
                 self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::Malformed(e) });
                 true
             }
-            Incoming::BadRequest { msg, answer, reason } => {
+            Incoming::BadRequest { transaction_id, answer, reason } => {
                 if let Some((code, text)) = answer
-                    && let Ok(b) = stun::build_error(&msg, code, text, None)
+                    && let Ok(b) = stun::build_error(transaction_id, code, text, None)
                 {
-                    self.send(local, protocol, from, b, Some(msg.transaction_id));
+                    self.send(local, protocol, from, b, Some(transaction_id));
                 }
                 self.events.push_back(IceEvent::Discarded { from, reason });
                 true
@@ -250,7 +250,7 @@ impl IceAgent {
                 self.handle_request(now, local, protocol, from, req);
                 true
             }
-            Incoming::Response(msg) => self.handle_response(now, local, protocol, from, &msg, bytes),
+            Incoming::Response(msg) => self.handle_response(now, local, protocol, from, &msg),
         };
         self.tick(now);
         ours
@@ -440,16 +440,17 @@ impl IceAgent {
         if let Some(p) = self.pairs.iter().find(|p| p.state == PairState::Waiting && can_originate(p)) {
             return Some(Triggered { pair: p.id, nominate: false });
         }
-        let busy: BTreeSet<&str> = self
-            .pairs
-            .iter()
-            .filter(|p| matches!(p.state, PairState::Waiting | PairState::InProgress))
-            .map(|p| p.foundation.as_str())
-            .collect();
+        // A foundation is busy while one of its pairs is Waiting or In-Progress; the list is
+        // short, so scanning it beats building a set.
+        let busy = |f: &str| {
+            self.pairs
+                .iter()
+                .any(|q| matches!(q.state, PairState::Waiting | PairState::InProgress) && q.foundation == f)
+        };
         let id = self
             .pairs
             .iter()
-            .find(|p| p.state == PairState::Frozen && can_originate(p) && !busy.contains(p.foundation.as_str()))
+            .find(|p| p.state == PairState::Frozen && can_originate(p) && !busy(&p.foundation))
             .map(|p| p.id)?;
         self.set_state(id, PairState::Waiting, PairReason::NothingWaiting);
         Some(Triggered { pair: id, nominate: false })

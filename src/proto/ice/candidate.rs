@@ -148,22 +148,29 @@ impl Candidate {
     /// An `a=candidate:` SDP attribute value (RFC 8839 §5.1 grammar, RFC 6544 §4.5 for TCP),
     /// e.g. `candidate:1 1 UDP 2130706431 10.0.0.1 50000 typ host`.
     pub fn to_sdp(&self) -> String {
+        // Written piece by piece rather than through `format!`: every offer and answer
+        // writes one line per candidate, and the formatting machinery cost more than the
+        // rest of the line.
         let transport = match self.protocol {
             Protocol::Udp => "UDP",
             Protocol::Tcp => "TCP",
         };
-        let mut s = format!(
-            "candidate:{} {} {} {} {} {} typ {}",
-            self.foundation,
-            self.component,
-            transport,
-            self.priority,
-            self.address.ip(),
-            self.address.port(),
-            self.kind.sdp_name()
-        );
+        let mut s = String::with_capacity(96 + self.foundation.len());
+        s.push_str("candidate:");
+        s.push_str(&self.foundation);
+        s.push(' ');
+        push_decimal(&mut s, u32::from(self.component));
+        s.push(' ');
+        s.push_str(transport);
+        s.push(' ');
+        push_decimal(&mut s, self.priority);
+        s.push(' ');
+        push_address(&mut s, self.address, " ");
+        s.push_str(" typ ");
+        s.push_str(self.kind.sdp_name());
         if let Some(r) = self.related {
-            s.push_str(&format!(" raddr {} rport {}", r.ip(), r.port()));
+            s.push_str(" raddr ");
+            push_address(&mut s, r, " rport ");
         }
         if let Some(t) = self.tcp_type {
             s.push_str(" tcptype ");
@@ -193,12 +200,17 @@ impl Candidate {
         };
         let transport = next("transport")?;
         // Microsoft's SDP (MS-SDPEXT) names TCP candidates TCP-ACT and TCP-PASS.
-        let (protocol, ms_tcp_type) = match transport.to_ascii_uppercase().as_str() {
-            "UDP" => (Protocol::Udp, None),
-            "TCP" => (Protocol::Tcp, None),
-            "TCP-ACT" => (Protocol::Tcp, Some(TcpType::Active)),
-            "TCP-PASS" => (Protocol::Tcp, Some(TcpType::Passive)),
-            _ => return Err(SdpError::UnknownTransport(transport.to_owned())),
+        let is = |name: &str| transport.eq_ignore_ascii_case(name);
+        let (protocol, ms_tcp_type) = if is("UDP") {
+            (Protocol::Udp, None)
+        } else if is("TCP") {
+            (Protocol::Tcp, None)
+        } else if is("TCP-ACT") {
+            (Protocol::Tcp, Some(TcpType::Active))
+        } else if is("TCP-PASS") {
+            (Protocol::Tcp, Some(TcpType::Passive))
+        } else {
+            return Err(SdpError::UnknownTransport(transport.to_owned()));
         };
         let priority_text = next("priority")?;
         let priority = match priority_text.parse::<u32>() {
@@ -278,6 +290,33 @@ impl fmt::Display for Candidate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} {}", self.kind, self.protocol, self.address)
     }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(s: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits[i..].iter().for_each(|&d| s.push(char::from(d)));
+}
+
+/// Appends `a`'s dotted-quad IP, `between`, then its port.
+fn push_address(s: &mut String, a: SocketAddrV4, between: &str) {
+    for (i, octet) in a.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        push_decimal(s, u32::from(octet));
+    }
+    s.push_str(between);
+    push_decimal(s, u32::from(a.port()));
 }
 
 fn parse_ip(s: &str) -> Result<Ipv4Addr, SdpError> {
@@ -396,6 +435,23 @@ mod tests {
         #[test]
         fn sdp_round_trips(c in arb_candidate()) {
             prop_assert_eq!(Candidate::from_sdp(&c.to_sdp()), Ok(c));
+        }
+
+        #[test]
+        fn sdp_line_is_the_rfc8839_shape(c in arb_candidate()) {
+            // The line as `format!` would write it.
+            let transport = if c.protocol == Protocol::Udp { "UDP" } else { "TCP" };
+            let mut expected = format!(
+                "candidate:{} {} {} {} {} {} typ {}",
+                c.foundation, c.component, transport, c.priority, c.address.ip(), c.address.port(), c.kind.sdp_name()
+            );
+            if let Some(r) = c.related {
+                expected.push_str(&format!(" raddr {} rport {}", r.ip(), r.port()));
+            }
+            if let Some(t) = c.tcp_type {
+                expected.push_str(&format!(" tcptype {}", t.sdp_name()));
+            }
+            prop_assert_eq!(c.to_sdp(), expected);
         }
 
         #[test]

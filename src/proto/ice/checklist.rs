@@ -134,7 +134,10 @@ pub struct CandidatePair {
 impl CandidatePair {
     /// A new pair with its priority for the given role.
     pub fn new(id: PairId, local: Candidate, remote: Candidate, controlling: bool) -> CandidatePair {
-        let foundation = format!("{}:{}", local.foundation, remote.foundation);
+        let mut foundation = String::with_capacity(local.foundation.len() + 1 + remote.foundation.len());
+        foundation.push_str(&local.foundation);
+        foundation.push(':');
+        foundation.push_str(&remote.foundation);
         let priority = priority_for(&local, &remote, controlling);
         CandidatePair {
             id,
@@ -191,7 +194,7 @@ pub fn check_source<'a>(local: &'a Candidate, locals: &'a [Candidate]) -> Option
 /// the initial states (§6.1.2.6). Ids start at `first_id`. Returns the pairs in priority
 /// order, pruned ones included (as `Cancelled`).
 pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool, first_id: u32) -> Vec<CandidatePair> {
-    let mut raw: Vec<(Candidate, Candidate, u64)> = Vec::new();
+    let mut raw: Vec<(Candidate, Candidate, u64)> = Vec::with_capacity(locals.len() * remotes.len());
     for l in locals {
         for r in remotes {
             if !l.can_pair_with(r) {
@@ -207,7 +210,7 @@ pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool
     }
     // Highest priority first; ties keep formation order (stable sort) for determinism.
     raw.sort_by_key(|r| std::cmp::Reverse(r.2));
-    let mut out: Vec<CandidatePair> = Vec::new();
+    let mut out: Vec<CandidatePair> = Vec::with_capacity(raw.len());
     for (i, (l, r, p)) in raw.into_iter().enumerate() {
         let id = PairId(first_id + i as u32);
         let mut pair = CandidatePair::new(id, l, r, controlling);
@@ -231,17 +234,22 @@ pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool
 /// §6.1.2.6: per foundation, the highest-priority pair (lowest component first; there is
 /// only component 1) is Waiting, the rest Frozen.
 pub fn set_initial_states(pairs: &mut [CandidatePair]) {
-    let mut first_of: Vec<(String, PairId)> = Vec::new();
-    for p in pairs.iter_mut().filter(|p| p.state != PairState::Cancelled) {
-        match first_of.iter().find(|(f, _)| *f == p.foundation) {
+    for i in 0..pairs.len() {
+        if pairs[i].state == PairState::Cancelled {
+            continue;
+        }
+        // The first earlier pair of the same foundation that is not cancelled (earlier ones
+        // already have their state), found by scanning: the list is short.
+        let (earlier, rest) = pairs.split_at_mut(i);
+        let p = &mut rest[0];
+        match earlier.iter().find(|q| q.state != PairState::Cancelled && q.foundation == p.foundation) {
             None => {
-                first_of.push((p.foundation.clone(), p.id));
                 p.state = PairState::Waiting;
                 p.reason = Some(PairReason::FirstOfFoundation);
             }
-            Some((_, ahead)) => {
+            Some(q) => {
                 p.state = PairState::Frozen;
-                p.reason = Some(PairReason::FoundationBusy { ahead: *ahead });
+                p.reason = Some(PairReason::FoundationBusy { ahead: q.id });
             }
         }
     }

@@ -5,7 +5,8 @@ use std::net::SocketAddrV4;
 
 use super::{IceDiscard, Role};
 use crate::wire::stun::{
-    Attribute, Class, EncodeError, IntegrityKey, Message, Method, ParseError, TransactionId, types, verify_integrity,
+    Attribute, AttributeRef, Class, EncodeError, IntegrityKey, MessageView, MessageWriter, Method, ParseError,
+    TransactionId, pad4, types, verify_integrity,
 };
 
 /// What the agent puts in a connectivity check.
@@ -25,65 +26,73 @@ pub(super) struct CheckRequest<'a> {
 /// Encodes a Binding request with USERNAME, PRIORITY, the role attribute, USE-CANDIDATE when
 /// nominating, MESSAGE-INTEGRITY and FINGERPRINT (§7.1.1–§7.1.3, §7.2.2).
 pub(super) fn build_request(r: &CheckRequest<'_>) -> Result<Vec<u8>, EncodeError> {
-    let mut m = Message::request(Method::BINDING, r.transaction)
-        .with(Attribute::Username(r.username.to_owned()))
-        // RFC 8445 §7.1.1: PRIORITY MUST be included in a Binding request.
-        .with(Attribute::Priority(r.priority));
+    // USERNAME, PRIORITY (8), the role (12) and USE-CANDIDATE (4): one allocation.
+    let body = 4 + pad4(r.username.len()) + 8 + 12 + if r.use_candidate { 4 } else { 0 };
+    let mut w = MessageWriter::new(Class::Request, Method::BINDING, r.transaction, body);
+    // RFC 8445 §7.1.1: PRIORITY MUST be included in a Binding request.
+    w.raw(types::USERNAME, r.username.as_bytes()).attribute(&Attribute::Priority(r.priority));
     // RFC 8445 §7.1.3: the controlling agent MUST include ICE-CONTROLLING, the controlled
     // agent MUST include ICE-CONTROLLED.
-    m = m.with(match r.role {
+    w.attribute(&match r.role {
         Role::Controlling => Attribute::IceControlling(r.tie_breaker),
         Role::Controlled => Attribute::IceControlled(r.tie_breaker),
     });
     if r.use_candidate {
         // RFC 8445 §7.1.2: only the controlling agent includes USE-CANDIDATE.
         debug_assert_eq!(r.role, Role::Controlling, "only the controlling agent nominates");
-        m = m.with(Attribute::UseCandidate);
+        w.attribute(&Attribute::UseCandidate);
     }
-    m.encode_with(Some(r.key), true)
+    w.finish(Some(r.key), true)
 }
 
-/// A success response: XOR-MAPPED-ADDRESS = the request's source (§7.3.1.2), signed with
-/// our password, with FINGERPRINT.
+/// A success response to the request `transaction`: XOR-MAPPED-ADDRESS = the request's
+/// source (§7.3.1.2), signed with our password, with FINGERPRINT.
 pub(super) fn build_success(
-    request: &Message,
+    transaction: TransactionId,
     mapped: SocketAddrV4,
     key: &IntegrityKey,
 ) -> Result<Vec<u8>, EncodeError> {
-    Message::success_to(request).with(Attribute::XorMappedAddress(mapped)).encode_with(Some(key), true)
+    let mut w = MessageWriter::new(Class::Success, Method::BINDING, transaction, 12);
+    w.attribute(&Attribute::XorMappedAddress(mapped));
+    w.finish(Some(key), true)
 }
 
-/// An error response; signed when `key` is given (a 401 cannot be, RFC 8489 §9.1.3).
+/// An error response to the request `transaction`; signed when `key` is given (a 401
+/// cannot be, RFC 8489 §9.1.3).
 pub(super) fn build_error(
-    request: &Message,
+    transaction: TransactionId,
     code: u16,
     reason: &str,
     key: Option<&IntegrityKey>,
 ) -> Result<Vec<u8>, EncodeError> {
-    Message::error_to(request, code, reason).encode_with(key, true)
+    let mut w = MessageWriter::new(Class::Error, Method::BINDING, transaction, 8 + pad4(reason.len()));
+    w.error_code(code, reason);
+    w.finish(key, true)
 }
 
 /// A request addressed to us, checked.
 #[derive(Debug)]
 pub(super) struct Request {
-    pub msg: Message,
+    pub transaction_id: TransactionId,
     pub priority: u32,
     /// The role the sender claims and its tie-breaker.
     pub role: (Role, u64),
     pub use_candidate: bool,
 }
 
-/// What arrived.
+/// What arrived (read in place: a response borrows the packet). It lives on the stack for
+/// the one call that sorts a packet, so the view's size is cheaper than boxing it would be.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-pub(super) enum Incoming {
+pub(super) enum Incoming<'a> {
     /// A Binding request for this agent whose integrity verified.
     Request(Request),
-    /// A Binding request for this agent that must be refused: the error to answer (if any)
-    /// and why.
-    BadRequest { msg: Message, answer: Option<(u16, &'static str)>, reason: IceDiscard },
+    /// A Binding request for this agent that must be refused: the request's transaction,
+    /// the error to answer (if any) and why.
+    BadRequest { transaction_id: TransactionId, answer: Option<(u16, &'static str)>, reason: IceDiscard },
     /// A Binding success or error response (integrity not checked yet: that needs the
     /// transaction's key).
-    Response(Message),
+    Response(MessageView<'a>),
     /// A Binding indication (a keepalive): nothing to do.
     Indication,
     /// STUN that is malformed.
@@ -93,12 +102,12 @@ pub(super) enum Incoming {
 }
 
 /// Sorts `bytes` arriving at an agent with `local_ufrag` / `local_pwd`.
-pub(super) fn classify(bytes: &[u8], local_ufrag: &str, local_key: &IntegrityKey) -> Incoming {
+pub(super) fn classify<'a>(bytes: &'a [u8], local_ufrag: &str, local_key: &IntegrityKey) -> Incoming<'a> {
     // RFC 7983: STUN starts with 0b00 and carries the magic cookie; anything else is media.
     if bytes.first().is_none_or(|b| b >> 6 != 0) {
         return Incoming::NotOurs;
     }
-    let msg = match Message::decode(bytes) {
+    let msg = match MessageView::decode(bytes) {
         Ok(m) => m,
         Err(ParseError::NotStun(_) | ParseError::NoMagicCookie(_)) => return Incoming::NotOurs,
         Err(e) => return Incoming::Malformed(e),
@@ -109,52 +118,43 @@ pub(super) fn classify(bytes: &[u8], local_ufrag: &str, local_key: &IntegrityKey
     match msg.class {
         Class::Indication => Incoming::Indication,
         Class::Success | Class::Error => Incoming::Response(msg),
-        Class::Request => classify_request(msg, bytes, local_ufrag, local_key),
+        Class::Request => classify_request(&msg, local_ufrag, local_key),
     }
 }
 
-fn classify_request(msg: Message, bytes: &[u8], local_ufrag: &str, key: &IntegrityKey) -> Incoming {
+fn classify_request<'a>(msg: &MessageView<'a>, local_ufrag: &str, key: &IntegrityKey) -> Incoming<'a> {
+    let transaction_id = msg.transaction_id;
+    let bad = |answer, reason| Incoming::BadRequest { transaction_id, answer: Some(answer), reason };
     // RFC 8445 §7.3 / RFC 8489 §9.1.3: USERNAME is "ours:theirs" and the integrity uses our
     // password; a request without them gets 400, a wrong one 401.
     let Some(username) = msg.username() else {
-        return Incoming::BadRequest {
-            msg,
-            answer: Some((400, "Bad Request")),
-            reason: IceDiscard::MissingAttribute(types::USERNAME),
-        };
+        return bad((400, "Bad Request"), IceDiscard::MissingAttribute(types::USERNAME));
     };
     let ours = username.split_once(':').is_some_and(|(l, _)| l == local_ufrag);
     if !ours {
-        return Incoming::BadRequest { msg, answer: Some((401, "Unauthorized")), reason: IceDiscard::WrongUsername };
+        return bad((401, "Unauthorized"), IceDiscard::WrongUsername);
     }
-    if verify_integrity(bytes, key).is_err() {
-        return Incoming::BadRequest { msg, answer: Some((401, "Unauthorized")), reason: IceDiscard::BadIntegrity };
+    if verify_integrity(msg.bytes(), key).is_err() {
+        return bad((401, "Unauthorized"), IceDiscard::BadIntegrity);
     }
-    let priority = msg.attributes.iter().find_map(|a| if let Attribute::Priority(p) = a { Some(*p) } else { None });
-    let role = msg.attributes.iter().find_map(|a| match a {
-        Attribute::IceControlling(t) => Some((Role::Controlling, *t)),
-        Attribute::IceControlled(t) => Some((Role::Controlled, *t)),
+    let priority = msg.priority();
+    let role = msg.attributes().find_map(|a| match a {
+        AttributeRef::IceControlling(t) => Some((Role::Controlling, t)),
+        AttributeRef::IceControlled(t) => Some((Role::Controlled, t)),
         _ => None,
     });
-    let use_candidate = msg.attributes.iter().any(|a| matches!(a, Attribute::UseCandidate));
+    let use_candidate = msg.has(types::USE_CANDIDATE);
     match (priority, role) {
-        (Some(priority), Some(role)) => Incoming::Request(Request { msg, priority, role, use_candidate }),
-        (None, _) => Incoming::BadRequest {
-            msg,
-            answer: Some((400, "Bad Request")),
-            reason: IceDiscard::MissingAttribute(types::PRIORITY),
-        },
-        (_, None) => Incoming::BadRequest {
-            msg,
-            answer: Some((400, "Bad Request")),
-            reason: IceDiscard::MissingAttribute(types::ICE_CONTROLLING),
-        },
+        (Some(priority), Some(role)) => Incoming::Request(Request { transaction_id, priority, role, use_candidate }),
+        (None, _) => bad((400, "Bad Request"), IceDiscard::MissingAttribute(types::PRIORITY)),
+        (_, None) => bad((400, "Bad Request"), IceDiscard::MissingAttribute(types::ICE_CONTROLLING)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::stun::Message;
 
     fn request(use_candidate: bool) -> Vec<u8> {
         let key = IntegrityKey::short_term("theirpassword");
@@ -179,7 +179,7 @@ mod tests {
                 assert_eq!(r.priority, 1862270975);
                 assert_eq!(r.role, (Role::Controlling, 42));
                 assert!(r.use_candidate);
-                assert_eq!(r.msg.username(), Some("them:us"));
+                assert_eq!(r.transaction_id, TransactionId::derive(1, 1));
             }
             other => panic!("expected a request, got {other:?}"),
         }
@@ -217,7 +217,7 @@ mod tests {
     fn success_response_echoes_the_source() {
         let key = IntegrityKey::short_term("ours");
         let req = Message::decode(&request(false)).unwrap();
-        let b = build_success(&req, "203.0.113.5:6000".parse().unwrap(), &key).unwrap();
+        let b = build_success(req.transaction_id, "203.0.113.5:6000".parse().unwrap(), &key).unwrap();
         let m = Message::decode(&b).unwrap();
         assert_eq!(m.class, Class::Success);
         assert_eq!(m.transaction_id, req.transaction_id);

@@ -16,11 +16,11 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::proto::Discard;
 use crate::proto::stream::TcpStream;
-use crate::proto::transaction::{TimerAction, Transaction};
+use crate::proto::transaction::{TimerAction, Transaction, Transactions};
 use crate::time::{SimDuration, SimTime};
 use crate::wire::stun::{
-    Attribute, Class, HEADER_LEN, IntegrityKey, Message, Method, ParseError, TRANSPORT_UDP, TransactionId, types,
-    verify_integrity,
+    Attribute, Class, HEADER_LEN, IntegrityKey, MessageView, MessageWriter, Method, ParseError, TRANSPORT_UDP,
+    TransactionId, pad4, types, verify_integrity,
 };
 use crate::wire::turn::{CHANNEL_MAX, CHANNEL_MIN, ChannelData, Frame};
 use crate::wire::{Datagram, Protocol};
@@ -141,7 +141,7 @@ struct Pending {
 pub struct TurnClient {
     cfg: TurnClientConfig,
     counter: u64,
-    pending: BTreeMap<TransactionId, Pending>,
+    pending: Transactions<Pending>,
     realm: Option<String>,
     nonce: Option<String>,
     key: Option<IntegrityKey>,
@@ -156,6 +156,10 @@ pub struct TurnClient {
     tcp: Option<TcpStream>,
     out: VecDeque<Datagram>,
     events: VecDeque<TurnClientEvent>,
+    /// The earliest timer (`poll_timeout`), recomputed whenever a transaction, the
+    /// allocation, a permission or a channel changes, so the question asked after every
+    /// packet the endpoint handles is a field read, and relaying data changes nothing.
+    deadline: Option<SimTime>,
 }
 
 impl TurnClient {
@@ -164,7 +168,7 @@ impl TurnClient {
         TurnClient {
             cfg,
             counter: 0,
-            pending: BTreeMap::new(),
+            pending: Transactions::default(),
             realm: None,
             nonce: None,
             key: None,
@@ -177,6 +181,7 @@ impl TurnClient {
             tcp,
             out: VecDeque::new(),
             events: VecDeque::new(),
+            deadline: None,
         }
     }
 
@@ -251,11 +256,9 @@ impl TurnClient {
                 .map_err(Discard::BadChannelData),
             None => {
                 let tid = self.next_tid();
-                Message::indication(Method::SEND, tid)
-                    .with(Attribute::XorPeerAddress(peer))
-                    .with(Attribute::Data(data.to_vec()))
-                    .encode()
-                    .map_err(Discard::Encode)
+                let mut w = MessageWriter::new(Class::Indication, Method::SEND, tid, 12 + 4 + pad4(data.len()));
+                w.attribute(&Attribute::XorPeerAddress(peer)).raw(types::DATA, data);
+                w.finish(None, false).map_err(Discard::Encode)
             }
         };
         match bytes {
@@ -268,6 +271,10 @@ impl TurnClient {
         if packet.dst != self.cfg.local || packet.src != self.cfg.server || packet.protocol() != self.cfg.protocol {
             return self.discard(packet.src, Discard::NotForUs);
         }
+        self.receive(now, packet);
+    }
+
+    fn receive(&mut self, now: SimTime, packet: &Datagram) {
         match self.tcp.as_mut() {
             None => self.handle_bytes(now, &packet.payload),
             Some(stream) => match stream.receive(packet) {
@@ -286,6 +293,11 @@ impl TurnClient {
 
     /// Retransmits, times out, and refreshes what is due.
     pub fn handle_timeout(&mut self, now: SimTime) {
+        self.run_timers(now);
+        self.refresh_deadline();
+    }
+
+    fn run_timers(&mut self, now: SimTime) {
         let mut resend = Vec::new();
         let mut failed = Vec::new();
         for (tid, p) in self.pending.iter_mut() {
@@ -332,9 +344,13 @@ impl TurnClient {
     }
 
     pub fn poll_timeout(&self) -> Option<SimTime> {
+        debug_assert_eq!(self.deadline, self.next_deadline(), "invariant: the deadline follows every change");
+        self.deadline
+    }
+
+    /// The earliest pending retransmission or timeout and, while allocated, keepalive.
+    fn next_deadline(&self) -> Option<SimTime> {
         let txs = self.pending.values().map(|p| p.tx.next_timeout());
-        // Keepalives only while allocated; chained, not collected: this runs after every
-        // packet the client's endpoint handles.
         let live = self.relayed.is_some();
         let refresh = self.refresh_at.filter(|_| live);
         let perms = self.permissions.values().copied().filter(move |_| live);
@@ -342,30 +358,57 @@ impl TurnClient {
         txs.chain(refresh).chain(perms).chain(chans).min()
     }
 
+    fn refresh_deadline(&mut self) {
+        self.deadline = self.next_deadline();
+    }
+
     fn start(&mut self, now: SimTime, request: Request, renewed_nonce: bool) {
+        self.send_request(now, request, renewed_nonce);
+        self.refresh_deadline();
+    }
+
+    /// Encodes `request` straight into its datagram's buffer and opens its transaction.
+    fn send_request(&mut self, now: SimTime, request: Request, renewed_nonce: bool) {
         let tid = self.next_tid();
-        let mut msg = Message::request(request.method(), tid);
+        let signed = request != Request::Binding && self.key.is_some();
+        let (realm, nonce) = (self.realm.as_deref().unwrap_or_default(), self.nonce.as_deref().unwrap_or_default());
+        let software = self.cfg.software.as_deref();
+        let mut body = match request {
+            Request::Binding => 0,
+            Request::Allocate | Request::Refresh { .. } => 8,
+            Request::CreatePermission { .. } => 12,
+            Request::ChannelBind { .. } => 8 + 12,
+        };
+        body += software.map_or(0, |s| 4 + pad4(s.len()));
+        if signed {
+            body += 12 + pad4(self.cfg.username.len()) + pad4(realm.len()) + pad4(nonce.len());
+        }
+        let mut w = MessageWriter::new(Class::Request, request.method(), tid, body);
         match request {
             Request::Binding => {}
-            Request::Allocate => msg = msg.with(Attribute::RequestedTransport(TRANSPORT_UDP)),
-            Request::Refresh { lifetime_secs } => msg = msg.with(Attribute::Lifetime(lifetime_secs)),
-            Request::CreatePermission { peer } => msg = msg.with(Attribute::XorPeerAddress(peer)),
+            Request::Allocate => {
+                w.attribute(&Attribute::RequestedTransport(TRANSPORT_UDP));
+            }
+            Request::Refresh { lifetime_secs } => {
+                w.attribute(&Attribute::Lifetime(lifetime_secs));
+            }
+            Request::CreatePermission { peer } => {
+                w.attribute(&Attribute::XorPeerAddress(peer));
+            }
             Request::ChannelBind { channel, peer } => {
-                msg = msg.with(Attribute::ChannelNumber(channel)).with(Attribute::XorPeerAddress(peer))
+                w.attribute(&Attribute::ChannelNumber(channel)).attribute(&Attribute::XorPeerAddress(peer));
             }
         }
-        if let Some(s) = &self.cfg.software {
-            msg = msg.with(Attribute::Software(s.clone()));
+        if let Some(s) = software {
+            w.raw(types::SOFTWARE, s.as_bytes());
         }
-        let signed = request != Request::Binding && self.key.is_some();
         if signed {
-            msg = msg
-                .with(Attribute::Username(self.cfg.username.clone()))
-                .with(Attribute::Realm(self.realm.clone().unwrap_or_default()))
-                .with(Attribute::Nonce(self.nonce.clone().unwrap_or_default()));
+            w.raw(types::USERNAME, self.cfg.username.as_bytes())
+                .raw(types::REALM, realm.as_bytes())
+                .raw(types::NONCE, nonce.as_bytes());
         }
         let key = if signed { self.key.as_ref() } else { None };
-        let bytes = match msg.encode_with(key, true) {
+        let bytes = match w.finish(key, true) {
             Ok(b) => b,
             Err(e) => return self.discard(self.cfg.local, Discard::Encode(e)),
         };
@@ -390,14 +433,17 @@ impl TurnClient {
     }
 
     fn handle_stun(&mut self, now: SimTime, bytes: &[u8]) {
-        let msg = match Message::decode(bytes) {
+        let msg = match MessageView::decode(bytes) {
             Ok(m) => m,
             Err(e) => return self.discard(self.cfg.server, Discard::Malformed(e)),
         };
         match msg.class {
-            Class::Success | Class::Error => self.handle_response(now, &msg, bytes),
-            Class::Indication if msg.method == Method::DATA => match (msg.xor_peer_addresses().first(), msg.data()) {
-                (Some(&peer), Some(data)) => self.events.push_back(TurnClientEvent::Data { peer, data: data.to_vec() }),
+            Class::Success | Class::Error => {
+                self.handle_response(now, &msg);
+                self.refresh_deadline();
+            }
+            Class::Indication if msg.method == Method::DATA => match (msg.xor_peer_address(), msg.data()) {
+                (Some(peer), Some(data)) => self.events.push_back(TurnClientEvent::Data { peer, data: data.to_vec() }),
                 (None, _) => self.discard(self.cfg.server, Discard::MissingAttribute(types::XOR_PEER_ADDRESS)),
                 (_, None) => self.discard(self.cfg.server, Discard::MissingAttribute(types::DATA)),
             },
@@ -412,7 +458,7 @@ impl TurnClient {
         }
     }
 
-    fn handle_response(&mut self, now: SimTime, msg: &Message, bytes: &[u8]) {
+    fn handle_response(&mut self, now: SimTime, msg: &MessageView<'_>) {
         let Some(p) = self.pending.remove(&msg.transaction_id) else {
             return self.discard(self.cfg.server, Discard::UnknownTransaction);
         };
@@ -421,7 +467,7 @@ impl TurnClient {
         if p.signed
             && msg.has_integrity()
             && let Some(key) = &self.key
-            && verify_integrity(bytes, key).is_err()
+            && verify_integrity(msg.bytes(), key).is_err()
         {
             self.pending.insert(msg.transaction_id, p);
             return self.discard(self.cfg.server, Discard::BadIntegrity);
@@ -439,8 +485,7 @@ impl TurnClient {
         };
         match challenge {
             Some((realm, nonce)) => {
-                let password = self.cfg.password.clone();
-                self.key = Some(IntegrityKey::long_term(&self.cfg.username, realm, &password));
+                self.key = Some(IntegrityKey::long_term(&self.cfg.username, realm, &self.cfg.password));
                 self.realm = Some(realm.to_owned());
                 self.nonce = Some(nonce.to_owned());
                 self.start(now, p.request, code == 438);
@@ -449,7 +494,7 @@ impl TurnClient {
         }
     }
 
-    fn handle_success(&mut self, now: SimTime, request: Request, msg: &Message) {
+    fn handle_success(&mut self, now: SimTime, request: Request, msg: &MessageView<'_>) {
         let lifetime = SimDuration::from_secs(msg.lifetime().unwrap_or(0) as u64);
         let event = match request {
             Request::Binding => {

@@ -18,8 +18,8 @@ use crate::proto::stream::TcpStream;
 use crate::proto::stun_server::answer_binding;
 use crate::time::{SimDuration, SimTime};
 use crate::wire::stun::{
-    Attribute, Class, HEADER_LEN, IntegrityKey, Message, Method, ParseError, TRANSPORT_UDP, TransactionId, types,
-    verify_integrity,
+    Attribute, Class, HEADER_LEN, IntegrityKey, MessageView, MessageWriter, Method, ParseError, TRANSPORT_UDP,
+    TransactionId, pad4, types, verify_integrity,
 };
 use crate::wire::turn::{ChannelData, Frame, is_valid_channel};
 use crate::wire::{Datagram, Protocol, Transport};
@@ -179,6 +179,13 @@ impl Reject {
     }
 }
 
+/// What a success response carries after SOFTWARE, in order (at most three attributes, all
+/// fixed-size, so answering builds no list).
+type Granted = [Option<Attribute>; 3];
+
+/// A success response with nothing but SOFTWARE.
+const NOTHING: Granted = [None, None, None];
+
 impl TurnServer {
     pub fn new(cfg: TurnServerConfig) -> TurnServer {
         let next_port = *cfg.relay_ports.start();
@@ -330,18 +337,18 @@ impl TurnServer {
     }
 
     fn handle_stun(&mut self, now: SimTime, tuple: FiveTuple, bytes: &[u8]) {
-        let msg = match Message::decode(bytes) {
+        let msg = match MessageView::decode(bytes) {
             Ok(m) => m,
             Err(e) => return self.discard(tuple.client, Discard::Malformed(e)),
         };
         match (msg.class, msg.method) {
-            (Class::Request, _) => self.handle_request(now, tuple, &msg, bytes),
+            (Class::Request, _) => self.handle_request(now, tuple, &msg),
             (Class::Indication, Method::SEND) => self.handle_send(now, tuple, &msg),
             (class, method) => self.discard(tuple.client, Discard::Unexpected { method, class }),
         }
     }
 
-    fn handle_request(&mut self, now: SimTime, tuple: FiveTuple, msg: &Message, bytes: &[u8]) {
+    fn handle_request(&mut self, now: SimTime, tuple: FiveTuple, msg: &MessageView<'_>) {
         self.touched.push(tuple);
         if let Some((tid, method, cached)) = self.last_response.get(&tuple)
             && *tid == msg.transaction_id
@@ -365,7 +372,7 @@ impl TurnServer {
             let reject = Reject { unknown, ..Reject::new(420, "Unknown Attribute") };
             return self.reject(tuple, msg, reject);
         }
-        let key = match self.authenticate(now, tuple, msg, bytes) {
+        let key = match self.authenticate(now, tuple, msg) {
             Ok(key) => key,
             Err(reject) => return self.reject(tuple, msg, reject),
         };
@@ -377,9 +384,17 @@ impl TurnServer {
             _ => Err(Reject::signed(400, "Bad Request", &key)),
         };
         match result {
-            Ok(response) => {
-                let fingerprint = has_fingerprint(msg);
-                match response.encode_with(Some(&key), fingerprint) {
+            Ok(granted) => {
+                let software = self.cfg.software.as_deref();
+                let body = software.map_or(0, |s| 4 + pad4(s.len())) + 12 + 8 + 12;
+                let mut w = MessageWriter::new(Class::Success, msg.method, msg.transaction_id, body);
+                if let Some(s) = software {
+                    w.raw(types::SOFTWARE, s.as_bytes());
+                }
+                for a in granted.iter().flatten() {
+                    w.attribute(a);
+                }
+                match w.finish(Some(&key), msg.has(types::FINGERPRINT)) {
                     Ok(b) => {
                         self.last_response.insert(tuple, (msg.transaction_id, msg.method, b.clone()));
                         self.send_to_client(tuple, b);
@@ -393,13 +408,7 @@ impl TurnServer {
 
     /// RFC 8489 §9.2.4 with the RFC 8656 §5 rule that requests on an allocation must use
     /// the credentials that created it. Returns the key to sign the response with.
-    fn authenticate(
-        &mut self,
-        now: SimTime,
-        tuple: FiveTuple,
-        msg: &Message,
-        bytes: &[u8],
-    ) -> Result<IntegrityKey, Reject> {
+    fn authenticate(&mut self, now: SimTime, tuple: FiveTuple, msg: &MessageView<'_>) -> Result<IntegrityKey, Reject> {
         if !msg.has_integrity() {
             // RFC 8489 §9.2.4: no MESSAGE-INTEGRITY → 401 with REALM and NONCE, no integrity.
             return Err(Reject::challenge(401, "Unauthorized"));
@@ -413,7 +422,7 @@ impl TurnServer {
             return Err(Reject::challenge(438, "Stale Nonce"));
         }
         let key = self.long_term_key(user, realm);
-        let valid = realm == self.cfg.realm && verify_integrity(bytes, &key).is_ok();
+        let valid = realm == self.cfg.realm && verify_integrity(msg.bytes(), &key).is_ok();
         if let Some(a) = self.allocations.get(&tuple)
             && (a.username != user || !valid)
         {
@@ -434,9 +443,9 @@ impl TurnServer {
         &mut self,
         now: SimTime,
         tuple: FiveTuple,
-        msg: &Message,
+        msg: &MessageView<'_>,
         key: &IntegrityKey,
-    ) -> Result<Message, Reject> {
+    ) -> Result<Granted, Reject> {
         if self.allocations.contains_key(&tuple) {
             // RFC 8656 §7.2: an allocation on this 5-tuple already exists → 437.
             return Err(Reject::signed(437, "Allocation Mismatch", key));
@@ -474,73 +483,72 @@ impl TurnServer {
             relayed,
             lifetime,
         });
-        Ok(self
-            .success(msg)
-            .with(Attribute::XorRelayedAddress(relayed))
-            .with(Attribute::Lifetime(secs(lifetime)))
-            .with(Attribute::XorMappedAddress(tuple.client)))
+        Ok([
+            Some(Attribute::XorRelayedAddress(relayed)),
+            Some(Attribute::Lifetime(secs(lifetime))),
+            Some(Attribute::XorMappedAddress(tuple.client)),
+        ])
     }
 
     fn refresh(
         &mut self,
         now: SimTime,
         tuple: FiveTuple,
-        msg: &Message,
+        msg: &MessageView<'_>,
         key: &IntegrityKey,
-    ) -> Result<Message, Reject> {
+    ) -> Result<Granted, Reject> {
         if !self.allocations.contains_key(&tuple) {
             return Err(Reject::signed(437, "Allocation Mismatch", key));
         }
         if msg.lifetime() == Some(0) {
             self.delete_allocation(tuple, DeleteReason::Refreshed);
-            return Ok(self.success(msg).with(Attribute::Lifetime(0)));
+            return Ok([Some(Attribute::Lifetime(0)), None, None]);
         }
         let lifetime = self.granted_lifetime(msg.lifetime());
         if let Some(a) = self.allocations.get_mut(&tuple) {
             a.expires = now + lifetime;
         }
         self.events.push_back(TurnServerEvent::AllocationRefreshed { client: tuple.client, lifetime });
-        Ok(self.success(msg).with(Attribute::Lifetime(secs(lifetime))))
+        Ok([Some(Attribute::Lifetime(secs(lifetime))), None, None])
     }
 
     fn create_permission(
         &mut self,
         now: SimTime,
         tuple: FiveTuple,
-        msg: &Message,
+        msg: &MessageView<'_>,
         key: &IntegrityKey,
-    ) -> Result<Message, Reject> {
+    ) -> Result<Granted, Reject> {
         if !self.allocations.contains_key(&tuple) {
             return Err(Reject::signed(437, "Allocation Mismatch", key));
         }
-        if has_ipv6_peer(msg) {
+        if msg.has_ipv6_peer() {
             return Err(Reject::signed(443, "Peer Address Family Mismatch", key));
         }
-        let peers = msg.xor_peer_addresses();
-        if peers.is_empty() {
+        if msg.xor_peer_address().is_none() {
             return Err(Reject::signed(400, "Bad Request", key));
         }
         let until = now + self.cfg.permission_lifetime;
-        for peer in peers {
+        for peer in msg.xor_peer_addresses() {
             self.install_permission(tuple, *peer.ip(), until);
         }
-        Ok(self.success(msg))
+        Ok(NOTHING)
     }
 
     fn channel_bind(
         &mut self,
         now: SimTime,
         tuple: FiveTuple,
-        msg: &Message,
+        msg: &MessageView<'_>,
         key: &IntegrityKey,
-    ) -> Result<Message, Reject> {
+    ) -> Result<Granted, Reject> {
         let Some(a) = self.allocations.get_mut(&tuple) else {
             return Err(Reject::signed(437, "Allocation Mismatch", key));
         };
-        if has_ipv6_peer(msg) {
+        if msg.has_ipv6_peer() {
             return Err(Reject::signed(443, "Peer Address Family Mismatch", key));
         }
-        let (Some(channel), Some(&peer)) = (msg.channel_number(), msg.xor_peer_addresses().first()) else {
+        let (Some(channel), Some(peer)) = (msg.channel_number(), msg.xor_peer_address()) else {
             return Err(Reject::signed(400, "Bad Request", key));
         };
         // RFC 8656 §12.2: the number must be in range, and neither the channel nor the peer
@@ -557,12 +565,12 @@ impl TurnServer {
         if fresh {
             self.events.push_back(TurnServerEvent::ChannelBound { client: tuple.client, channel, peer });
         }
-        Ok(self.success(msg))
+        Ok(NOTHING)
     }
 
     /// A Send indication: relay DATA to XOR-PEER-ADDRESS if permitted (RFC 8656 §11.2).
-    fn handle_send(&mut self, now: SimTime, tuple: FiveTuple, msg: &Message) {
-        let (Some(peer), Some(data)) = (msg.xor_peer_addresses().first().copied(), msg.data()) else {
+    fn handle_send(&mut self, now: SimTime, tuple: FiveTuple, msg: &MessageView<'_>) {
+        let (Some(peer), Some(data)) = (msg.xor_peer_address(), msg.data()) else {
             let missing = if msg.data().is_none() { types::DATA } else { types::XOR_PEER_ADDRESS };
             return self.discard(tuple.client, Discard::MissingAttribute(missing));
         };
@@ -612,11 +620,10 @@ impl TurnServer {
                 .map_err(Discard::BadChannelData),
             None => {
                 let tid = self.next_transaction_id();
-                Message::indication(Method::DATA, tid)
-                    .with(Attribute::XorPeerAddress(packet.src))
-                    .with(Attribute::Data(packet.payload.clone()))
-                    .encode()
-                    .map_err(Discard::Encode)
+                let data = &packet.payload;
+                let mut w = MessageWriter::new(Class::Indication, Method::DATA, tid, 12 + 4 + pad4(data.len()));
+                w.attribute(&Attribute::XorPeerAddress(packet.src)).raw(types::DATA, data);
+                w.finish(None, false).map_err(Discard::Encode)
             }
         };
         match bytes {
@@ -625,30 +632,30 @@ impl TurnServer {
         }
     }
 
-    fn reject(&mut self, tuple: FiveTuple, msg: &Message, r: Reject) {
-        let mut resp = Message::error_to(msg, r.code, r.reason);
+    fn reject(&mut self, tuple: FiveTuple, msg: &MessageView<'_>, r: Reject) {
+        let nonce = r.challenge.then(|| self.new_nonce());
+        let software = self.cfg.software.as_deref();
+        let unknown_len = if r.unknown.is_empty() { 0 } else { 4 + pad4(2 * r.unknown.len()) };
+        let mut body = 8 + pad4(r.reason.len()) + unknown_len;
+        body += software.map_or(0, |s| 4 + pad4(s.len()));
+        if let Some(nonce) = &nonce {
+            body += 8 + pad4(self.cfg.realm.len()) + pad4(nonce.len());
+        }
+        let mut w = MessageWriter::new(Class::Error, msg.method, msg.transaction_id, body);
+        w.error_code(r.code, r.reason);
         if !r.unknown.is_empty() {
-            resp = resp.with(Attribute::UnknownAttributes(r.unknown));
+            w.attribute(&Attribute::UnknownAttributes(r.unknown));
         }
-        if r.challenge {
-            let nonce = self.new_nonce();
-            resp = resp.with(Attribute::Realm(self.cfg.realm.clone())).with(Attribute::Nonce(nonce));
+        if let Some(nonce) = &nonce {
+            w.raw(types::REALM, self.cfg.realm.as_bytes()).raw(types::NONCE, nonce.as_bytes());
         }
-        if let Some(s) = &self.cfg.software {
-            resp = resp.with(Attribute::Software(s.clone()));
+        if let Some(s) = software {
+            w.raw(types::SOFTWARE, s.as_bytes());
         }
         self.events.push_back(TurnServerEvent::Rejected { client: tuple.client, method: msg.method, code: r.code });
-        match resp.encode_with(r.key.as_ref(), has_fingerprint(msg)) {
+        match w.finish(r.key.as_ref(), msg.has(types::FINGERPRINT)) {
             Ok(b) => self.send_to_client(tuple, b),
             Err(e) => self.discard(tuple.client, Discard::Encode(e)),
-        }
-    }
-
-    fn success(&self, msg: &Message) -> Message {
-        let m = Message::success_to(msg);
-        match &self.cfg.software {
-            Some(s) => m.with(Attribute::Software(s.clone())),
-            None => m,
         }
     }
 
@@ -744,14 +751,6 @@ impl TurnServer {
     fn discard(&mut self, from: SocketAddrV4, reason: Discard) {
         self.events.push_back(TurnServerEvent::Discarded { from, reason });
     }
-}
-
-fn has_fingerprint(msg: &Message) -> bool {
-    msg.attributes.iter().any(|a| matches!(a, Attribute::Fingerprint(_)))
-}
-
-fn has_ipv6_peer(msg: &Message) -> bool {
-    msg.attributes.iter().any(|a| matches!(a, Attribute::Other { typ, .. } if *typ == types::XOR_PEER_ADDRESS))
 }
 
 fn secs(d: SimDuration) -> u32 {

@@ -157,94 +157,7 @@ impl Attribute {
     /// Decodes one attribute value. (IPv4 addresses are XORed with the cookie alone; the
     /// transaction id would matter only for IPv6, which we keep raw.)
     pub fn decode(typ: u16, v: &[u8]) -> Result<Attribute, ParseError> {
-        use types::*;
-        let bad = |problem| ParseError::BadAttribute { typ, problem };
-        let fixed = |n: usize| if v.len() == n { Ok(()) } else { Err(bad(AttributeProblem::Length(v.len()))) };
-        let text = || String::from_utf8(v.to_vec()).map_err(|_| bad(AttributeProblem::NotUtf8));
-        Ok(match typ {
-            MAPPED_ADDRESS | XOR_MAPPED_ADDRESS | XOR_PEER_ADDRESS | XOR_RELAYED_ADDRESS => {
-                let Some(addr) = decode_address(v, typ != MAPPED_ADDRESS).map_err(bad)? else {
-                    return Ok(Attribute::Other { typ, value: v.to_vec() });
-                };
-                match typ {
-                    MAPPED_ADDRESS => Attribute::MappedAddress(addr),
-                    XOR_MAPPED_ADDRESS => Attribute::XorMappedAddress(addr),
-                    XOR_PEER_ADDRESS => Attribute::XorPeerAddress(addr),
-                    _ => Attribute::XorRelayedAddress(addr),
-                }
-            }
-            USERNAME => Attribute::Username(text()?),
-            REALM => Attribute::Realm(text()?),
-            NONCE => Attribute::Nonce(text()?),
-            SOFTWARE => Attribute::Software(text()?),
-            MESSAGE_INTEGRITY => {
-                let mut h = [0u8; 20];
-                fixed(20)?;
-                h.copy_from_slice(v);
-                Attribute::MessageIntegrity(h)
-            }
-            MESSAGE_INTEGRITY_SHA256 => {
-                // RFC 8489 §14.6: at least 16 bytes, at most 32, a multiple of 4.
-                if !(16..=32).contains(&v.len()) || !v.len().is_multiple_of(4) {
-                    return Err(bad(AttributeProblem::Length(v.len())));
-                }
-                Attribute::MessageIntegritySha256(v.to_vec())
-            }
-            FINGERPRINT => {
-                fixed(4)?;
-                Attribute::Fingerprint(be_u32(v))
-            }
-            ERROR_CODE => {
-                if v.len() < 4 {
-                    return Err(bad(AttributeProblem::Length(v.len())));
-                }
-                let class = (v[2] & 0x07) as u16;
-                let number = v[3] as u16;
-                // RFC 8489 §14.8: class 3–6, number 0–99.
-                if !(3..=6).contains(&class) || number > 99 {
-                    return Err(bad(AttributeProblem::ErrorCode { class: class as u8, number: number as u8 }));
-                }
-                let reason = String::from_utf8(v[4..].to_vec()).map_err(|_| bad(AttributeProblem::NotUtf8))?;
-                Attribute::ErrorCode { code: class * 100 + number, reason }
-            }
-            UNKNOWN_ATTRIBUTES => {
-                if !v.len().is_multiple_of(2) {
-                    return Err(bad(AttributeProblem::Length(v.len())));
-                }
-                Attribute::UnknownAttributes(v.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
-            }
-            PRIORITY => {
-                fixed(4)?;
-                Attribute::Priority(be_u32(v))
-            }
-            USE_CANDIDATE => {
-                fixed(0)?;
-                Attribute::UseCandidate
-            }
-            ICE_CONTROLLING | ICE_CONTROLLED => {
-                fixed(8)?;
-                let mut b = [0u8; 8];
-                b.copy_from_slice(v);
-                let tie = u64::from_be_bytes(b);
-                if typ == ICE_CONTROLLING { Attribute::IceControlling(tie) } else { Attribute::IceControlled(tie) }
-            }
-            REQUESTED_TRANSPORT => {
-                // RFC 8656 §18.7: protocol number then 24 RFFU bits, ignored on receipt.
-                fixed(4)?;
-                Attribute::RequestedTransport(v[0])
-            }
-            LIFETIME => {
-                fixed(4)?;
-                Attribute::Lifetime(be_u32(v))
-            }
-            DATA => Attribute::Data(v.to_vec()),
-            CHANNEL_NUMBER => {
-                // RFC 8656 §18.1: number then 16 RFFU bits, ignored on receipt.
-                fixed(4)?;
-                Attribute::ChannelNumber(u16::from_be_bytes([v[0], v[1]]))
-            }
-            _ => Attribute::Other { typ, value: v.to_vec() },
-        })
+        AttributeRef::decode(typ, v).map(AttributeRef::to_attribute)
     }
 
     /// The length of the attribute's value, without header or padding.
@@ -320,6 +233,231 @@ impl Attribute {
         out.resize(out.len() + pad4(len) - len, 0);
         Ok(())
     }
+}
+
+/// One STUN attribute as found in a packet, borrowing its text and bytes from it: what
+/// `MessageView` hands out, so reading a message allocates nothing. `Attribute` is the owned
+/// form; both decode through `AttributeRef::decode`, so they accept exactly the same values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttributeRef<'a> {
+    MappedAddress(SocketAddrV4),
+    XorMappedAddress(SocketAddrV4),
+    Username(&'a str),
+    /// Exactly 20 bytes.
+    MessageIntegrity(&'a [u8]),
+    MessageIntegritySha256(&'a [u8]),
+    Fingerprint(u32),
+    ErrorCode {
+        code: u16,
+        reason: &'a str,
+    },
+    /// The list as on the wire: big-endian 16-bit types (an even number of bytes).
+    UnknownAttributes(&'a [u8]),
+    Realm(&'a str),
+    Nonce(&'a str),
+    Software(&'a str),
+    Priority(u32),
+    UseCandidate,
+    IceControlling(u64),
+    IceControlled(u64),
+    RequestedTransport(u8),
+    Lifetime(u32),
+    XorRelayedAddress(SocketAddrV4),
+    XorPeerAddress(SocketAddrV4),
+    Data(&'a [u8]),
+    ChannelNumber(u16),
+    Other {
+        typ: u16,
+        value: &'a [u8],
+    },
+}
+
+impl<'a> AttributeRef<'a> {
+    /// Decodes one attribute value, borrowing from `v` (the rules of `Attribute::decode`).
+    pub fn decode(typ: u16, v: &'a [u8]) -> Result<AttributeRef<'a>, ParseError> {
+        use types::*;
+        let bad = |problem| ParseError::BadAttribute { typ, problem };
+        let fixed = |n: usize| if v.len() == n { Ok(()) } else { Err(bad(AttributeProblem::Length(v.len()))) };
+        let text = |b: &'a [u8]| std::str::from_utf8(b).map_err(|_| bad(AttributeProblem::NotUtf8));
+        Ok(match typ {
+            MAPPED_ADDRESS | XOR_MAPPED_ADDRESS | XOR_PEER_ADDRESS | XOR_RELAYED_ADDRESS => {
+                let Some(addr) = decode_address(v, typ != MAPPED_ADDRESS).map_err(bad)? else {
+                    return Ok(AttributeRef::Other { typ, value: v });
+                };
+                match typ {
+                    MAPPED_ADDRESS => AttributeRef::MappedAddress(addr),
+                    XOR_MAPPED_ADDRESS => AttributeRef::XorMappedAddress(addr),
+                    XOR_PEER_ADDRESS => AttributeRef::XorPeerAddress(addr),
+                    _ => AttributeRef::XorRelayedAddress(addr),
+                }
+            }
+            USERNAME => AttributeRef::Username(text(v)?),
+            REALM => AttributeRef::Realm(text(v)?),
+            NONCE => AttributeRef::Nonce(text(v)?),
+            SOFTWARE => AttributeRef::Software(text(v)?),
+            MESSAGE_INTEGRITY => {
+                fixed(20)?;
+                AttributeRef::MessageIntegrity(v)
+            }
+            MESSAGE_INTEGRITY_SHA256 => {
+                // RFC 8489 §14.6: at least 16 bytes, at most 32, a multiple of 4.
+                if !(16..=32).contains(&v.len()) || !v.len().is_multiple_of(4) {
+                    return Err(bad(AttributeProblem::Length(v.len())));
+                }
+                AttributeRef::MessageIntegritySha256(v)
+            }
+            FINGERPRINT => {
+                fixed(4)?;
+                AttributeRef::Fingerprint(be_u32(v))
+            }
+            ERROR_CODE => {
+                if v.len() < 4 {
+                    return Err(bad(AttributeProblem::Length(v.len())));
+                }
+                let class = (v[2] & 0x07) as u16;
+                let number = v[3] as u16;
+                // RFC 8489 §14.8: class 3–6, number 0–99.
+                if !(3..=6).contains(&class) || number > 99 {
+                    return Err(bad(AttributeProblem::ErrorCode { class: class as u8, number: number as u8 }));
+                }
+                AttributeRef::ErrorCode { code: class * 100 + number, reason: text(&v[4..])? }
+            }
+            UNKNOWN_ATTRIBUTES => {
+                if !v.len().is_multiple_of(2) {
+                    return Err(bad(AttributeProblem::Length(v.len())));
+                }
+                AttributeRef::UnknownAttributes(v)
+            }
+            PRIORITY => {
+                fixed(4)?;
+                AttributeRef::Priority(be_u32(v))
+            }
+            USE_CANDIDATE => {
+                fixed(0)?;
+                AttributeRef::UseCandidate
+            }
+            ICE_CONTROLLING | ICE_CONTROLLED => {
+                fixed(8)?;
+                let mut b = [0u8; 8];
+                b.copy_from_slice(v);
+                let tie = u64::from_be_bytes(b);
+                if typ == ICE_CONTROLLING {
+                    AttributeRef::IceControlling(tie)
+                } else {
+                    AttributeRef::IceControlled(tie)
+                }
+            }
+            REQUESTED_TRANSPORT => {
+                // RFC 8656 §18.7: protocol number then 24 RFFU bits, ignored on receipt.
+                fixed(4)?;
+                AttributeRef::RequestedTransport(v[0])
+            }
+            LIFETIME => {
+                fixed(4)?;
+                AttributeRef::Lifetime(be_u32(v))
+            }
+            DATA => AttributeRef::Data(v),
+            CHANNEL_NUMBER => {
+                // RFC 8656 §18.1: number then 16 RFFU bits, ignored on receipt.
+                fixed(4)?;
+                AttributeRef::ChannelNumber(u16::from_be_bytes([v[0], v[1]]))
+            }
+            _ => AttributeRef::Other { typ, value: v },
+        })
+    }
+
+    /// The attribute's type code.
+    pub fn typ(&self) -> u16 {
+        use types::*;
+        match self {
+            AttributeRef::MappedAddress(_) => MAPPED_ADDRESS,
+            AttributeRef::XorMappedAddress(_) => XOR_MAPPED_ADDRESS,
+            AttributeRef::Username(_) => USERNAME,
+            AttributeRef::MessageIntegrity(_) => MESSAGE_INTEGRITY,
+            AttributeRef::MessageIntegritySha256(_) => MESSAGE_INTEGRITY_SHA256,
+            AttributeRef::Fingerprint(_) => FINGERPRINT,
+            AttributeRef::ErrorCode { .. } => ERROR_CODE,
+            AttributeRef::UnknownAttributes(_) => UNKNOWN_ATTRIBUTES,
+            AttributeRef::Realm(_) => REALM,
+            AttributeRef::Nonce(_) => NONCE,
+            AttributeRef::Software(_) => SOFTWARE,
+            AttributeRef::Priority(_) => PRIORITY,
+            AttributeRef::UseCandidate => USE_CANDIDATE,
+            AttributeRef::IceControlling(_) => ICE_CONTROLLING,
+            AttributeRef::IceControlled(_) => ICE_CONTROLLED,
+            AttributeRef::RequestedTransport(_) => REQUESTED_TRANSPORT,
+            AttributeRef::Lifetime(_) => LIFETIME,
+            AttributeRef::XorRelayedAddress(_) => XOR_RELAYED_ADDRESS,
+            AttributeRef::XorPeerAddress(_) => XOR_PEER_ADDRESS,
+            AttributeRef::Data(_) => DATA,
+            AttributeRef::ChannelNumber(_) => CHANNEL_NUMBER,
+            AttributeRef::Other { typ, .. } => *typ,
+        }
+    }
+
+    /// The owned attribute (copies the text and bytes).
+    pub fn to_attribute(self) -> Attribute {
+        match self {
+            AttributeRef::MappedAddress(a) => Attribute::MappedAddress(a),
+            AttributeRef::XorMappedAddress(a) => Attribute::XorMappedAddress(a),
+            AttributeRef::Username(s) => Attribute::Username(s.to_owned()),
+            AttributeRef::MessageIntegrity(h) => {
+                let mut tag = [0u8; 20];
+                tag.copy_from_slice(h);
+                Attribute::MessageIntegrity(tag)
+            }
+            AttributeRef::MessageIntegritySha256(h) => Attribute::MessageIntegritySha256(h.to_vec()),
+            AttributeRef::Fingerprint(f) => Attribute::Fingerprint(f),
+            AttributeRef::ErrorCode { code, reason } => Attribute::ErrorCode { code, reason: reason.to_owned() },
+            AttributeRef::UnknownAttributes(list) => {
+                Attribute::UnknownAttributes(list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
+            }
+            AttributeRef::Realm(s) => Attribute::Realm(s.to_owned()),
+            AttributeRef::Nonce(s) => Attribute::Nonce(s.to_owned()),
+            AttributeRef::Software(s) => Attribute::Software(s.to_owned()),
+            AttributeRef::Priority(p) => Attribute::Priority(p),
+            AttributeRef::UseCandidate => Attribute::UseCandidate,
+            AttributeRef::IceControlling(t) => Attribute::IceControlling(t),
+            AttributeRef::IceControlled(t) => Attribute::IceControlled(t),
+            AttributeRef::RequestedTransport(p) => Attribute::RequestedTransport(p),
+            AttributeRef::Lifetime(s) => Attribute::Lifetime(s),
+            AttributeRef::XorRelayedAddress(a) => Attribute::XorRelayedAddress(a),
+            AttributeRef::XorPeerAddress(a) => Attribute::XorPeerAddress(a),
+            AttributeRef::Data(d) => Attribute::Data(d.to_vec()),
+            AttributeRef::ChannelNumber(c) => Attribute::ChannelNumber(c),
+            AttributeRef::Other { typ, value } => Attribute::Other { typ, value: value.to_vec() },
+        }
+    }
+}
+
+/// Appends an attribute whose value is `value` as given (header, value, zero padding): text
+/// and byte attributes written straight from borrowed data, with no `Attribute` built.
+pub(crate) fn encode_raw(out: &mut Vec<u8>, typ: u16, value: &[u8]) -> Result<(), EncodeError> {
+    let len = value.len();
+    let len16 = u16::try_from(len).map_err(|_| EncodeError::ValueTooLong { typ, len })?;
+    out.reserve(4 + pad4(len));
+    out.extend_from_slice(&typ.to_be_bytes());
+    out.extend_from_slice(&len16.to_be_bytes());
+    out.extend_from_slice(value);
+    out.resize(out.len() + pad4(len) - len, 0);
+    Ok(())
+}
+
+/// Appends ERROR-CODE (RFC 8489 §14.8): class and number from `code`, which must be 300–699,
+/// then the reason phrase.
+pub(crate) fn encode_error_code(out: &mut Vec<u8>, code: u16, reason: &str) -> Result<(), EncodeError> {
+    if !(300..=699).contains(&code) {
+        return Err(EncodeError::ErrorCodeOutOfRange(code));
+    }
+    let len = 4 + reason.len();
+    let len16 = u16::try_from(len).map_err(|_| EncodeError::ValueTooLong { typ: types::ERROR_CODE, len })?;
+    out.reserve(4 + pad4(len));
+    out.extend_from_slice(&types::ERROR_CODE.to_be_bytes());
+    out.extend_from_slice(&len16.to_be_bytes());
+    out.extend_from_slice(&[0, 0, (code / 100) as u8, (code % 100) as u8]);
+    out.extend_from_slice(reason.as_bytes());
+    out.resize(out.len() + pad4(len) - len, 0);
+    Ok(())
 }
 
 /// `n` rounded up to a multiple of four: the space a value takes with its padding.

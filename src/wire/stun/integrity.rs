@@ -28,7 +28,85 @@ pub struct IntegrityKey(Arc<KeyState>);
 
 struct KeyState {
     bytes: Vec<u8>,
-    sha1: Hmac<Sha1>,
+    sha1: HmacSha1,
+}
+
+/// HMAC-SHA1 (RFC 2104) over the SHA-1 compression function of the `sha1` crate, with the
+/// key's inner and outer pads hashed once. A STUN message is a few blocks, so a MAC is
+/// three or four compressions; doing the padding here on a stack block, rather than through
+/// the generic `Mac` wrapper (a copy of its whole keyed state per message, then its
+/// buffered finalisation), saves about as much again.
+#[derive(Clone)]
+struct HmacSha1 {
+    /// SHA-1 state after the block `key ^ ipad`.
+    inner: [u32; 5],
+    /// SHA-1 state after the block `key ^ opad`.
+    outer: [u32; 5],
+}
+
+/// SHA-1's initial state (FIPS 180-4 §5.3.1).
+const SHA1_H0: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+
+impl HmacSha1 {
+    fn new(key: &[u8]) -> HmacSha1 {
+        // RFC 2104 §2: a key longer than the block is hashed first, then zero-padded.
+        let mut block = [0u8; 64];
+        if key.len() > 64 {
+            block[..20].copy_from_slice(&Sha1::digest(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        let keyed = |pad: u8| {
+            let mut state = SHA1_H0;
+            sha1::block_api::compress(&mut state, &[block.map(|b| b ^ pad)]);
+            state
+        };
+        HmacSha1 { inner: keyed(0x36), outer: keyed(0x5c) }
+    }
+
+    /// The MAC of `parts` joined.
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 20] {
+        let mut state = self.inner;
+        let mut block = [0u8; 64];
+        let mut used = 0;
+        let mut len = 64u64; // the inner pad's block
+        for part in parts {
+            len += part.len() as u64;
+            let mut rest = *part;
+            while !rest.is_empty() {
+                let n = rest.len().min(64 - used);
+                block[used..used + n].copy_from_slice(&rest[..n]);
+                (used, rest) = (used + n, &rest[n..]);
+                if used == 64 {
+                    sha1::block_api::compress(&mut state, &[block]);
+                    used = 0;
+                }
+            }
+        }
+        // SHA-1 padding (FIPS 180-4 §5.1.1): 0x80, zeros, the length in bits.
+        block[used] = 0x80;
+        block[used + 1..].fill(0);
+        if used >= 56 {
+            sha1::block_api::compress(&mut state, &[block]);
+            block = [0u8; 64];
+        }
+        block[56..].copy_from_slice(&(len * 8).to_be_bytes());
+        sha1::block_api::compress(&mut state, &[block]);
+        // The outer hash: its pad's block, then the inner digest in one padded block.
+        let mut block = [0u8; 64];
+        for (i, word) in state.iter().enumerate() {
+            block[4 * i..4 * i + 4].copy_from_slice(&word.to_be_bytes());
+        }
+        block[20] = 0x80;
+        block[56..].copy_from_slice(&((64u64 + 20) * 8).to_be_bytes());
+        let mut state = self.outer;
+        sha1::block_api::compress(&mut state, &[block]);
+        let mut tag = [0u8; 20];
+        for (i, word) in state.iter().enumerate() {
+            tag[4 * i..4 * i + 4].copy_from_slice(&word.to_be_bytes());
+        }
+        tag
+    }
 }
 
 impl PartialEq for IntegrityKey {
@@ -41,7 +119,7 @@ impl Eq for IntegrityKey {}
 
 impl IntegrityKey {
     fn new(bytes: Vec<u8>) -> IntegrityKey {
-        let sha1 = <Hmac<Sha1> as KeyInit>::new_from_slice(&bytes).expect("HMAC accepts keys of any length");
+        let sha1 = HmacSha1::new(&bytes);
         IntegrityKey(Arc::new(KeyState { bytes, sha1 }))
     }
 
@@ -78,11 +156,6 @@ impl IntegrityKey {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0.bytes
     }
-
-    /// A fresh HMAC-SHA1 keyed with this key.
-    fn hmac_sha1(&self) -> Hmac<Sha1> {
-        self.0.sha1.clone()
-    }
 }
 
 impl std::fmt::Debug for IntegrityKey {
@@ -99,9 +172,17 @@ impl std::fmt::Debug for IntegrityKey {
 /// attribute after it is ignored, as decoding ignores it.
 pub fn verify_integrity(bytes: &[u8], key: &IntegrityKey) -> Result<(), IntegrityError> {
     let (offset, tag) = find_integrity(bytes, types::MESSAGE_INTEGRITY)?;
-    let mut mac = key.hmac_sha1();
-    feed_prefix(&mut mac, bytes, offset, 20);
-    mac.verify_slice(tag).map_err(|_| IntegrityError::Mismatch)
+    let length = ((offset + 4 + 20) as u16).to_be_bytes();
+    let expected = if bytes.get(2..4) == Some(&length[..]) {
+        // MESSAGE-INTEGRITY ends the length (no FINGERPRINT after it): one slice.
+        key.0.sha1.mac(&[bytes.get(..HEADER_LEN + offset).unwrap_or_default()])
+    } else {
+        let (kind, rest) = (bytes.get(..2).unwrap_or_default(), bytes.get(4..HEADER_LEN + offset).unwrap_or_default());
+        key.0.sha1.mac(&[kind, &length, rest])
+    };
+    // Compared in constant time, as `Mac::verify_slice` does.
+    let diff = expected.iter().zip(tag).fold(0u8, |d, (a, b)| d | (a ^ b));
+    if tag.len() == expected.len() && diff == 0 { Ok(()) } else { Err(IntegrityError::Mismatch) }
 }
 
 /// Checks MESSAGE-INTEGRITY-SHA256, which may be truncated to 16 bytes (RFC 8489 §14.6).
@@ -115,10 +196,17 @@ pub fn verify_integrity_sha256(bytes: &[u8], key: &IntegrityKey) -> Result<(), I
 /// The FINGERPRINT value for a message whose FINGERPRINT attribute starts at body offset
 /// `offset`: CRC-32 of everything before it, with the header length counting it (§14.7).
 pub fn fingerprint_over(bytes: &[u8], offset: usize) -> u32 {
+    let length = ((offset + 8) as u16).to_be_bytes();
     let mut h = crc32fast::Hasher::new();
-    h.update(bytes.get(..2).unwrap_or_default());
-    h.update(&((offset + 8) as u16).to_be_bytes());
-    h.update(bytes.get(4..HEADER_LEN + offset).unwrap_or_default());
+    if bytes.get(2..4) == Some(&length[..]) {
+        // FINGERPRINT is the last attribute (always, for what we send): the header already
+        // says so, and the CRC runs over one slice.
+        h.update(bytes.get(..HEADER_LEN + offset).unwrap_or_default());
+    } else {
+        h.update(bytes.get(..2).unwrap_or_default());
+        h.update(&length);
+        h.update(bytes.get(4..HEADER_LEN + offset).unwrap_or_default());
+    }
     h.finalize() ^ FINGERPRINT_XOR
 }
 
@@ -126,9 +214,7 @@ pub fn fingerprint_over(bytes: &[u8], offset: usize) -> u32 {
 pub(crate) fn append_integrity(b: &mut Vec<u8>, key: &IntegrityKey) -> Result<(), EncodeError> {
     let offset = b.len() - HEADER_LEN;
     set_body_length(b, offset + 4 + 20)?;
-    let mut mac = key.hmac_sha1();
-    mac.update(b);
-    let tag = mac.finalize().into_bytes();
+    let tag = key.0.sha1.mac(&[b]);
     b.extend_from_slice(&types::MESSAGE_INTEGRITY.to_be_bytes());
     b.extend_from_slice(&20u16.to_be_bytes());
     b.extend_from_slice(&tag);
@@ -188,6 +274,29 @@ fn feed_prefix<M: Mac>(mac: &mut M, bytes: &[u8], offset: usize, tag_len: usize)
 mod tests {
     use super::*;
     use crate::wire::stun::{Attribute, Message, Method, TransactionId};
+
+    #[test]
+    fn hmac_sha1_matches_the_hmac_crate() {
+        // Keys shorter than, equal to and longer than the block; messages around every
+        // padding boundary, fed whole and in parts.
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        for key_len in [0, 1, 16, 20, 63, 64, 65, 100] {
+            let key = &data[..key_len];
+            let ours = HmacSha1::new(key);
+            for len in (0..200).chain([255, 256, 300]) {
+                let mut theirs = <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap();
+                theirs.update(&data[..len]);
+                let expected: [u8; 20] = theirs.finalize().into_bytes().into();
+                assert_eq!(ours.mac(&[&data[..len]]), expected, "key {key_len}, message {len}");
+                let (a, b) = data[..len].split_at(len / 3);
+                assert_eq!(ours.mac(&[a, &[], b]), expected, "in parts: key {key_len}, message {len}");
+            }
+        }
+        // RFC 2202 §3, test case 2.
+        let tag = HmacSha1::new(b"Jefe").mac(&[b"what do ya want for nothing?"]);
+        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+    }
 
     #[test]
     fn long_term_key_is_md5_of_user_realm_password() {

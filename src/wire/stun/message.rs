@@ -6,8 +6,9 @@
 //! FINGERPRINT) are dropped, so no caller can act on bytes an attacker appended.
 
 use std::fmt;
+use std::net::SocketAddrV4;
 
-use super::attribute::{Attribute, pad4, types};
+use super::attribute::{Attribute, AttributeRef, encode_error_code, encode_raw, pad4, types};
 use super::error::{EncodeError, ParseError};
 use super::integrity::{self, IntegrityKey};
 
@@ -157,76 +158,27 @@ impl Message {
         self
     }
 
-    /// Decodes one whole STUN message; `bytes` must be exactly the message.
+    /// Decodes one whole STUN message; `bytes` must be exactly the message. (The checks
+    /// are `MessageView::decode`'s; this copies what it borrows.)
     pub fn decode(bytes: &[u8]) -> Result<Message, ParseError> {
-        let (class, method, transaction_id) = parse_header(bytes)?;
-        let raw = raw_attributes(bytes)?;
-        let mut attributes = Vec::with_capacity(raw.size_hint().0);
-        let mut tail = Tail::Open;
-        for raw in raw {
-            let keep = match (tail, raw.typ) {
-                (Tail::Open, types::MESSAGE_INTEGRITY) => {
-                    tail = Tail::AfterIntegrity;
-                    true
-                }
-                (Tail::Open | Tail::AfterIntegrity, types::MESSAGE_INTEGRITY_SHA256) => {
-                    tail = Tail::AfterIntegritySha256;
-                    true
-                }
-                (Tail::Open | Tail::AfterIntegrity | Tail::AfterIntegritySha256, types::FINGERPRINT) => {
-                    tail = Tail::AfterFingerprint;
-                    true
-                }
-                (Tail::Open, _) => true,
-                // RFC 8489 §14.5, §14.6: agents MUST ignore attributes that follow
-                // MESSAGE-INTEGRITY(-SHA256), except the ones above; §14.7: FINGERPRINT is last.
-                _ => false,
-            };
-            if !keep {
-                continue;
-            }
-            let attribute = Attribute::decode(raw.typ, raw.value)?;
-            if let Attribute::Fingerprint(found) = attribute {
-                let expected = integrity::fingerprint_over(bytes, raw.offset);
-                if found != expected {
-                    return Err(ParseError::BadFingerprint { expected, found });
-                }
-            }
-            attributes.push(attribute);
-        }
-        Ok(Message { class, method, transaction_id, attributes })
+        MessageView::decode(bytes).map(|view| view.to_message())
     }
 
     /// The message's bytes, attributes exactly as listed (any MESSAGE-INTEGRITY or
     /// FINGERPRINT in the list is written as stored, not recomputed).
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        // Room for every attribute and for the MESSAGE-INTEGRITY (24 bytes) and FINGERPRINT
-        // (8) `encode_with` may append, so the buffer is allocated once.
-        let body: usize = self.attributes.iter().map(|a| 4 + pad4(a.value_len())).sum();
-        let mut b = Vec::with_capacity(HEADER_LEN + body + 32);
-        b.extend_from_slice(&message_type(self.class, self.method).to_be_bytes());
-        b.extend_from_slice(&[0, 0]);
-        b.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
-        b.extend_from_slice(&self.transaction_id.0);
-        for a in &self.attributes {
-            a.encode_into(&mut b)?;
-        }
-        let body = b.len() - HEADER_LEN;
-        set_body_length(&mut b, body)?;
-        Ok(b)
+        self.encode_with(None, false)
     }
 
     /// The message's bytes followed by a MESSAGE-INTEGRITY computed with `key` (if given) and
     /// a FINGERPRINT (if asked), in the order RFC 8489 §14.5 and §14.7 require.
     pub fn encode_with(&self, key: Option<&IntegrityKey>, fingerprint: bool) -> Result<Vec<u8>, EncodeError> {
-        let mut b = self.encode()?;
-        if let Some(key) = key {
-            integrity::append_integrity(&mut b, key)?;
+        let body: usize = self.attributes.iter().map(|a| 4 + pad4(a.value_len())).sum();
+        let mut w = MessageWriter::new(self.class, self.method, self.transaction_id, body);
+        for a in &self.attributes {
+            w.attribute(a);
         }
-        if fingerprint {
-            integrity::append_fingerprint(&mut b)?;
-        }
-        Ok(b)
+        w.finish(key, fingerprint)
     }
 
     /// Like `encode_with`, with MESSAGE-INTEGRITY-SHA256 (RFC 8489 §14.6) instead of SHA-1.
@@ -325,6 +277,273 @@ impl fmt::Display for Message {
             write!(f, " {code} ({reason})")?;
         }
         Ok(())
+    }
+}
+
+/// How many attributes a `MessageView` keeps decoded in place; a message with more (none
+/// that an endpoint here sends) is walked again for each question instead.
+const INLINE_ATTRIBUTES: usize = 12;
+
+/// A decoded STUN message that borrows from its bytes: the same checks as `Message::decode`
+/// (header, framing, every attribute that counts, FINGERPRINT), without copying a thing. The
+/// endpoints read what arrives through it. The attributes that count (RFC 8489's rules for
+/// what follows MESSAGE-INTEGRITY and FINGERPRINT, as in `decode`) are kept decoded in the
+/// view itself, so each accessor is a scan of a few values.
+#[derive(Clone, Copy, Debug)]
+pub struct MessageView<'a> {
+    pub class: Class,
+    pub method: Method,
+    pub transaction_id: TransactionId,
+    bytes: &'a [u8],
+    /// Attributes on the wire, counted ones and ignored ones alike.
+    count: usize,
+    /// The first `kept` attributes that count, decoded; when more than fit count, `kept` is
+    /// `None` and they are decoded again from `bytes` when asked for.
+    inline: [AttributeRef<'a>; INLINE_ATTRIBUTES],
+    kept: Option<usize>,
+}
+
+impl<'a> MessageView<'a> {
+    /// Checks one whole STUN message; `bytes` must be exactly the message.
+    pub fn decode(bytes: &'a [u8]) -> Result<MessageView<'a>, ParseError> {
+        let (class, method, transaction_id) = parse_header(bytes)?;
+        let raw = raw_attributes(bytes)?;
+        let count = raw.left;
+        let mut inline = [AttributeRef::UseCandidate; INLINE_ATTRIBUTES];
+        let mut kept = 0;
+        for raw in Kept::new(raw) {
+            let a = AttributeRef::decode(raw.typ, raw.value)?;
+            if let AttributeRef::Fingerprint(found) = a {
+                let expected = integrity::fingerprint_over(bytes, raw.offset);
+                if found != expected {
+                    return Err(ParseError::BadFingerprint { expected, found });
+                }
+            }
+            if let Some(slot) = inline.get_mut(kept) {
+                *slot = a;
+            }
+            kept += 1;
+        }
+        let kept = (kept <= INLINE_ATTRIBUTES).then_some(kept);
+        Ok(MessageView { class, method, transaction_id, bytes, count, inline, kept })
+    }
+
+    /// The message's bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Every attribute that counts, in wire order (those `Message::decode` keeps).
+    pub fn attributes(&self) -> Attributes<'_, 'a> {
+        match self.kept {
+            Some(n) => Attributes(Source::Inline(self.inline[..n].iter())),
+            None => {
+                let body = self.bytes.get(HEADER_LEN..).unwrap_or_default();
+                Attributes(Source::Walk(Kept::new(RawAttributes { body, pos: 0, left: self.count })))
+            }
+        }
+    }
+
+    /// The owned message.
+    pub fn to_message(&self) -> Message {
+        let mut attributes = Vec::with_capacity(self.count);
+        attributes.extend(self.attributes().map(AttributeRef::to_attribute));
+        Message { class: self.class, method: self.method, transaction_id: self.transaction_id, attributes }
+    }
+
+    /// The first attribute `pick` accepts.
+    fn find<T>(&self, pick: impl Fn(AttributeRef<'a>) -> Option<T>) -> Option<T> {
+        self.attributes().find_map(pick)
+    }
+
+    /// The first attribute of type `typ`.
+    pub fn attribute(&self, typ: u16) -> Option<AttributeRef<'a>> {
+        self.attributes().find(|a| a.typ() == typ)
+    }
+
+    /// Whether an attribute of type `typ` counts.
+    pub fn has(&self, typ: u16) -> bool {
+        self.attributes().any(|a| a.typ() == typ)
+    }
+
+    /// Comprehension-required attribute types this codec does not understand (as
+    /// `Message::unknown_comprehension_required`).
+    pub fn unknown_comprehension_required(&self) -> Vec<u16> {
+        let mut unknown: Vec<u16> = self
+            .attributes()
+            .map(|a| a.typ())
+            .filter(|&t| types::is_comprehension_required(t) && !types::is_known(t))
+            .collect();
+        unknown.dedup();
+        unknown
+    }
+
+    pub fn username(&self) -> Option<&'a str> {
+        self.find(|a| if let AttributeRef::Username(s) = a { Some(s) } else { None })
+    }
+
+    pub fn realm(&self) -> Option<&'a str> {
+        self.find(|a| if let AttributeRef::Realm(s) = a { Some(s) } else { None })
+    }
+
+    pub fn nonce(&self) -> Option<&'a str> {
+        self.find(|a| if let AttributeRef::Nonce(s) = a { Some(s) } else { None })
+    }
+
+    /// ERROR-CODE as (code, reason phrase).
+    pub fn error_code(&self) -> Option<(u16, &'a str)> {
+        self.find(|a| match a {
+            AttributeRef::ErrorCode { code, reason } => Some((code, reason)),
+            _ => None,
+        })
+    }
+
+    pub fn xor_mapped_address(&self) -> Option<SocketAddrV4> {
+        self.find(|a| if let AttributeRef::XorMappedAddress(s) = a { Some(s) } else { None })
+    }
+
+    pub fn xor_relayed_address(&self) -> Option<SocketAddrV4> {
+        self.find(|a| if let AttributeRef::XorRelayedAddress(s) = a { Some(s) } else { None })
+    }
+
+    /// Every IPv4 XOR-PEER-ADDRESS (CreatePermission may carry several, RFC 8656 §9.1).
+    pub fn xor_peer_addresses(&self) -> impl Iterator<Item = SocketAddrV4> + use<'_, 'a> {
+        self.attributes().filter_map(|a| if let AttributeRef::XorPeerAddress(s) = a { Some(s) } else { None })
+    }
+
+    /// The first IPv4 XOR-PEER-ADDRESS.
+    pub fn xor_peer_address(&self) -> Option<SocketAddrV4> {
+        self.xor_peer_addresses().next()
+    }
+
+    /// Whether some XOR-PEER-ADDRESS holds an address we do not model (IPv6).
+    pub fn has_ipv6_peer(&self) -> bool {
+        self.attributes().any(|a| matches!(a, AttributeRef::Other { typ: types::XOR_PEER_ADDRESS, .. }))
+    }
+
+    /// LIFETIME in seconds.
+    pub fn lifetime(&self) -> Option<u32> {
+        self.find(|a| if let AttributeRef::Lifetime(s) = a { Some(s) } else { None })
+    }
+
+    pub fn data(&self) -> Option<&'a [u8]> {
+        self.find(|a| if let AttributeRef::Data(d) = a { Some(d) } else { None })
+    }
+
+    pub fn channel_number(&self) -> Option<u16> {
+        self.find(|a| if let AttributeRef::ChannelNumber(c) = a { Some(c) } else { None })
+    }
+
+    pub fn requested_transport(&self) -> Option<u8> {
+        self.find(|a| if let AttributeRef::RequestedTransport(p) = a { Some(p) } else { None })
+    }
+
+    pub fn priority(&self) -> Option<u32> {
+        self.find(|a| if let AttributeRef::Priority(p) = a { Some(p) } else { None })
+    }
+
+    /// Whether the message carries MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256.
+    pub fn has_integrity(&self) -> bool {
+        self.attributes()
+            .any(|a| matches!(a, AttributeRef::MessageIntegrity(_) | AttributeRef::MessageIntegritySha256(_)))
+    }
+}
+
+/// The attributes of a `MessageView` that count, in wire order: those it keeps decoded, or
+/// (for a message with more of them) decoded again from its bytes.
+pub struct Attributes<'v, 'a>(Source<'v, 'a>);
+
+enum Source<'v, 'a> {
+    Inline(std::slice::Iter<'v, AttributeRef<'a>>),
+    Walk(Kept<'a>),
+}
+
+impl<'a> Iterator for Attributes<'_, 'a> {
+    type Item = AttributeRef<'a>;
+
+    fn next(&mut self) -> Option<AttributeRef<'a>> {
+        match &mut self.0 {
+            Source::Inline(it) => it.next().copied(),
+            // `decode` accepted every one of them, so none is dropped here.
+            Source::Walk(kept) => kept.find_map(|raw| AttributeRef::decode(raw.typ, raw.value).ok()),
+        }
+    }
+}
+
+/// Writes a STUN message straight into its buffer: the header, then each attribute as it is
+/// added (typed, or text and bytes borrowed from the caller), then MESSAGE-INTEGRITY and
+/// FINGERPRINT. No `Message` or attribute list is built, so a request costs one allocation.
+/// The first attribute that cannot be encoded is the error `finish` returns, as `encode`
+/// would have.
+#[derive(Debug)]
+pub struct MessageWriter {
+    buf: Vec<u8>,
+    error: Option<EncodeError>,
+}
+
+impl MessageWriter {
+    /// A message with room for `body` bytes of attributes plus MESSAGE-INTEGRITY (24) and
+    /// FINGERPRINT (8), so a right guess allocates once.
+    pub fn new(class: Class, method: Method, transaction_id: TransactionId, body: usize) -> MessageWriter {
+        let mut buf = Vec::with_capacity(HEADER_LEN + body + 32);
+        buf.extend_from_slice(&message_type(class, method).to_be_bytes());
+        buf.extend_from_slice(&[0, 0]);
+        buf.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
+        buf.extend_from_slice(&transaction_id.0);
+        MessageWriter { buf, error: None }
+    }
+
+    fn record(&mut self, r: Result<(), EncodeError>) -> &mut MessageWriter {
+        if let Err(e) = r {
+            self.error.get_or_insert(e);
+        }
+        self
+    }
+
+    /// Appends a typed attribute.
+    pub fn attribute(&mut self, a: &Attribute) -> &mut MessageWriter {
+        if self.error.is_none() {
+            let r = a.encode_into(&mut self.buf);
+            self.record(r);
+        }
+        self
+    }
+
+    /// Appends an attribute of type `typ` whose value is `value` as given (USERNAME, REALM,
+    /// NONCE, SOFTWARE, DATA from borrowed text or bytes).
+    pub fn raw(&mut self, typ: u16, value: &[u8]) -> &mut MessageWriter {
+        if self.error.is_none() {
+            let r = encode_raw(&mut self.buf, typ, value);
+            self.record(r);
+        }
+        self
+    }
+
+    /// Appends ERROR-CODE with `reason` (RFC 8489 §14.8).
+    pub fn error_code(&mut self, code: u16, reason: &str) -> &mut MessageWriter {
+        if self.error.is_none() {
+            let r = encode_error_code(&mut self.buf, code, reason);
+            self.record(r);
+        }
+        self
+    }
+
+    /// The message's bytes, with MESSAGE-INTEGRITY computed with `key` (if given) and
+    /// FINGERPRINT (if asked) appended, as `Message::encode_with`.
+    pub fn finish(self, key: Option<&IntegrityKey>, fingerprint: bool) -> Result<Vec<u8>, EncodeError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let mut b = self.buf;
+        let body = b.len() - HEADER_LEN;
+        set_body_length(&mut b, body)?;
+        if let Some(key) = key {
+            integrity::append_integrity(&mut b, key)?;
+        }
+        if fingerprint {
+            integrity::append_fingerprint(&mut b)?;
+        }
+        Ok(b)
     }
 }
 
@@ -436,6 +655,49 @@ impl<'a> Iterator for RawAttributes<'a> {
     }
 }
 
+/// The attributes a receiver acts on, in wire order: RFC 8489 §14.5, §14.6: agents MUST
+/// ignore attributes that follow MESSAGE-INTEGRITY(-SHA256), except MESSAGE-INTEGRITY-SHA256
+/// after MESSAGE-INTEGRITY and FINGERPRINT; §14.7: FINGERPRINT is last.
+pub(crate) struct Kept<'a> {
+    raw: RawAttributes<'a>,
+    tail: Tail,
+}
+
+impl<'a> Kept<'a> {
+    fn new(raw: RawAttributes<'a>) -> Kept<'a> {
+        Kept { raw, tail: Tail::Open }
+    }
+}
+
+impl<'a> Iterator for Kept<'a> {
+    type Item = RawAttribute<'a>;
+
+    fn next(&mut self) -> Option<RawAttribute<'a>> {
+        loop {
+            let raw = self.raw.next()?;
+            let keep = match (self.tail, raw.typ) {
+                (Tail::Open, types::MESSAGE_INTEGRITY) => {
+                    self.tail = Tail::AfterIntegrity;
+                    true
+                }
+                (Tail::Open | Tail::AfterIntegrity, types::MESSAGE_INTEGRITY_SHA256) => {
+                    self.tail = Tail::AfterIntegritySha256;
+                    true
+                }
+                (Tail::Open | Tail::AfterIntegrity | Tail::AfterIntegritySha256, types::FINGERPRINT) => {
+                    self.tail = Tail::AfterFingerprint;
+                    true
+                }
+                (Tail::Open, _) => true,
+                _ => false,
+            };
+            if keep {
+                return Some(raw);
+            }
+        }
+    }
+}
+
 /// Writes the body length into bytes 2–3 of an encoded message.
 pub(crate) fn set_body_length(b: &mut [u8], body: usize) -> Result<(), EncodeError> {
     let len = u16::try_from(body).map_err(|_| EncodeError::MessageTooLong(body))?;
@@ -518,6 +780,87 @@ mod tests {
             .with(Attribute::Other { typ: 0x8030, value: vec![1] })
             .with(Attribute::Other { typ: types::XOR_PEER_ADDRESS, value: vec![0; 20] });
         assert_eq!(m.unknown_comprehension_required(), vec![0x001A]);
+    }
+
+    #[test]
+    fn view_reads_what_decode_keeps() {
+        let key = IntegrityKey::short_term("pw");
+        let v6 = vec![0u8, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let m = Message::request(Method::CREATE_PERMISSION, TransactionId([7; 12]))
+            .with(Attribute::Other { typ: types::XOR_PEER_ADDRESS, value: v6 })
+            .with(Attribute::XorPeerAddress("192.0.2.1:1000".parse().unwrap()))
+            .with(Attribute::XorPeerAddress("192.0.2.2:2000".parse().unwrap()))
+            .with(Attribute::Username("user".into()))
+            .with(Attribute::Realm("realm".into()))
+            .with(Attribute::Nonce("nonce".into()))
+            .with(Attribute::ErrorCode { code: 438, reason: "Stale Nonce".into() })
+            .with(Attribute::Lifetime(600))
+            .with(Attribute::Other { typ: 0x0030, value: vec![1, 2, 3] });
+        let mut b = m.encode_with(Some(&key), false).unwrap();
+        // Ignored: after MESSAGE-INTEGRITY.
+        Attribute::Priority(9).encode_into(&mut b).unwrap();
+        let len = b.len() - HEADER_LEN;
+        set_body_length(&mut b, len).unwrap();
+        integrity::append_fingerprint(&mut b).unwrap();
+
+        let owned = Message::decode(&b).unwrap();
+        let view = MessageView::decode(&b).unwrap();
+        assert_eq!(view.to_message(), owned);
+        assert_eq!(view.attributes().count(), owned.attributes.len());
+        assert_eq!(view.username(), owned.username());
+        assert_eq!(view.realm(), owned.realm());
+        assert_eq!(view.nonce(), owned.nonce());
+        assert_eq!(view.error_code(), owned.error_code());
+        assert_eq!(view.lifetime(), owned.lifetime());
+        assert_eq!(view.xor_peer_addresses().collect::<Vec<_>>(), owned.xor_peer_addresses());
+        assert_eq!(view.xor_peer_address(), owned.xor_peer_addresses().first().copied());
+        assert!(view.has_ipv6_peer());
+        assert_eq!(view.priority(), None, "PRIORITY after MESSAGE-INTEGRITY is ignored");
+        assert_eq!(view.unknown_comprehension_required(), owned.unknown_comprehension_required());
+        assert!(view.has_integrity() && view.has(types::FINGERPRINT));
+        assert_eq!(view.bytes(), &b[..]);
+
+        let mut bad = b.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(MessageView::decode(&bad).err(), Message::decode(&bad).err());
+    }
+
+    #[test]
+    fn view_of_a_long_message_decodes_again_when_asked() {
+        let mut m = Message::request(Method::CREATE_PERMISSION, TransactionId([8; 12]));
+        for i in 0..2 * INLINE_ATTRIBUTES as u8 {
+            m = m.with(Attribute::XorPeerAddress(SocketAddrV4::new([192, 0, 2, i].into(), 1000)));
+        }
+        m = m.with(Attribute::Software("long".into()));
+        let b = m.encode_with(None, true).unwrap();
+        let view = MessageView::decode(&b).unwrap();
+        assert_eq!(view.kept, None);
+        assert_eq!(view.to_message(), Message::decode(&b).unwrap());
+        assert_eq!(view.xor_peer_addresses().count(), 2 * INLINE_ATTRIBUTES);
+        assert_eq!(view.attribute(types::SOFTWARE), Some(AttributeRef::Software("long")));
+        assert!(view.has(types::FINGERPRINT));
+    }
+
+    #[test]
+    fn writer_writes_what_encode_writes() {
+        let key = IntegrityKey::short_term("pw");
+        let tid = TransactionId([4; 12]);
+        let m = Message::new(Class::Error, Method::ALLOCATE, tid)
+            .with(Attribute::ErrorCode { code: 401, reason: "Unauthorized".into() })
+            .with(Attribute::Realm("example.org".into()))
+            .with(Attribute::Data(vec![1, 2, 3, 4, 5]))
+            .with(Attribute::Lifetime(30));
+        let mut w = MessageWriter::new(Class::Error, Method::ALLOCATE, tid, 0);
+        w.error_code(401, "Unauthorized")
+            .raw(types::REALM, b"example.org")
+            .raw(types::DATA, &[1, 2, 3, 4, 5])
+            .attribute(&Attribute::Lifetime(30));
+        assert_eq!(w.finish(Some(&key), true), m.encode_with(Some(&key), true));
+
+        let mut w = MessageWriter::new(Class::Error, Method::ALLOCATE, tid, 0);
+        w.error_code(200, "OK").raw(types::DATA, &[0; 70_000]);
+        assert_eq!(w.finish(None, false), Err(EncodeError::ErrorCodeOutOfRange(200)), "the first error is reported");
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! on streams and ChannelData (`wire::turn`), and every decision about what a message means
 //! (`proto`). Decoding is total: any `&[u8]` gives a `Message` or a typed `ParseError`.
 //!
+//! Two forms of each side: `Message` (owned attributes, for tests and tools) and, for the
+//! endpoints' hot paths, `MessageView` (reads a packet in place, borrowing its text and
+//! bytes) and `MessageWriter` (writes a message straight into its buffer). Both decoders
+//! apply the same checks and both encoders write the same bytes.
+//!
 //! # Deviations from RFC 8489
 //!
 //! | requirement | what we do | why |
@@ -21,7 +26,10 @@ mod error;
 mod integrity;
 mod message;
 
-pub use attribute::{Attribute, TRANSPORT_UDP, pad4, types};
+pub use attribute::{Attribute, AttributeRef, TRANSPORT_UDP, pad4, types};
 pub use error::{AttributeProblem, EncodeError, IntegrityError, ParseError};
 pub use integrity::{FINGERPRINT_XOR, IntegrityKey, fingerprint_over, verify_integrity, verify_integrity_sha256};
-pub use message::{Class, HEADER_LEN, MAGIC_COOKIE, Message, Method, TransactionId, message_type, split_message_type};
+pub use message::{
+    Attributes, Class, HEADER_LEN, MAGIC_COOKIE, Message, MessageView, MessageWriter, Method, TransactionId,
+    message_type, split_message_type,
+};

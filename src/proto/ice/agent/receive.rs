@@ -10,7 +10,7 @@ use crate::proto::ice::stun::{self, Request};
 use crate::proto::ice::{AgentState, IceDiscard, IceEvent, Nomination, Role, RoleChangeReason};
 use crate::time::SimTime;
 use crate::wire::Protocol;
-use crate::wire::stun::{Class, Message, verify_integrity};
+use crate::wire::stun::{Class, MessageView, verify_integrity};
 
 impl IceAgent {
     // ----- requests (§7.3) -----
@@ -37,16 +37,16 @@ impl IceAgent {
             };
             if keep {
                 // RFC 8445 §7.3.1.1: reply 487 (Role Conflict) and keep our role.
-                if let Ok(b) = stun::build_error(&req.msg, 487, "Role Conflict", Some(&self.local_key)) {
-                    self.send(local, protocol, from, b, Some(req.msg.transaction_id));
+                if let Ok(b) = stun::build_error(req.transaction_id, 487, "Role Conflict", Some(&self.local_key)) {
+                    self.send(local, protocol, from, b, Some(req.transaction_id));
                 }
                 return;
             }
             self.switch_role(now, RoleChangeReason::ConflictingRequest { from, their_tie_breaker: their_tb });
         }
         // §7.3.1.2: success response, XOR-MAPPED-ADDRESS = the source of the request.
-        if let Ok(b) = stun::build_success(&req.msg, from, &self.local_key) {
-            self.send(local, protocol, from, b, Some(req.msg.transaction_id));
+        if let Ok(b) = stun::build_success(req.transaction_id, from, &self.local_key) {
+            self.send(local, protocol, from, b, Some(req.transaction_id));
         }
         if !self.started {
             self.early.push(Early { local, protocol, from, priority: req.priority, use_candidate: req.use_candidate });
@@ -68,12 +68,14 @@ impl IceAgent {
         if !self.is_live() {
             return;
         }
-        let Some(lc) = self.local.iter().find(|c| is_receiving(c, local, protocol)).cloned() else { return };
+        // Candidates are looked up by index and cloned only into a pair or an event.
+        let Some(li) = self.local.iter().position(|c| is_receiving(c, local, protocol)) else { return };
         // §7.3.1.3: a source we do not know is a peer-reflexive remote candidate.
-        let rc = match self.remote.iter().find(|r| r.address == from && r.protocol == protocol) {
-            Some(r) => r.clone(),
+        let ri = match self.remote.iter().position(|r| r.address == from && r.protocol == protocol) {
+            Some(ri) => ri,
             None => {
                 self.prflx_remotes += 1;
+                let lc = &self.local[li];
                 let c = Candidate {
                     foundation: format!("prflx{}", self.prflx_remotes),
                     component: lc.component,
@@ -90,10 +92,11 @@ impl IceAgent {
                     }),
                 };
                 self.remote.push(c.clone());
-                self.events.push_back(IceEvent::PeerReflexiveDiscovered { local: false, candidate: c.clone() });
-                c
+                self.events.push_back(IceEvent::PeerReflexiveDiscovered { local: false, candidate: c });
+                self.remote.len() - 1
             }
         };
+        let (lc, rc) = (&self.local[li], &self.remote[ri]);
         if self.state == AgentState::Completed && !use_candidate {
             // Answered. Checks are over, except that aggressive nomination still upgrades
             // to a better pair (as `update_selection` keeps higher checks running): a check
@@ -103,7 +106,7 @@ impl IceAgent {
                 && self
                     .selected
                     .and_then(|s| self.pair(s))
-                    .is_some_and(|sel| priority_for(&lc, &rc, controlling) > sel.priority);
+                    .is_some_and(|sel| priority_for(lc, rc, controlling) > sel.priority);
             if !better {
                 return; // (module deviations)
             }
@@ -121,7 +124,7 @@ impl IceAgent {
             None => {
                 let id = PairId(self.next_pair_id);
                 self.next_pair_id += 1;
-                let mut p = CandidatePair::new(id, lc, rc, self.role == Role::Controlling);
+                let mut p = CandidatePair::new(id, lc.clone(), rc.clone(), self.role == Role::Controlling);
                 p.reason = Some(PairReason::Triggered { from });
                 self.events.push_back(IceEvent::PairFormed {
                     pair: id,
@@ -191,8 +194,7 @@ impl IceAgent {
         local: SocketAddrV4,
         protocol: Protocol,
         from: SocketAddrV4,
-        msg: &Message,
-        bytes: &[u8],
+        msg: &MessageView<'_>,
     ) -> bool {
         if !self.pending.contains_key(&msg.transaction_id) {
             // A late answer to a check of ours that already ended (e.g. both the request and
@@ -205,7 +207,7 @@ impl IceAgent {
         }
         // §7.2.5: responses are signed with the peer's password; others are dropped.
         let key = self.remote_key.clone();
-        if key.is_none_or(|k| verify_integrity(bytes, &k).is_err()) {
+        if key.is_none_or(|k| verify_integrity(msg.bytes(), &k).is_err()) {
             self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::BadIntegrity });
             return true;
         }
@@ -263,10 +265,13 @@ impl IceAgent {
 
     /// §7.2.5.3: a successful check.
     fn check_succeeded(&mut self, now: SimTime, o: &Outstanding, mapped: SocketAddrV4) {
-        let Some(checked) = self.pair(o.pair).cloned() else { return };
+        // What is needed of the checked pair, not a copy of it (its check history included).
+        let Some(checked) = self.pair(o.pair) else { return };
+        let (checked_id, checked_local, remote) = (checked.id, checked.local.address, checked.remote.address);
+        let (component, tcp_type) = (checked.local.component, checked.local.tcp_type);
         // §7.2.5.3.1: a mapped address that is no local candidate is a peer-reflexive one.
-        let local = match self.local.iter().find(|c| c.address == mapped && c.protocol == o.protocol) {
-            Some(c) => c.clone(),
+        let local = match self.local.iter().position(|c| c.address == mapped && c.protocol == o.protocol) {
+            Some(i) => i,
             None => {
                 let spec = LocalCandidateSpec {
                     kind: CandidateType::PeerReflexive,
@@ -274,45 +279,45 @@ impl IceAgent {
                     address: mapped,
                     base: o.local,
                     related: Some(o.local),
-                    tcp_type: checked.local.tcp_type,
+                    tcp_type,
                     interface: u32::MAX,
                     is_vpn: false,
                     relay_via: None,
                 };
                 let c = Candidate {
                     foundation: self.ranker.foundation(&spec),
-                    component: checked.local.component,
+                    component,
                     protocol: o.protocol,
                     priority: o.priority,
                     address: mapped,
                     kind: CandidateType::PeerReflexive,
                     base: o.local,
                     related: Some(o.local),
-                    tcp_type: checked.local.tcp_type,
+                    tcp_type,
                 };
                 self.local.push(c.clone());
-                self.events.push_back(IceEvent::PeerReflexiveDiscovered { local: true, candidate: c.clone() });
-                c
+                self.events.push_back(IceEvent::PeerReflexiveDiscovered { local: true, candidate: c });
+                self.local.len() - 1
             }
         };
-        // §7.2.5.3.2: the valid pair is (mapped local candidate, the checked remote).
-        let valid_id = if local.address == checked.local.address {
-            checked.id
-        } else if let Some(p) =
-            self.pairs.iter().find(|p| p.local.address == local.address && p.remote.address == checked.remote.address)
-        {
+        // §7.2.5.3.2: the valid pair is (mapped local candidate, the checked remote); the
+        // local candidate's address is `mapped`.
+        let valid_id = if mapped == checked_local {
+            checked_id
+        } else if let Some(p) = self.pairs.iter().find(|p| p.local.address == mapped && p.remote.address == remote) {
             p.id
         } else {
             let id = PairId(self.next_pair_id);
             self.next_pair_id += 1;
-            let mut p = CandidatePair::new(id, local, checked.remote.clone(), self.role == Role::Controlling);
-            p.generated_by = Some(checked.id);
+            let remote = self.pair(checked_id).map(|p| p.remote.clone()).expect("the checked pair exists");
+            let mut p = CandidatePair::new(id, self.local[local].clone(), remote, self.role == Role::Controlling);
+            p.generated_by = Some(checked_id);
             p.state = PairState::Succeeded;
-            p.reason = Some(PairReason::DiscoveredBy { checked: checked.id });
+            p.reason = Some(PairReason::DiscoveredBy { checked: checked_id });
             self.events.push_back(IceEvent::PairFormed {
                 pair: id,
                 state: PairState::Succeeded,
-                reason: PairReason::DiscoveredBy { checked: checked.id },
+                reason: PairReason::DiscoveredBy { checked: checked_id },
             });
             self.pairs.push(p);
             self.sort_pairs();
@@ -320,27 +325,24 @@ impl IceAgent {
         };
         // §7.2.5.3.3: the checked pair succeeded; its foundation's frozen pairs may go.
         let rtt = now.saturating_since(o.sent_at);
-        self.set_state(checked.id, PairState::Succeeded, PairReason::Succeeded { mapped, rtt });
-        if valid_id != checked.id {
-            self.set_state(valid_id, PairState::Succeeded, PairReason::DiscoveredBy { checked: checked.id });
+        self.set_state(checked_id, PairState::Succeeded, PairReason::Succeeded { mapped, rtt });
+        if valid_id != checked_id {
+            self.set_state(valid_id, PairState::Succeeded, PairReason::DiscoveredBy { checked: checked_id });
         }
         let first_valid = !self.pairs.iter().any(|p| p.valid);
         let mut nominate_now = o.nominating && self.role == Role::Controlling;
-        if let Some(p) = self.pair_mut(checked.id) {
+        if let Some(p) = self.pair_mut(checked_id) {
             p.valid_pair = Some(valid_id);
             nominate_now |= std::mem::take(&mut p.nominate_on_success);
         }
         if let Some(v) = self.pair_mut(valid_id) {
             v.valid = true;
         }
-        let frozen: Vec<PairId> = self
-            .pairs
-            .iter()
-            .filter(|p| p.state == PairState::Frozen && p.foundation == checked.foundation)
-            .map(|p| p.id)
-            .collect();
-        for id in frozen {
-            self.set_state(id, PairState::Waiting, PairReason::FoundationSucceeded { by: checked.id });
+        // Unfrozen in list order, as they stand now.
+        while let Some(id) = self.pair(checked_id).and_then(|checked| {
+            self.pairs.iter().find(|p| p.state == PairState::Frozen && p.foundation == checked.foundation).map(|p| p.id)
+        }) {
+            self.set_state(id, PairState::Waiting, PairReason::FoundationSucceeded { by: checked_id });
         }
         if first_valid {
             self.first_valid_at = Some(now);
