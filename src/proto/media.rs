@@ -178,7 +178,9 @@ impl MediaEndpoint {
             None => {
                 let proto = packet.protocol();
                 if !self.agent.handle_receive(now, packet.dst, proto, packet.src, &packet.payload) {
-                    // Not STUN: the agent is untouched and nothing else ran.
+                    // Not STUN: the agent is untouched and nothing else ran. The engine polled
+                    // after the last input, so nothing is waiting to be sent either.
+                    debug_assert!(self.out.is_empty(), "invariant: pumped after every input");
                     self.events.push_back(media_event(packet.dst, packet.src, &packet.payload));
                     return true;
                 }

@@ -229,7 +229,7 @@ pub fn run_population(
     let mut notes = Vec::new();
     let mut load = report::LoadSampler::new(&e, edge_turn.len(), opts.sample, calls_from);
     let mut deleted_relay_bytes = vec![0u64; edge_turn.len()];
-    let mut drive = Drive { freed: 0, phases: SimRng::new(opts.seed).fork("population/media-phase") };
+    let mut drive = Drive { freed: 0, phases: SimRng::new(opts.seed) };
 
     loop {
         let now = e.now();
@@ -557,7 +557,7 @@ fn advance(
                 let a = agent(e, c.caller_media);
                 let pending = a.pairs().iter().any(|p| p.state.is_pending());
                 if (matches!(a.state(), AgentState::Completed) && !pending) || now >= sel_at + SETTLE {
-                    start_streams(e, c, k, people, sel, now + LEAD_IN, &mut drive.phases);
+                    start_streams(e, c, k, people, sel, now + LEAD_IN, &drive.phases);
                     let until = now + LEAD_IN + c.duration;
                     c.media_started_at = Some(now + LEAD_IN);
                     c.free_unused_at = Some(now + LEAD_IN + FREE_UNUSED);
@@ -674,7 +674,7 @@ fn start_streams(
     people: &[UserState],
     sel: PairId,
     start: SimTime,
-    phases: &mut RngStream,
+    phases: &SimRng,
 ) {
     // Each sender's packet clock starts at its own offset within one frame: endpoints do
     // not share a clock, and streams started on the driver's 20 ms grid would otherwise
@@ -682,7 +682,10 @@ fn start_streams(
     // thousands of packets that overflow an Edge link's queue although its mean load is
     // under a third of its rate).
     let frame = c.codec.frame.as_nanos().max(1);
-    let mut phase = || start + SimDuration::from_nanos((phases.unit() * frame as f64) as u64 % frame);
+    let phase = |dir: u32| {
+        let mut r = phases.fork_fmt(format_args!("population/media-phase/{k}/{dir}"));
+        start + SimDuration::from_nanos((r.unit() * frame as f64) as u64 % frame)
+    };
     let Some(callee_media) = c.callee_media else { return };
     let Some(p) = agent(e, c.caller_media).pair(sel).cloned() else { return };
     let (local, remote) = (p.local, p.remote);
@@ -697,7 +700,7 @@ fn start_streams(
         protocol: local.protocol,
         remote: remote.address,
         relayed: is_relayed(e, c.caller_media, local.base),
-        source: MediaSource::new(c.codec, ssrc, phase()),
+        source: MediaSource::new(c.codec, ssrc, phase(0)),
         stats: StreamStats::new(clock),
     });
     if let Some(base) = back {
@@ -708,7 +711,7 @@ fn start_streams(
             protocol: remote.protocol,
             remote: local.address,
             relayed: is_relayed(e, callee_media, base),
-            source: MediaSource::new(c.codec, ssrc + 1, phase()),
+            source: MediaSource::new(c.codec, ssrc + 1, phase(1)),
             stats: StreamStats::new(clock),
         });
     }
@@ -726,9 +729,10 @@ fn is_relayed(e: &Engine<'_>, media: ServiceId, local: SocketAddrV4) -> bool {
 struct Drive {
     /// Relay allocations released because media did not use them.
     freed: u64,
-    /// Draws each media stream's start offset within a frame (its own stream, so the
-    /// call plan's draws do not depend on which calls connect).
-    phases: RngStream,
+    /// Seeds each media stream's start offset within a frame: a stream forked per call and
+    /// direction, so the plan's draws do not depend on which calls connect and a call's
+    /// offsets do not shift when another call changes (sweep variants stay comparable).
+    phases: SimRng,
 }
 
 /// Puts every RTP packet due before `until` on the wire.
