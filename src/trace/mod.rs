@@ -266,34 +266,29 @@ impl Trace {
         self.records.iter().filter(move |r| r.packet() == Some(id))
     }
 
-    /// Adds a record, updating the counters; keeps it if the level asks for it.
+    /// Adds a record, updating the counters; keeps it if the level asks for it. The same
+    /// rules as the lazy `sent`, `delivered`, `forwarded` and `detail`, which it uses.
     pub fn record(&mut self, r: Record) {
-        let keep = match &r {
-            Record::Sent { .. } => {
-                self.counters.sent += 1;
-                self.level >= TraceLevel::Outcomes
-            }
-            Record::Delivered { .. } => {
-                self.counters.delivered += 1;
-                self.level >= TraceLevel::Outcomes
-            }
-            Record::Dropped { reason, .. } => {
-                *self.counters.dropped.entry(reason.kind()).or_default() += 1;
-                self.level >= TraceLevel::Outcomes
-            }
-            Record::Forwarded { .. } => {
-                self.counters.hops += 1;
-                self.level >= TraceLevel::Hops
-            }
+        match r {
+            Record::Sent { .. } => self.sent(|| r),
+            Record::Delivered { .. } => self.delivered(|| r),
+            Record::Forwarded { .. } => self.forwarded(|| r),
             Record::Transmitted { .. }
             | Record::Translated { .. }
             | Record::Allowed { .. }
             | Record::Encapsulated { .. }
-            | Record::Decapsulated { .. } => self.level >= TraceLevel::Hops,
-            Record::Service { .. } => self.level >= TraceLevel::Outcomes,
-        };
-        if keep {
-            self.push(r);
+            | Record::Decapsulated { .. } => self.detail(|| r),
+            Record::Dropped { ref reason, .. } => {
+                *self.counters.dropped.entry(reason.kind()).or_default() += 1;
+                if self.level >= TraceLevel::Outcomes {
+                    self.push(r);
+                }
+            }
+            Record::Service { .. } => {
+                if self.level >= TraceLevel::Outcomes {
+                    self.push(r);
+                }
+            }
         }
     }
 
