@@ -358,15 +358,27 @@ impl Topology {
     /// candidates: a wrong one there (seed 004: "make sure it's correct") breaks the peers'
     /// checks, not the client's way to the Edge. `None` for a node that is not an Edge.
     pub fn edge_public_address(&self, edge: NodeId) -> Option<Ipv4Addr> {
-        let nic = self.iface(self.node(edge).roles.edge.as_ref()?.external).addr;
-        let published = self
+        self.edge_public_addresses().get(&edge).copied()
+    }
+    /// `edge_public_address` of every Edge, in one pass over the nodes (a run with
+    /// thousands of clients looks it up once).
+    pub fn edge_public_addresses(&self) -> FxHashMap<NodeId, Ipv4Addr> {
+        // The first 1:1 NAT in file order that publishes a NIC wins.
+        let published: FxHashMap<Ipv4Addr, Ipv4Addr> = self
             .nodes
             .iter()
             .filter_map(|n| n.roles.nat.as_ref())
             .flat_map(|nat| &nat.static_nat)
-            .find(|s| s.internal == nic)
-            .map(|s| s.external);
-        Some(published.unwrap_or(nic))
+            .rev()
+            .map(|s| (s.internal, s.external))
+            .collect();
+        self.nodes
+            .iter()
+            .filter_map(|n| {
+                let nic = self.iface(n.roles.edge.as_ref()?.external).addr;
+                Some((n.id, published.get(&nic).copied().unwrap_or(nic)))
+            })
+            .collect()
     }
     pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
         self.node_by_name.get(name).copied()
