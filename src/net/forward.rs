@@ -21,17 +21,11 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
-/// Decides what `node` does with `packet`, which arrived on `arrived_on` (or was sent by the
-/// node itself when `None`). Decrements the TTL of packets it forwards (RFC 791 §3.2).
-pub fn forward(topo: &Topology, node: NodeId, arrived_on: Option<IfaceId>, packet: &mut Datagram) -> Verdict {
-    let resolved = resolve(topo, node, *packet.dst.ip());
-    decide(resolved, topo.node(node).forwarding, node, arrived_on, packet)
-}
-
 /// What `node` would do with any packet for one destination, before it looks at the
-/// packet's TTL or where it came from: the part of `forward` that depends on the topology
-/// alone, so a run can remember it per (node, destination) instead of walking the node's
-/// interfaces, routes and the egress link's members for every packet.
+/// packet's TTL or where it came from: the part of forwarding that depends on the topology
+/// alone (`decide` does the rest), so a run can remember it per (node, destination)
+/// instead of walking the node's interfaces, routes and the egress link's members for
+/// every packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resolved {
     /// The destination is one of the node's addresses.
@@ -58,9 +52,10 @@ pub fn resolve(topo: &Topology, node: NodeId, dst: Ipv4Addr) -> Resolved {
     }
 }
 
-/// `forward`'s verdict from what `resolve` found: local delivery first, then a node that
-/// does not forward drops what is not for it, then the TTL (decremented when the packet
-/// goes on), then the route.
+/// What `node` does with `packet`, which arrived on `arrived_on` (or was sent by the node
+/// itself when `None`), given what `resolve` found for its destination: local delivery
+/// first, then a node that does not forward drops what is not for it, then the TTL
+/// (decremented when the packet goes on, RFC 791 §3.2), then the route.
 pub fn decide(
     resolved: Resolved,
     forwarding: bool,
