@@ -196,7 +196,8 @@ pub struct Engine<'t> {
     /// Per node (indexed by `NodeId`): what a hop reads and changes of the node, in one
     /// cache line.
     nodes: Vec<NodeState>,
-    /// Per interface: its node, link and whether it is a tunnel (what a hop reads of it).
+    /// Per interface: its node, link, address and whether it is a tunnel (what a hop reads
+    /// of it).
     iface_hot: Vec<IfaceHot>,
     /// What each node does with packets for each destination seen (`forward::resolve`),
     /// keyed by `node << 32 | destination`. The topology does not change during a run, so
@@ -288,7 +289,7 @@ impl<'t> Engine<'t> {
             replies: BTreeSet::new(),
             services: Vec::new(),
             services_on: FxHashMap::default(),
-            edge_public: edge_public_addresses(topo),
+            edge_public: topo.edge_public_addresses(),
             service_log: None,
             link_bytes: None,
             capture: None,
@@ -688,10 +689,7 @@ impl<'t> Engine<'t> {
         let h = &mut self.services[id.0 as usize];
         let node = h.node;
         while let Some(ev) = h.service.poll_event() {
-            match self.service_log.as_mut() {
-                Some(log) => log.push(ServiceNote { at: now, node, service: id, event: ev }),
-                None => self.trace.record(Record::Service { at: now, node, service: id, event: ev }),
-            }
+            note_event(&mut self.service_log, &mut self.trace, ServiceNote { at: now, node, service: id, event: ev });
         }
     }
 
@@ -706,10 +704,11 @@ impl<'t> Engine<'t> {
                 continue;
             }
             if let Some(ev) = h.service.poll_event() {
-                match self.service_log.as_mut() {
-                    Some(log) => log.push(ServiceNote { at: now, node, service: id, event: ev }),
-                    None => self.trace.record(Record::Service { at: now, node, service: id, event: ev }),
-                }
+                note_event(
+                    &mut self.service_log,
+                    &mut self.trace,
+                    ServiceNote { at: now, node, service: id, event: ev },
+                );
                 continue;
             }
             break;
@@ -1224,23 +1223,13 @@ impl<'t> Engine<'t> {
     }
 }
 
-/// `Topology::edge_public_address` of every Edge, in one pass over the nodes.
-fn edge_public_addresses(topo: &Topology) -> FxHashMap<NodeId, Ipv4Addr> {
-    let published: FxHashMap<Ipv4Addr, Ipv4Addr> = topo
-        .nodes
-        .iter()
-        .filter_map(|n| n.roles.nat.as_ref())
-        .flat_map(|nat| &nat.static_nat)
-        .rev()
-        .map(|s| (s.internal, s.external))
-        .collect();
-    topo.nodes
-        .iter()
-        .filter_map(|n| {
-            let nic = topo.iface(n.roles.edge.as_ref()?.external).addr;
-            Some((n.id, published.get(&nic).copied().unwrap_or(nic)))
-        })
-        .collect()
+/// Keeps a service's event in the driver's log when it asked for one
+/// (`Engine::set_service_log`), else in the trace.
+fn note_event(log: &mut Option<Vec<ServiceNote>>, trace: &mut Trace, n: ServiceNote) {
+    match log {
+        Some(log) => log.push(n),
+        None => trace.record(Record::Service { at: n.at, node: n.node, service: n.service, event: n.event }),
+    }
 }
 
 /// What the engine keeps per node for the hops through it.
