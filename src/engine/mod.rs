@@ -26,7 +26,7 @@ use crate::proto::turn::RestCredential;
 use crate::proto::{TurnServer, TurnServerConfig};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
-use crate::topology::{Action, Direction, Encapsulation, IfaceId, LinkId, NodeId, NodeKind, Topology};
+use crate::topology::{Action, Direction, Encapsulation, IfaceId, LinkId, LinkProps, NodeId, NodeKind, Topology};
 use crate::trace::{PacketId, PacketSummary, Record, Trace, TraceLevel};
 use crate::wire::{Datagram, Protocol, TcpFlags, TcpHeader, Transport};
 
@@ -191,20 +191,14 @@ pub struct Engine<'t> {
     queue: EventQueue<PackedEvent>,
     packets: Vec<Option<InFlight>>,
     free: Vec<u32>,
-    /// Transmit state per interface (indexed by `IfaceId`).
-    tx: Vec<LinkTx>,
     /// Per node (indexed by `NodeId`): what a hop reads and changes of the node, in one
     /// cache line.
     nodes: Vec<NodeState>,
-    /// Per interface: its node, link, address and whether it is a tunnel (what a hop reads
-    /// of it).
-    iface_hot: Vec<IfaceHot>,
-    /// What each node does with packets for each destination seen (`forward::resolve`),
-    /// keyed by `node << 32 | destination`. The topology does not change during a run, so
-    /// the answer does not either; one probe replaces walking the node's interfaces, its
-    /// routes and the egress link's members for every packet. Grows with the (node,
-    /// destination) pairs traffic uses.
-    resolved: FxHashMap<u64, Resolved>,
+    /// Per interface (indexed by `IfaceId`): what a hop reads of it, its link's properties
+    /// and its transmit state, together (`Port`).
+    ports: Vec<Port>,
+    /// Each VPN concentrator's crypto engine (its packet budget), by node.
+    crypto: FxHashMap<NodeId, CryptoEngine>,
     /// Client tunnels learned by concentrators, keyed by (concentrator, inner address).
     sessions: BTreeMap<(NodeId, Ipv4Addr), VpnSession>,
     /// Which program owns a (node, protocol, port) socket, learned from what it sends.
@@ -214,9 +208,6 @@ pub struct Engine<'t> {
     echo: bool,
     replies: BTreeSet<PacketId>,
     services: Vec<Hosted>,
-    /// Attached services by node, in attach order (detached ones removed), so a delivery
-    /// asks only the services of its node.
-    services_on: FxHashMap<NodeId, Vec<ServiceId>>,
     /// Service events kept for the caller to drain, when asked (`set_service_log`).
     service_log: Option<Vec<ServiceNote>>,
     /// Each Edge's public address (`Topology::edge_public_address`), found once: looking it
@@ -236,11 +227,24 @@ pub struct Engine<'t> {
 impl<'t> Engine<'t> {
     pub fn new(topo: &'t Topology, rng: SimRng, limits: Limits, level: TraceLevel) -> Self {
         let root = rng;
-        let tx = topo
+        let ports = topo
             .ifaces
             .iter()
             .map(|f| {
-                LinkTx::new(rng.fork_fmt(format_args!("link/{}/{}", topo.link(f.link).name, topo.iface_label(f.id))))
+                let link = topo.link(f.link);
+                Port {
+                    hot: IfaceHot { node: f.node, link: f.link, addr: f.addr, is_tunnel: f.is_tunnel },
+                    props: link.props,
+                    tx: LinkTx::new(rng.fork_fmt(format_args!("link/{}/{}", link.name, topo.iface_label(f.id)))),
+                }
+            })
+            .collect();
+        let crypto = topo
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                let c = n.roles.concentrator.as_ref()?;
+                Some((n.id, CryptoEngine::new(c, rng.fork_fmt(format_args!("vpn/{}", n.name)))))
             })
             .collect();
         let nodes = topo
@@ -255,32 +259,24 @@ impl<'t> Engine<'t> {
                 NodeState {
                     nat: r.nat.clone().map(|c| Box::new(Nat::new(c, rng.fork_fmt(format_args!("nat/{}", n.name))))),
                     firewall: r.firewall.clone().map(|c| Box::new(Firewall::new(c))),
-                    crypto: r
-                        .concentrator
-                        .as_ref()
-                        .map(|c| Box::new(CryptoEngine::new(c, rng.fork_fmt(format_args!("vpn/{}", n.name))))),
                     bits,
                     last: None,
+                    resolved: None,
+                    services: Box::default(),
                 }
             })
-            .collect();
-        let iface_hot = topo
-            .ifaces
-            .iter()
-            .map(|f| IfaceHot { node: f.node, link: f.link, addr: f.addr, is_tunnel: f.is_tunnel })
             .collect();
         Engine {
             topo,
             nodes,
-            iface_hot,
-            resolved: FxHashMap::default(),
+            ports,
+            crypto,
             rng: root,
             now: SimTime::ZERO,
             limits,
             queue: EventQueue::new(),
             packets: Vec::new(),
             free: Vec::new(),
-            tx,
             sessions: BTreeMap::new(),
             sockets: FxHashMap::default(),
             apps: Vec::new(),
@@ -288,7 +284,6 @@ impl<'t> Engine<'t> {
             echo: false,
             replies: BTreeSet::new(),
             services: Vec::new(),
-            services_on: FxHashMap::default(),
             edge_public: topo.edge_public_addresses(),
             service_log: None,
             link_bytes: None,
@@ -503,7 +498,8 @@ impl<'t> Engine<'t> {
     pub fn attach(&mut self, node: NodeId, service: Service) -> ServiceId {
         let id = ServiceId(self.services.len() as u32);
         self.services.push(Hosted { node, service, armed: None });
-        self.services_on.entry(node).or_default().push(id);
+        let on = &mut self.nodes[node.0 as usize].services;
+        *on = on.iter().copied().chain([id]).collect();
         self.poll_service(id);
         id
     }
@@ -516,9 +512,8 @@ impl<'t> Engine<'t> {
     pub fn detach(&mut self, id: ServiceId) -> Service {
         let h = &mut self.services[id.0 as usize];
         h.armed = None;
-        if let Some(list) = self.services_on.get_mut(&h.node) {
-            list.retain(|&s| s != id);
-        }
+        let on = &mut self.nodes[h.node.0 as usize].services;
+        *on = on.iter().copied().filter(|&s| s != id).collect();
         let inert = Service::Registrar(Box::new(Registrar::new(Vec::new(), None)));
         std::mem::replace(&mut h.service, inert)
     }
@@ -727,7 +722,7 @@ impl<'t> Engine<'t> {
 
     /// A packet arrives on `iface`: NAT and tunnel handling, then routing.
     fn arrive(&mut self, slot: u32, iface: IfaceId) {
-        let hot = self.iface_hot[iface.0 as usize];
+        let hot = self.ports[iface.0 as usize].hot;
         let node = hot.node;
         // Tunnel packets for this device are its own business, before any NAT lookup (an
         // IPsec peer terminating on a NAT box's public address).
@@ -782,14 +777,15 @@ impl<'t> Engine<'t> {
         let resolved = match state.last {
             // Addressed to the interface it came in on: delivered here, whatever else the
             // node routes (a host's own traffic alternates with what it receives).
-            _ if arrived_on.is_some_and(|i| self.iface_hot[i.0 as usize].addr == dst) => Resolved::Local,
+            _ if arrived_on.is_some_and(|i| self.ports[i.0 as usize].hot.addr == dst) => Resolved::Local,
             // A host sends most of its packets to one peer: the node's own memo answers
             // without a probe into the shared cache.
             Some((to, r)) if to == dst => r,
             _ => {
-                let r = *self
+                let r = *state
                     .resolved
-                    .entry(u64::from(node.0) << 32 | u64::from(u32::from(dst)))
+                    .get_or_insert_default()
+                    .entry(u32::from(dst))
                     .or_insert_with(|| resolve(topo, node, dst));
                 state.last = Some((dst, r));
                 r
@@ -856,19 +852,18 @@ impl<'t> Engine<'t> {
                 }
             }
         }
-        let hot = self.iface_hot[via.0 as usize];
-        if hot.is_tunnel {
+        let port = &mut self.ports[via.0 as usize];
+        if port.hot.is_tunnel {
             return self.encapsulate(slot, node, arrived_on, via, to);
         }
-        let p = self.packet(slot);
+        let p = self.packets[slot as usize].as_ref().expect("invariant: an event's packet is in flight");
         let (id, size, dont_fragment) = (p.id, p.datagram.wire_len() as u32, p.datagram.dont_fragment);
-        let link = hot.link;
-        let props = &topo.link(link).props;
-        if size > props.mtu {
-            let reason = DropReason::MtuExceeded { node, iface: via, size, mtu: props.mtu, dont_fragment };
+        let link = port.hot.link;
+        if size > port.props.mtu {
+            let reason = DropReason::MtuExceeded { node, iface: via, size, mtu: port.props.mtu, dont_fragment };
             return self.drop_packet(slot, reason);
         }
-        match self.tx[via.0 as usize].transmit(self.now, props, size) {
+        match port.tx.transmit(self.now, &port.props, size) {
             Ok(transit) => {
                 if let Some(counts) = self.link_bytes.as_mut() {
                     counts[via.0 as usize] += size as u64;
@@ -1033,7 +1028,7 @@ impl<'t> Engine<'t> {
         let mut delay = SimDuration::ZERO;
         if is_concentrator {
             self.learn_session(node, *inner.src.ip(), outer_src);
-            match self.nodes[node.0 as usize].crypto.as_mut().and_then(|c| c.admit(self.now)) {
+            match self.crypto.get_mut(&node).and_then(|c| c.admit(self.now)) {
                 Some(d) => delay = d,
                 None => return self.drop_packet(slot, DropReason::ConcentratorBusy { node }),
             }
@@ -1108,7 +1103,7 @@ impl<'t> Engine<'t> {
             outer: PacketSummary::of(&outer),
         });
         p.datagram = outer;
-        let delay = match self.nodes[node.0 as usize].crypto.as_mut() {
+        let delay = match self.crypto.get_mut(&node) {
             Some(c) => match c.admit(self.now) {
                 Some(d) => d,
                 None => return self.drop_packet(slot, DropReason::ConcentratorBusy { node }),
@@ -1134,11 +1129,11 @@ impl<'t> Engine<'t> {
             iface,
             summary: PacketSummary::of(&p.datagram),
         });
-        let listener = self.services_on.get(&node).and_then(|ids| {
-            ids.iter()
-                .copied()
-                .find(|id| self.services[id.0 as usize].service.listens(p.datagram.protocol(), p.datagram.dst))
-        });
+        let listener = self.nodes[node.0 as usize]
+            .services
+            .iter()
+            .copied()
+            .find(|id| self.services[id.0 as usize].service.listens(p.datagram.protocol(), p.datagram.dst));
         if let Some(id) = listener {
             if self.services[id.0 as usize].service.handle_packet(self.now, &p.datagram) {
                 self.poll_events(id);
@@ -1232,20 +1227,36 @@ fn note_event(log: &mut Option<Vec<ServiceNote>>, trace: &mut Trace, n: ServiceN
     }
 }
 
-/// What the engine keeps per node for the hops through it.
+/// What the engine keeps per node for the hops through it: one cache line.
 #[derive(Debug)]
+#[repr(align(64))]
 struct NodeState {
-    /// NAT, firewall and crypto-engine state: boxed, so the many nodes without them cost
-    /// a pointer each rather than the state's size.
+    /// NAT and firewall state: boxed, so the many nodes without them cost a pointer each
+    /// rather than the state's size.
     nat: Option<Box<Nat>>,
     firewall: Option<Box<Firewall>>,
-    crypto: Option<Box<CryptoEngine>>,
+    /// The services attached here, in attach order (detached ones removed), so a delivery
+    /// asks only the services of its node. Rebuilt on attach and detach, which are rare
+    /// beside deliveries.
+    services: Box<[ServiceId]>,
     /// `FORWARDS`, `HOST_STYLE` and `TUNNEL_END`: what every hop asks of its node, without
     /// a read of the whole topology `Node`.
     bits: u8,
     /// The last destination routed here and what `forward::resolve` said of it.
     last: Option<(Ipv4Addr, Resolved)>,
+    /// What the node does with packets for each destination it has seen
+    /// (`forward::resolve`), made on the first miss of `last`. The topology does not change
+    /// during a run, so neither does the answer; one probe replaces walking the node's
+    /// interfaces, its routes and the egress link's members for every packet. One table per
+    /// node rather than one for the run: a busy router's entries stay together (and in
+    /// cache) instead of being spread over a table holding every node's. Grows with the
+    /// destinations traffic through the node uses.
+    resolved: Option<Box<FxHashMap<u32, Resolved>>>,
 }
+
+// A hop reads one line of its node and at most three of its interface.
+const _: () = assert!(std::mem::size_of::<NodeState>() == 64);
+const _: () = assert!(std::mem::size_of::<Port>() <= 192);
 
 /// `NodeState::bits`: the node routes packets not addressed to it.
 const FORWARDS: u8 = 1;
@@ -1255,7 +1266,18 @@ const HOST_STYLE: u8 = 2;
 /// end), so only these nodes look for one.
 const TUNNEL_END: u8 = 4;
 
-/// What a hop reads of an interface, copied out of the topology into a dense array.
+/// One interface as the hops through it see it: read on arrival (`hot`), and on the way
+/// out also its link's properties and its transmitter. Copied out of the topology into one
+/// dense, cache-line-aligned array, so a hop reads two or three neighbouring lines instead
+/// of the topology's `Interface` and `Link` and a separate transmitter.
+#[repr(align(64))]
+struct Port {
+    hot: IfaceHot,
+    props: LinkProps,
+    tx: LinkTx,
+}
+
+/// What a hop reads of an interface on arrival.
 #[derive(Clone, Copy, Debug)]
 struct IfaceHot {
     node: NodeId,
