@@ -213,8 +213,8 @@ pub struct Engine<'t> {
     /// Each Edge's public address (`Topology::edge_public_address`), found once: looking it
     /// up scans every node, too slow to repeat for each of thousands of clients.
     edge_public: FxHashMap<NodeId, Ipv4Addr>,
-    /// Bytes put on each interface's link so far (indexed by `IfaceId`), when counting.
-    link_bytes: Option<Vec<u64>>,
+    /// Whether `link_bytes` reports the ports' byte counts (`set_link_counters`).
+    link_counting: bool,
     /// Every datagram as it went onto a link, when capturing (for pcap).
     capture: Option<Vec<(SimTime, Datagram)>>,
     next_packet: u64,
@@ -236,6 +236,7 @@ impl<'t> Engine<'t> {
                     hot: IfaceHot { node: f.node, link: f.link, addr: f.addr, is_tunnel: f.is_tunnel },
                     props: link.props,
                     tx: LinkTx::new(rng.fork_fmt(format_args!("link/{}/{}", link.name, topo.iface_label(f.id)))),
+                    bytes: 0,
                 }
             })
             .collect();
@@ -286,7 +287,7 @@ impl<'t> Engine<'t> {
             services: Vec::new(),
             edge_public: topo.edge_public_addresses(),
             service_log: None,
-            link_bytes: None,
+            link_counting: false,
             capture: None,
             next_packet: 1,
             events: 0,
@@ -539,13 +540,17 @@ impl<'t> Engine<'t> {
 
     /// Counts the bytes (IPv4 total length) each interface puts on its link, from now on.
     pub fn set_link_counters(&mut self, on: bool) {
-        self.link_bytes = on.then(|| vec![0; self.topo.ifaces.len()]);
+        self.link_counting = on;
+        for port in &mut self.ports {
+            port.bytes = 0;
+        }
     }
 
-    /// Bytes each interface has put on its link since counting started (indexed by
-    /// `IfaceId`); empty when not counting.
-    pub fn link_bytes(&self) -> &[u64] {
-        self.link_bytes.as_deref().unwrap_or_default()
+    /// Bytes each interface has put on its link since counting started (in `IfaceId`
+    /// order); nothing when not counting.
+    pub fn link_bytes(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
+        let ports = if self.link_counting { &self.ports[..] } else { &[] };
+        ports.iter().map(|p| p.bytes)
     }
 
     /// The service `id`, to read its state.
@@ -865,9 +870,8 @@ impl<'t> Engine<'t> {
         }
         match port.tx.transmit(self.now, &port.props, size) {
             Ok(transit) => {
-                if let Some(counts) = self.link_bytes.as_mut() {
-                    counts[via.0 as usize] += size as u64;
-                }
+                // Counted whether or not anyone asked: the line is in cache, a test is not cheaper.
+                port.bytes += size as u64;
                 if let Some(c) = self.capture.as_mut() {
                     c.push((self.now, self.packets[slot as usize].as_ref().expect("in flight").datagram.clone()));
                 }
@@ -1275,6 +1279,8 @@ struct Port {
     hot: IfaceHot,
     props: LinkProps,
     tx: LinkTx,
+    /// Bytes put on the link since `set_link_counters` last reset them.
+    bytes: u64,
 }
 
 /// What a hop reads of an interface on arrival.

@@ -71,12 +71,19 @@ impl LinkTx {
     pub fn transmit(&mut self, now: SimTime, props: &LinkProps, size: u32) -> Result<Transit, LinkDrop> {
         let mut transit = Transit { latency: props.latency, ..Transit::default() };
         if let Some(bps) = props.bandwidth {
-            while let Some(&(done, bytes)) = self.backlog.front() {
-                if done > now {
-                    break;
+            if self.busy_until <= now {
+                // Idle: everything queued has left (each finished by `busy_until`), so
+                // forget it without reading the entries.
+                self.backlog.clear();
+                self.backlog_bytes = 0;
+            } else {
+                while let Some(&(done, bytes)) = self.backlog.front() {
+                    if done > now {
+                        break;
+                    }
+                    self.backlog.pop_front();
+                    self.backlog_bytes -= bytes as u64;
                 }
-                self.backlog.pop_front();
-                self.backlog_bytes -= bytes as u64;
             }
             let full = match props.queue {
                 QueueLimit::Packets(n) => self.backlog.len() >= n as usize,

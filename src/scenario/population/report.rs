@@ -249,8 +249,7 @@ impl LoadSampler {
             self.last_relay[i] = total;
             self.edges[i].push(EdgePoint { at: now, allocations, relay_bps });
         }
-        let bytes = e.link_bytes();
-        for (i, &b) in bytes.iter().enumerate() {
+        for (i, b) in e.link_bytes().enumerate() {
             if full {
                 self.peak_link[i] = self.peak_link[i].max(per_sec(b - self.last_link[i]));
             }
