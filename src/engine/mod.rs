@@ -512,9 +512,10 @@ impl<'t> Engine<'t> {
     /// leaves from `node`, its timers are honoured.
     pub fn attach(&mut self, node: NodeId, service: Service) -> ServiceId {
         let id = ServiceId(self.services.len() as u32);
+        let mask = service.protocols();
         self.services.push(Hosted { node, service, armed: None });
         let on = &mut self.nodes[node.0 as usize].services;
-        *on = on.iter().copied().chain([id]).collect();
+        *on = on.iter().copied().chain([(id, mask)]).collect();
         self.poll_service(id);
         id
     }
@@ -528,7 +529,7 @@ impl<'t> Engine<'t> {
         let h = &mut self.services[id.0 as usize];
         h.armed = None;
         let on = &mut self.nodes[h.node.0 as usize].services;
-        *on = on.iter().copied().filter(|&s| s != id).collect();
+        *on = on.iter().copied().filter(|&(s, _)| s != id).collect();
         let inert = Service::Registrar(Box::new(Registrar::new(Vec::new(), None)));
         std::mem::replace(&mut h.service, inert)
     }
@@ -1147,11 +1148,22 @@ impl<'t> Engine<'t> {
             iface,
             summary: PacketSummary::of(&p.datagram),
         });
+        let (protocol, dst) = (p.datagram.protocol(), p.datagram.dst);
+        let bit = service::proto_bit(protocol);
         let listener = self.nodes[node.0 as usize]
             .services
             .iter()
-            .copied()
-            .find(|id| self.services[id.0 as usize].service.listens(p.datagram.protocol(), p.datagram.dst));
+            .filter(|&&(_, mask)| mask & bit != 0)
+            .map(|&(id, _)| id)
+            .find(|id| self.services[id.0 as usize].service.listens(protocol, dst));
+        debug_assert!(
+            self.nodes[node.0 as usize]
+                .services
+                .iter()
+                .filter(|&&(_, mask)| mask & bit == 0)
+                .all(|&(id, _)| !self.services[id.0 as usize].service.listens(protocol, dst)),
+            "invariant: a service listens only on the protocols it declares"
+        );
         if let Some(id) = listener {
             if self.services[id.0 as usize].service.handle_packet(self.now, &p.datagram) {
                 self.poll_events(id);
@@ -1266,10 +1278,11 @@ struct NodeState {
     /// rather than the state's size.
     nat: Option<Box<Nat>>,
     firewall: Option<Box<Firewall>>,
-    /// The services attached here, in attach order (detached ones removed), so a delivery
-    /// asks only the services of its node. Rebuilt on attach and detach, which are rare
-    /// beside deliveries.
-    services: Box<[ServiceId]>,
+    /// The services attached here, in attach order (detached ones removed), each with the
+    /// protocols it can listen on (`Service::protocols`): a delivery asks only the services
+    /// of its node that could want it (RTP passes the user agent by without reading it).
+    /// Rebuilt on attach and detach, which are rare beside deliveries.
+    services: Box<[(ServiceId, u8)]>,
     /// `FORWARDS`, `HOST_STYLE` and `TUNNEL_END`: what every hop asks of its node, without
     /// a read of the whole topology `Node`.
     bits: u8,

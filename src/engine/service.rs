@@ -15,6 +15,19 @@ use crate::wire::{Datagram, Protocol};
 #[serde(transparent)]
 pub struct ServiceId(pub u32);
 
+/// `Service::protocols`: UDP.
+pub const PROTO_UDP: u8 = 1;
+/// `Service::protocols`: TCP.
+pub const PROTO_TCP: u8 = 2;
+
+/// The `Service::protocols` bit of `p`.
+pub fn proto_bit(p: Protocol) -> u8 {
+    match p {
+        Protocol::Udp => PROTO_UDP,
+        Protocol::Tcp => PROTO_TCP,
+    }
+}
+
 /// A protocol endpoint running on a node.
 #[derive(Debug)]
 pub enum Service {
@@ -39,6 +52,17 @@ pub enum ServiceEvent {
 
 impl Service {
     /// Whether a packet for `dst` over `protocol` is this service's.
+    /// The transport protocols this service can ever listen on (`PROTO_UDP`, `PROTO_TCP`),
+    /// by kind alone: lets a delivery pass over a service without reading it.
+    pub fn protocols(&self) -> u8 {
+        match self {
+            Service::Stun(_) => PROTO_UDP,
+            Service::TurnClient(c) => proto_bit(c.protocol()),
+            Service::Registrar(_) | Service::UserAgent(_) => PROTO_TCP,
+            Service::Turn(_) | Service::Media(_) => PROTO_UDP | PROTO_TCP,
+        }
+    }
+
     pub fn listens(&self, protocol: Protocol, dst: SocketAddrV4) -> bool {
         match self {
             Service::Stun(s) => protocol == Protocol::Udp && s.addresses().contains(&dst),
