@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddrV4;
 
 use super::candidate::{Candidate, CandidateType, TcpType};
-use super::checklist::{CandidatePair, CheckRecord, PairId, PairReason, PairState, form_pairs};
+use super::checklist::{CandidatePair, CheckRecord, PairFoundation, PairId, PairReason, PairState, form_pairs};
 use super::priority::{LocalCandidateSpec, Ranker, candidate_priority, type_preference};
 use super::stun::{self, CheckRequest, Incoming};
 use super::{AgentState, FailReason, IceConfig, IceDiscard, IceEvent, Nomination, Role, Transmit};
@@ -442,10 +442,10 @@ impl IceAgent {
         }
         // A foundation is busy while one of its pairs is Waiting or In-Progress; the list is
         // short, so scanning it beats building a set.
-        let busy = |f: &str| {
+        let busy = |f: &PairFoundation| {
             self.pairs
                 .iter()
-                .any(|q| matches!(q.state, PairState::Waiting | PairState::InProgress) && q.foundation == f)
+                .any(|q| matches!(q.state, PairState::Waiting | PairState::InProgress) && q.foundation == *f)
         };
         let id = self
             .pairs

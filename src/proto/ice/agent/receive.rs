@@ -3,7 +3,7 @@
 use std::net::SocketAddrV4;
 
 use super::{Early, IceAgent, MAX_CHECKS_PER_PAIR, Outstanding, Triggered, is_receiving};
-use crate::proto::ice::candidate::{Candidate, CandidateType, TcpType};
+use crate::proto::ice::candidate::{Candidate, CandidateType, Foundation, TcpType};
 use crate::proto::ice::checklist::{CandidatePair, PairId, PairReason, PairState, priority_for};
 use crate::proto::ice::priority::LocalCandidateSpec;
 use crate::proto::ice::stun::{self, Request};
@@ -77,7 +77,7 @@ impl IceAgent {
                 self.prflx_remotes += 1;
                 let lc = &self.local[li];
                 let c = Candidate {
-                    foundation: format!("prflx{}", self.prflx_remotes),
+                    foundation: Foundation::numbered("prflx", self.prflx_remotes),
                     component: lc.component,
                     protocol,
                     priority,
