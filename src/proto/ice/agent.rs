@@ -108,6 +108,14 @@ pub struct IceAgent {
     selected: Option<PairId>,
     consent: Option<Consent>,
     prflx_remotes: u32,
+    /// Some pair's local candidate is passive TCP (pairs are never removed, so this only
+    /// ever turns on): until then no pair waits on `passive_deadline`, and asking costs no
+    /// scan.
+    passive_pairs: bool,
+    /// `next_deadline()` as of the end of the last input: every public method that changes
+    /// the agent ends by refreshing it, so `poll_timeout`, asked after every packet the
+    /// endpoint handles, reads a field instead of scanning transactions and pairs.
+    deadline: Option<SimTime>,
     out: VecDeque<Transmit>,
     events: VecDeque<IceEvent>,
 }
@@ -140,6 +148,8 @@ impl IceAgent {
             selected: None,
             consent: None,
             prflx_remotes: 0,
+            passive_pairs: false,
+            deadline: None,
             out: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -162,6 +172,7 @@ impl IceAgent {
         self.local.push(c.clone());
         if self.started && self.is_live() {
             self.extend_pairs_of(Some(std::slice::from_ref(&c)), None);
+            self.refresh_deadline();
         }
         c
     }
@@ -192,6 +203,7 @@ impl IceAgent {
         self.remote.push(c.clone());
         if self.started && self.is_live() {
             self.extend_pairs_of(None, Some(std::slice::from_ref(&c)));
+            self.refresh_deadline();
         }
     }
 
@@ -201,6 +213,11 @@ impl IceAgent {
         if self.started {
             return;
         }
+        self.start(now);
+        self.refresh_deadline();
+    }
+
+    fn start(&mut self, now: SimTime) {
         self.started = true;
         self.started_at = now;
         self.state = AgentState::Running;
@@ -253,12 +270,14 @@ impl IceAgent {
             Incoming::Response(msg) => self.handle_response(now, local, protocol, from, &msg),
         };
         self.tick(now);
+        self.refresh_deadline();
         ours
     }
 
     /// Retransmits, times out, keeps consent, nominates and sends the next paced check.
     pub fn handle_timeout(&mut self, now: SimTime) {
         self.tick(now);
+        self.refresh_deadline();
     }
 
     /// What to send: from which local address (a host address, or a relayed address the
@@ -272,6 +291,17 @@ impl IceAgent {
     }
 
     pub fn poll_timeout(&self) -> Option<SimTime> {
+        debug_assert_eq!(self.deadline, self.next_deadline(), "invariant: the deadline follows every input");
+        self.deadline
+    }
+
+    fn refresh_deadline(&mut self) {
+        self.deadline = self.next_deadline();
+    }
+
+    /// The earliest retransmission or transaction timeout, paced check, nomination,
+    /// consent check or passive TCP deadline.
+    fn next_deadline(&self) -> Option<SimTime> {
         let txs = self.pending.values().map(|o| o.tx.next_timeout());
         let consent = self.consent.iter().flat_map(|c| [c.next_send, c.last_response + self.cfg.consent_timeout]);
         txs.chain(self.next_check_at).chain(self.settle_deadline()).chain(consent).chain(self.passive_deadline()).min()
@@ -308,25 +338,25 @@ impl IceAgent {
     }
 
     fn run_transactions(&mut self, now: SimTime) {
-        let mut resend = Vec::new();
+        // Retransmissions go out in id order as their timers are visited (none of them
+        // changes another's timer); expiries are handled after all of them.
         let mut expired = Vec::new();
-        for (tid, o) in self.pending.iter_mut() {
+        for i in 0..self.pending.len() {
+            let Some((&tid, o)) = self.pending.get_index_mut(i) else { break };
             match o.tx.handle_timeout(now) {
                 TimerAction::Wait => {}
                 TimerAction::Retransmit if o.cancelled || o.consent => {}
-                TimerAction::Retransmit => resend.push((o.local, o.protocol, o.remote, o.tx.bytes.clone(), *tid)),
-                TimerAction::GiveUp => expired.push(*tid),
+                TimerAction::Retransmit => {
+                    let (local, protocol, remote, bytes) = (o.local, o.protocol, o.remote, o.tx.bytes.clone());
+                    let (pair, sends) = (o.pair, o.tx.sends());
+                    self.record(pair, tid, |r| {
+                        r.sends = sends;
+                        r.retransmitted_at.push(now);
+                    });
+                    self.send(local, protocol, remote, bytes, Some(tid));
+                }
+                TimerAction::GiveUp => expired.push(tid),
             }
-        }
-        for (local, protocol, remote, bytes, tid) in resend {
-            if let Some(o) = self.pending.get(&tid) {
-                let (pair, sends) = (o.pair, o.tx.sends());
-                self.record(pair, tid, |r| {
-                    r.sends = sends;
-                    r.retransmitted_at.push(now);
-                });
-            }
-            self.send(local, protocol, remote, bytes, Some(tid));
         }
         for tid in expired {
             let Some(o) = self.pending.remove(&tid) else { continue };
@@ -677,9 +707,15 @@ impl IceAgent {
                 state: p.state,
                 reason: p.reason.clone().unwrap_or(PairReason::FirstOfFoundation),
             });
-            self.pairs.push(p);
+            self.add_pair(p);
         }
         self.sort_pairs();
+    }
+
+    /// Appends a new pair (the caller sorts the list again).
+    fn add_pair(&mut self, p: CandidatePair) {
+        self.passive_pairs |= !can_originate(&p);
+        self.pairs.push(p);
     }
 
     fn sort_pairs(&mut self) {
@@ -723,7 +759,8 @@ impl IceAgent {
     /// A pair whose local candidate is passive TCP waits for the peer to connect; we give
     /// up on it when an active check would have failed too (Ti after the start).
     fn passive_deadline(&self) -> Option<SimTime> {
-        let waiting = self.state == AgentState::Running
+        let waiting = self.passive_pairs
+            && self.state == AgentState::Running
             && self
                 .pairs
                 .iter()

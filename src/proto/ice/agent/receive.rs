@@ -131,7 +131,7 @@ impl IceAgent {
                     state: PairState::Frozen,
                     reason: PairReason::Triggered { from },
                 });
-                self.pairs.push(p);
+                self.add_pair(p);
                 self.sort_pairs();
                 id
             }
@@ -319,7 +319,7 @@ impl IceAgent {
                 state: PairState::Succeeded,
                 reason: PairReason::DiscoveredBy { checked: checked_id },
             });
-            self.pairs.push(p);
+            self.add_pair(p);
             self.sort_pairs();
             id
         };
