@@ -527,7 +527,7 @@ impl IceAgent {
     // ----- sending -----
 
     fn send_request(&mut self, now: SimTime, id: PairId, nominate: bool, consent: bool) {
-        let (Some(_), Some(key)) = (&self.check_username, self.remote_key.clone()) else { return };
+        let (Some(username), Some(key)) = (&self.check_username, &self.remote_key) else { return };
         let Some(p) = self.pair(id) else { return };
         let (local, remote, protocol) = (p.local.base, p.remote.address, p.local.protocol);
         // §7.1.1: PRIORITY = what a peer-reflexive candidate from this base would get.
@@ -536,17 +536,17 @@ impl IceAgent {
         let use_candidate =
             self.role == Role::Controlling && !consent && (nominate || self.cfg.nomination == Nomination::Aggressive);
         let transaction = TransactionId::derive(self.cfg.seed, self.counter);
-        self.counter += 1;
         let bytes = stun::build_request(&CheckRequest {
             transaction,
-            username: self.check_username.as_deref().unwrap_or_default(),
-            key: &key,
+            username,
+            key,
             priority,
             role: self.role,
             tie_breaker: self.cfg.tie_breaker,
             use_candidate,
         })
         .expect("a Binding request with short attributes always encodes");
+        self.counter += 1;
         // §7.3.1.4: a new check on a pair supersedes its outstanding one.
         if !consent {
             for o in self.pending.values_mut().filter(|o| o.pair == id && !o.consent) {
@@ -674,11 +674,13 @@ impl IceAgent {
     }
 
     fn extend_pairs(&mut self, all_locals: &[Candidate], locals: &[Candidate], remotes: &[Candidate]) {
-        let batch = form_pairs(all_locals, remotes, self.role == Role::Controlling, self.next_pair_id);
-        let batch: Vec<CandidatePair> = batch
-            .into_iter()
-            .filter(|p| locals.iter().any(|l| l.base == p.local.base || l.address == p.local.address))
-            .collect();
+        let mut batch = form_pairs(all_locals, remotes, self.role == Role::Controlling, self.next_pair_id);
+        // Pairs of every local candidate with the new remote ones (all of them, at the start)
+        // need no filtering: each pair's local candidate is one of `locals` itself.
+        if !std::ptr::eq(locals, all_locals) {
+            batch.retain(|p| locals.iter().any(|l| l.base == p.local.base || l.address == p.local.address));
+        }
+        self.pairs.reserve(batch.len());
         for mut p in batch {
             self.next_pair_id = self.next_pair_id.max(p.id.0 + 1);
             if p.state != PairState::Cancelled {

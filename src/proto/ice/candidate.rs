@@ -387,7 +387,8 @@ fn push_decimal(s: &mut String, mut n: u32) {
             break;
         }
     }
-    digits[i..].iter().for_each(|&d| s.push(char::from(d)));
+    // ASCII digits: always UTF-8.
+    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 /// Appends `a`'s dotted-quad IP, `between`, then its port.

@@ -214,7 +214,8 @@ pub fn check_source<'a>(local: &'a Candidate, locals: &'a [Candidate]) -> Option
 /// the initial states (§6.1.2.6). Ids start at `first_id`. Returns the pairs in priority
 /// order, pruned ones included (as `Cancelled`).
 pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool, first_id: u32) -> Vec<CandidatePair> {
-    let mut raw: Vec<(Candidate, Candidate, u64)> = Vec::with_capacity(locals.len() * remotes.len());
+    // (check source, remote, priority) by index: candidates are copied once, into the pair.
+    let mut raw: Vec<(&Candidate, &Candidate, u64)> = Vec::with_capacity(locals.len() * remotes.len());
     for l in locals {
         for r in remotes {
             if !l.can_pair_with(r) {
@@ -224,7 +225,7 @@ pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool
             // the base (§6.1.2.4: "replace with its base").
             let p = priority_for(l, r, controlling);
             if let Some(src) = check_source(l, locals) {
-                raw.push((src.clone(), r.clone(), p));
+                raw.push((src, r, p));
             }
         }
     }
@@ -233,7 +234,7 @@ pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool
     let mut out: Vec<CandidatePair> = Vec::with_capacity(raw.len());
     for (i, (l, r, p)) in raw.into_iter().enumerate() {
         let id = PairId(first_id + i as u32);
-        let mut pair = CandidatePair::new(id, l, r, controlling);
+        let mut pair = CandidatePair::new(id, l.clone(), r.clone(), controlling);
         pair.priority = p;
         // §6.1.2.4: same local base and same remote candidate: keep the higher priority.
         if let Some(kept) = out.iter().find(|q| {

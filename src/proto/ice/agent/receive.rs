@@ -206,8 +206,7 @@ impl IceAgent {
             return late;
         }
         // §7.2.5: responses are signed with the peer's password; others are dropped.
-        let key = self.remote_key.clone();
-        if key.is_none_or(|k| verify_integrity(msg.bytes(), &k).is_err()) {
+        if self.remote_key.as_ref().is_none_or(|k| verify_integrity(msg.bytes(), k).is_err()) {
             self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::BadIntegrity });
             return true;
         }
