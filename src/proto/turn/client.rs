@@ -20,7 +20,7 @@ use crate::proto::transaction::{TimerAction, Transaction, Transactions};
 use crate::time::{SimDuration, SimTime};
 use crate::wire::stun::{
     Attribute, Class, HEADER_LEN, IntegrityKey, MessageView, MessageWriter, Method, ParseError, TRANSPORT_UDP,
-    TransactionId, pad4, types, verify_integrity,
+    TransactionId, pad4, types,
 };
 use crate::wire::turn::{CHANNEL_MAX, CHANNEL_MIN, ChannelData, Frame};
 use crate::wire::{Datagram, Protocol};
@@ -501,7 +501,7 @@ impl TurnClient {
         if p.signed
             && msg.has_integrity()
             && let Some(key) = &self.key
-            && verify_integrity(msg.bytes(), key).is_err()
+            && msg.verify_integrity(key).is_err()
         {
             self.pending.insert(msg.transaction_id, p);
             return self.discard(self.cfg.server, Discard::BadIntegrity);

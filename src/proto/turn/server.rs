@@ -19,7 +19,7 @@ use crate::proto::stun_server::answer_binding;
 use crate::time::{SimDuration, SimTime};
 use crate::wire::stun::{
     Attribute, Class, HEADER_LEN, IntegrityKey, MessageView, MessageWriter, Method, ParseError, TRANSPORT_UDP,
-    TransactionId, pad4, types, verify_integrity,
+    TransactionId, pad4, types,
 };
 use crate::wire::turn::{ChannelData, Frame, is_valid_channel};
 use crate::wire::{Datagram, Protocol, Transport};
@@ -438,7 +438,7 @@ impl TurnServer {
             return Err(Reject::challenge(438, "Stale Nonce"));
         }
         let key = self.long_term_key(user, realm);
-        let valid = realm == self.cfg.realm && verify_integrity(msg.bytes(), &key).is_ok();
+        let valid = realm == self.cfg.realm && msg.verify_integrity(&key).is_ok();
         if let Some(a) = self.allocations.get(&tuple)
             && (a.username != user || !valid)
         {

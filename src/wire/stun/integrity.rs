@@ -198,6 +198,11 @@ impl std::fmt::Debug for IntegrityKey {
 /// attribute after it is ignored, as decoding ignores it.
 pub fn verify_integrity(bytes: &[u8], key: &IntegrityKey) -> Result<(), IntegrityError> {
     let (offset, tag) = find_integrity(bytes, types::MESSAGE_INTEGRITY)?;
+    verify_at(bytes, key, offset, tag)
+}
+
+/// Checks `tag`, the value of the MESSAGE-INTEGRITY at body offset `offset` of `bytes`.
+pub(crate) fn verify_at(bytes: &[u8], key: &IntegrityKey, offset: usize, tag: &[u8]) -> Result<(), IntegrityError> {
     let length = ((offset + 4 + 20) as u16).to_be_bytes();
     let expected = if bytes.get(2..4) == Some(&length[..]) {
         // MESSAGE-INTEGRITY ends the length (no FINGERPRINT after it): one slice.

@@ -10,7 +10,7 @@ use crate::proto::ice::stun::{self, Request};
 use crate::proto::ice::{AgentState, IceDiscard, IceEvent, Nomination, Role, RoleChangeReason};
 use crate::time::SimTime;
 use crate::wire::Protocol;
-use crate::wire::stun::{Class, MessageView, verify_integrity};
+use crate::wire::stun::{Class, MessageView};
 
 impl IceAgent {
     // ----- requests (§7.3) -----
@@ -206,7 +206,7 @@ impl IceAgent {
             return late;
         }
         // §7.2.5: responses are signed with the peer's password; others are dropped.
-        if self.remote_key.as_ref().is_none_or(|k| verify_integrity(msg.bytes(), k).is_err()) {
+        if self.remote_key.as_ref().is_none_or(|k| msg.verify_integrity(k).is_err()) {
             self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::BadIntegrity });
             return true;
         }
