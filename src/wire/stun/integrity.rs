@@ -100,15 +100,23 @@ impl HmacSha1 {
         for part in parts {
             len += part.len() as u64;
             let mut rest = *part;
-            while !rest.is_empty() {
+            if used > 0 {
+                // Top up the block a previous part began.
                 let n = rest.len().min(64 - used);
                 block[used..used + n].copy_from_slice(&rest[..n]);
                 (used, rest) = (used + n, &rest[n..]);
-                if used == 64 {
-                    sha1::block_api::compress(&mut state, &[block]);
-                    used = 0;
+                if used < 64 {
+                    continue;
                 }
+                sha1::block_api::compress(&mut state, &[block]);
             }
+            // Whole blocks straight from the message, the rest into the block.
+            let (blocks, tail) = rest.as_chunks::<64>();
+            if !blocks.is_empty() {
+                sha1::block_api::compress(&mut state, blocks);
+            }
+            block[..tail.len()].copy_from_slice(tail);
+            used = tail.len();
         }
         // SHA-1 padding (FIPS 180-4 §5.1.1): 0x80, zeros, the length in bits.
         block[used] = 0x80;
