@@ -32,46 +32,107 @@
 //!
 //! Memory: a counting global allocator adds up the bytes requested by every allocation (a
 //! `realloc` counts its new size) during the hand-measured pass, so KiB/session is
-//! allocation traffic, not a peak.
+//! allocation traffic, not a peak. It passes every request on to glibc's malloc (the
+//! system allocator) or, with `ICE_BENCH_ALLOCATOR=mimalloc`, to mimalloc, the allocator the
+//! `icepath` binary ships with; the choice holds for the whole process, so both stacks run
+//! on the same allocator in one run.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
 use std::net::SocketAddrV4;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use mimalloc::MiMalloc;
 
 // ---------------------------------------------------------------------------------------
 // Counting allocator.
 
+/// Counts every allocation, then hands it to the allocator `ICE_BENCH_ALLOCATOR` names:
+/// `system` (glibc's malloc, the default) or `mimalloc` (what the `icepath` binary ships
+/// with). The choice is made once, at the process's first allocation (before `main`, so the
+/// variable is read with `getenv`, which allocates nothing), and holds for everything the
+/// process allocates: both stacks are measured on the same allocator in one run.
 struct Counting;
 
 static ALLOCATED: AtomicU64 = AtomicU64::new(0);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
+/// `Allocator::Undecided` until the first allocation.
+static ALLOCATOR: AtomicU8 = AtomicU8::new(Allocator::Undecided as u8);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Allocator {
+    Undecided,
+    System,
+    Mimalloc,
+}
+
+impl Allocator {
+    /// The allocator of this process (decided on the first call).
+    fn get() -> Allocator {
+        match ALLOCATOR.load(Ordering::Relaxed) {
+            1 => Allocator::System,
+            2 => Allocator::Mimalloc,
+            _ => {
+                // SAFETY: the name is a NUL-terminated string; getenv returns null or a
+                // NUL-terminated string that stays valid while nothing changes the
+                // environment (nothing here does).
+                let v = unsafe { libc::getenv(c"ICE_BENCH_ALLOCATOR".as_ptr()) };
+                let mimalloc = !v.is_null() && unsafe { std::ffi::CStr::from_ptr(v) }.to_bytes() == b"mimalloc";
+                let a = if mimalloc { Allocator::Mimalloc } else { Allocator::System };
+                // The first allocation happens on the main thread before any other starts,
+                // so no second thread can decide differently.
+                ALLOCATOR.store(a as u8, Ordering::Relaxed);
+                a
+            }
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Allocator::Mimalloc => "mimalloc",
+            _ => "system (glibc)",
+        }
+    }
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
+        match Allocator::get() {
+            Allocator::Mimalloc => unsafe { MiMalloc.alloc(layout) },
+            _ => unsafe { System.alloc(layout) },
+        }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
+        match Allocator::get() {
+            Allocator::Mimalloc => unsafe { MiMalloc.alloc_zeroed(layout) },
+            _ => unsafe { System.alloc_zeroed(layout) },
+        }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
+        match Allocator::get() {
+            Allocator::Mimalloc => unsafe { MiMalloc.dealloc(ptr, layout) },
+            _ => unsafe { System.dealloc(ptr, layout) },
+        }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATED.fetch_add(new_size as u64, Ordering::Relaxed);
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
+        match Allocator::get() {
+            Allocator::Mimalloc => unsafe { MiMalloc.realloc(ptr, layout, new_size) },
+            _ => unsafe { System.realloc(ptr, layout, new_size) },
+        }
     }
 }
 
@@ -544,10 +605,11 @@ fn ice(c: &mut Criterion) {
         let (cpu, (b1, a1)) = (thread_cpu() - cpu, allocated());
         let per = |x: f64| x / n.max(1) as f64;
         eprintln!(
-            "ice/icepath: {n} sessions, {:.1} µs of CPU, {:.1} KiB and {:.0} allocations each",
+            "ice/icepath: {n} sessions, {:.1} µs of CPU, {:.1} KiB and {:.0} allocations each ({})",
             per(cpu.as_secs_f64() * 1e6),
             per((b1 - b0) as f64 / 1024.0),
-            per((a1 - a0) as f64)
+            per((a1 - a0) as f64),
+            Allocator::get().name()
         );
         return;
     }
@@ -577,7 +639,10 @@ fn ice(c: &mut Criterion) {
 
 fn report(o: &Measured, t: &Measured) {
     eprintln!();
-    eprintln!("ice: one negotiation (gather host/srflx/relay, exchange, check, nominate; both completed)");
+    eprintln!(
+        "ice: one negotiation (gather host/srflx/relay, exchange, check, nominate; both completed), allocator: {}",
+        Allocator::get().name()
+    );
     eprintln!(
         "| | CPU µs/session | wall µs/session | process CPU µs/session | KiB allocated/session | allocations/session |"
     );

@@ -162,7 +162,23 @@ impl MediaEndpoint {
             .iter()
             .position(|t| t.protocol() == packet.protocol() && t.local() == packet.dst && t.server() == packet.src);
         match turn {
-            Some(i) => self.turn[i].handle_packet(now, packet),
+            Some(i) => {
+                // Relayed data goes straight to the agent, read in place (as `pump` would
+                // hand it over from a `Data` event, which would copy it).
+                if let Some((peer, data)) = self.turn[i].handle_packet_data(now, packet) {
+                    match self.turn[i].relayed() {
+                        Some(relayed) => {
+                            if !self.agent.handle_receive(now, relayed, Protocol::Udp, peer, data) {
+                                self.events.push_back(media_event(relayed, peer, data));
+                            }
+                        }
+                        None => {
+                            let event = TurnClientEvent::Data { peer, data: data.to_vec() };
+                            self.events.push_back(MediaEvent::Turn { client: i, event });
+                        }
+                    }
+                }
+            }
             None if packet.protocol() == Protocol::Tcp => {
                 // RFC 4571 framing: each message behind its 16-bit length.
                 let mut rest = packet.payload.as_slice();
@@ -200,6 +216,12 @@ impl MediaEndpoint {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Datagram> {
+        // `pump` only appends, so while datagrams wait the first of them is the answer
+        // whether or not it runs first; it runs once they are all taken, before the caller
+        // moves on to events (the caller may have driven the agent directly).
+        if let Some(d) = self.out.pop_front() {
+            return Some(d);
+        }
         self.pump();
         self.out.pop_front()
     }

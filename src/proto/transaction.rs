@@ -101,6 +101,7 @@ impl<T> Transactions<T> {
         }
     }
 
+    #[cfg(test)]
     pub fn get(&self, id: &TransactionId) -> Option<&T> {
         self.find(id).ok().map(|i| &self.entries[i].1)
     }
@@ -111,6 +112,15 @@ impl<T> Transactions<T> {
 
     pub fn remove(&mut self, id: &TransactionId) -> Option<T> {
         self.find(id).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The entry at `index` in id order, its value mutable.
+    pub fn get_index_mut(&mut self, index: usize) -> Option<(&TransactionId, &mut T)> {
+        self.entries.get_mut(index).map(|(k, v)| (&*k, v))
     }
 
     /// Entries in id order, values mutable.

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddrV4;
 
 use super::candidate::{Candidate, CandidateType, TcpType};
-use super::checklist::{CandidatePair, CheckRecord, PairId, PairReason, PairState, form_pairs};
+use super::checklist::{CandidatePair, CheckRecord, PairFoundation, PairId, PairReason, PairState, form_pairs};
 use super::priority::{LocalCandidateSpec, Ranker, candidate_priority, type_preference};
 use super::stun::{self, CheckRequest, Incoming};
 use super::{AgentState, FailReason, IceConfig, IceDiscard, IceEvent, Nomination, Role, Transmit};
@@ -108,6 +108,14 @@ pub struct IceAgent {
     selected: Option<PairId>,
     consent: Option<Consent>,
     prflx_remotes: u32,
+    /// Some pair's local candidate is passive TCP (pairs are never removed, so this only
+    /// ever turns on): until then no pair waits on `passive_deadline`, and asking costs no
+    /// scan.
+    passive_pairs: bool,
+    /// `next_deadline()` as of the end of the last input: every public method that changes
+    /// the agent ends by refreshing it, so `poll_timeout`, asked after every packet the
+    /// endpoint handles, reads a field instead of scanning transactions and pairs.
+    deadline: Option<SimTime>,
     out: VecDeque<Transmit>,
     events: VecDeque<IceEvent>,
 }
@@ -140,6 +148,8 @@ impl IceAgent {
             selected: None,
             consent: None,
             prflx_remotes: 0,
+            passive_pairs: false,
+            deadline: None,
             out: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -162,6 +172,7 @@ impl IceAgent {
         self.local.push(c.clone());
         if self.started && self.is_live() {
             self.extend_pairs_of(Some(std::slice::from_ref(&c)), None);
+            self.refresh_deadline();
         }
         c
     }
@@ -192,6 +203,7 @@ impl IceAgent {
         self.remote.push(c.clone());
         if self.started && self.is_live() {
             self.extend_pairs_of(None, Some(std::slice::from_ref(&c)));
+            self.refresh_deadline();
         }
     }
 
@@ -201,6 +213,11 @@ impl IceAgent {
         if self.started {
             return;
         }
+        self.start(now);
+        self.refresh_deadline();
+    }
+
+    fn start(&mut self, now: SimTime) {
         self.started = true;
         self.started_at = now;
         self.state = AgentState::Running;
@@ -253,12 +270,14 @@ impl IceAgent {
             Incoming::Response(msg) => self.handle_response(now, local, protocol, from, &msg),
         };
         self.tick(now);
+        self.refresh_deadline();
         ours
     }
 
     /// Retransmits, times out, keeps consent, nominates and sends the next paced check.
     pub fn handle_timeout(&mut self, now: SimTime) {
         self.tick(now);
+        self.refresh_deadline();
     }
 
     /// What to send: from which local address (a host address, or a relayed address the
@@ -272,6 +291,17 @@ impl IceAgent {
     }
 
     pub fn poll_timeout(&self) -> Option<SimTime> {
+        debug_assert_eq!(self.deadline, self.next_deadline(), "invariant: the deadline follows every input");
+        self.deadline
+    }
+
+    fn refresh_deadline(&mut self) {
+        self.deadline = self.next_deadline();
+    }
+
+    /// The earliest retransmission or transaction timeout, paced check, nomination,
+    /// consent check or passive TCP deadline.
+    fn next_deadline(&self) -> Option<SimTime> {
         let txs = self.pending.values().map(|o| o.tx.next_timeout());
         let consent = self.consent.iter().flat_map(|c| [c.next_send, c.last_response + self.cfg.consent_timeout]);
         txs.chain(self.next_check_at).chain(self.settle_deadline()).chain(consent).chain(self.passive_deadline()).min()
@@ -308,25 +338,25 @@ impl IceAgent {
     }
 
     fn run_transactions(&mut self, now: SimTime) {
-        let mut resend = Vec::new();
+        // Retransmissions go out in id order as their timers are visited (none of them
+        // changes another's timer); expiries are handled after all of them.
         let mut expired = Vec::new();
-        for (tid, o) in self.pending.iter_mut() {
+        for i in 0..self.pending.len() {
+            let Some((&tid, o)) = self.pending.get_index_mut(i) else { break };
             match o.tx.handle_timeout(now) {
                 TimerAction::Wait => {}
                 TimerAction::Retransmit if o.cancelled || o.consent => {}
-                TimerAction::Retransmit => resend.push((o.local, o.protocol, o.remote, o.tx.bytes.clone(), *tid)),
-                TimerAction::GiveUp => expired.push(*tid),
+                TimerAction::Retransmit => {
+                    let (local, protocol, remote, bytes) = (o.local, o.protocol, o.remote, o.tx.bytes.clone());
+                    let (pair, sends) = (o.pair, o.tx.sends());
+                    self.record(pair, tid, |r| {
+                        r.sends = sends;
+                        r.retransmitted_at.push(now);
+                    });
+                    self.send(local, protocol, remote, bytes, Some(tid));
+                }
+                TimerAction::GiveUp => expired.push(tid),
             }
-        }
-        for (local, protocol, remote, bytes, tid) in resend {
-            if let Some(o) = self.pending.get(&tid) {
-                let (pair, sends) = (o.pair, o.tx.sends());
-                self.record(pair, tid, |r| {
-                    r.sends = sends;
-                    r.retransmitted_at.push(now);
-                });
-            }
-            self.send(local, protocol, remote, bytes, Some(tid));
         }
         for tid in expired {
             let Some(o) = self.pending.remove(&tid) else { continue };
@@ -442,10 +472,10 @@ impl IceAgent {
         }
         // A foundation is busy while one of its pairs is Waiting or In-Progress; the list is
         // short, so scanning it beats building a set.
-        let busy = |f: &str| {
+        let busy = |f: &PairFoundation| {
             self.pairs
                 .iter()
-                .any(|q| matches!(q.state, PairState::Waiting | PairState::InProgress) && q.foundation == f)
+                .any(|q| matches!(q.state, PairState::Waiting | PairState::InProgress) && q.foundation == *f)
         };
         let id = self
             .pairs
@@ -497,7 +527,7 @@ impl IceAgent {
     // ----- sending -----
 
     fn send_request(&mut self, now: SimTime, id: PairId, nominate: bool, consent: bool) {
-        let (Some(_), Some(key)) = (&self.check_username, self.remote_key.clone()) else { return };
+        let (Some(username), Some(key)) = (&self.check_username, &self.remote_key) else { return };
         let Some(p) = self.pair(id) else { return };
         let (local, remote, protocol) = (p.local.base, p.remote.address, p.local.protocol);
         // §7.1.1: PRIORITY = what a peer-reflexive candidate from this base would get.
@@ -506,17 +536,17 @@ impl IceAgent {
         let use_candidate =
             self.role == Role::Controlling && !consent && (nominate || self.cfg.nomination == Nomination::Aggressive);
         let transaction = TransactionId::derive(self.cfg.seed, self.counter);
-        self.counter += 1;
         let bytes = stun::build_request(&CheckRequest {
             transaction,
-            username: self.check_username.as_deref().unwrap_or_default(),
-            key: &key,
+            username,
+            key,
             priority,
             role: self.role,
             tie_breaker: self.cfg.tie_breaker,
             use_candidate,
         })
         .expect("a Binding request with short attributes always encodes");
+        self.counter += 1;
         // §7.3.1.4: a new check on a pair supersedes its outstanding one.
         if !consent {
             for o in self.pending.values_mut().filter(|o| o.pair == id && !o.consent) {
@@ -644,11 +674,13 @@ impl IceAgent {
     }
 
     fn extend_pairs(&mut self, all_locals: &[Candidate], locals: &[Candidate], remotes: &[Candidate]) {
-        let batch = form_pairs(all_locals, remotes, self.role == Role::Controlling, self.next_pair_id);
-        let batch: Vec<CandidatePair> = batch
-            .into_iter()
-            .filter(|p| locals.iter().any(|l| l.base == p.local.base || l.address == p.local.address))
-            .collect();
+        let mut batch = form_pairs(all_locals, remotes, self.role == Role::Controlling, self.next_pair_id);
+        // Pairs of every local candidate with the new remote ones (all of them, at the start)
+        // need no filtering: each pair's local candidate is one of `locals` itself.
+        if !std::ptr::eq(locals, all_locals) {
+            batch.retain(|p| locals.iter().any(|l| l.base == p.local.base || l.address == p.local.address));
+        }
+        self.pairs.reserve(batch.len());
         for mut p in batch {
             self.next_pair_id = self.next_pair_id.max(p.id.0 + 1);
             if p.state != PairState::Cancelled {
@@ -677,9 +709,15 @@ impl IceAgent {
                 state: p.state,
                 reason: p.reason.clone().unwrap_or(PairReason::FirstOfFoundation),
             });
-            self.pairs.push(p);
+            self.add_pair(p);
         }
         self.sort_pairs();
+    }
+
+    /// Appends a new pair (the caller sorts the list again).
+    fn add_pair(&mut self, p: CandidatePair) {
+        self.passive_pairs |= !can_originate(&p);
+        self.pairs.push(p);
     }
 
     fn sort_pairs(&mut self) {
@@ -723,7 +761,8 @@ impl IceAgent {
     /// A pair whose local candidate is passive TCP waits for the peer to connect; we give
     /// up on it when an active check would have failed too (Ti after the start).
     fn passive_deadline(&self) -> Option<SimTime> {
-        let waiting = self.state == AgentState::Running
+        let waiting = self.passive_pairs
+            && self.state == AgentState::Running
             && self
                 .pairs
                 .iter()

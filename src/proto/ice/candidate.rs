@@ -74,12 +74,104 @@ impl TcpType {
     }
 }
 
+/// A candidate's foundation: 1 to 32 characters (RFC 8839 §5.1 allows no more), held in
+/// place rather than on the heap. A candidate is copied into every pair it is part of and
+/// into events, and with its text inline such a copy allocates nothing. It reads, prints,
+/// compares and hashes as the text it holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Foundation {
+    len: u8,
+    bytes: [u8; Foundation::MAX],
+}
+
+impl Foundation {
+    /// The longest foundation (RFC 8839 §5.1: `1*32ice-char`).
+    pub const MAX: usize = 32;
+
+    /// `text` as a foundation, if it is not longer than `MAX` bytes.
+    pub fn new(text: &str) -> Option<Foundation> {
+        let mut f = Foundation { len: 0, bytes: [0; Foundation::MAX] };
+        f.bytes.get_mut(..text.len())?.copy_from_slice(text.as_bytes());
+        f.len = text.len() as u8;
+        Some(f)
+    }
+
+    /// `prefix` (at most 22 bytes, so any `u32` fits after it) followed by `n` in decimal:
+    /// the numbered foundations the agent makes.
+    pub(crate) fn numbered(prefix: &str, n: u32) -> Foundation {
+        debug_assert!(prefix.len() <= Foundation::MAX - 10, "room for ten digits");
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        let mut rest = n;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let mut f = Foundation::new(prefix).unwrap_or(Foundation { len: 0, bytes: [0; Foundation::MAX] });
+        for &d in &digits[i..] {
+            if let Some(b) = f.bytes.get_mut(usize::from(f.len)) {
+                *b = d;
+                f.len += 1;
+            }
+        }
+        f
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only whole `&str`s and ASCII digits are ever written into `bytes`.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Foundation {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::hash::Hash for Foundation {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialEq<str> for Foundation {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Foundation {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for Foundation {
+    /// As the text would print (`"1"`), so events read as they did with a `String`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Foundation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One candidate (RFC 8445 §5.1).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Candidate {
     /// Up to 32 `ice-char`s (RFC 8839 §5.1); equal for candidates that share type, base IP
     /// and server (RFC 8445 §5.1.1.3).
-    pub foundation: String,
+    pub foundation: Foundation,
     /// 1 = RTP. Only component 1 is used today; the field keeps the SDP whole.
     pub component: u16,
     pub protocol: Protocol,
@@ -190,9 +282,10 @@ impl Candidate {
 
         let foundation = next("foundation")?;
         let ice_char = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/';
-        if foundation.len() > 32 || !foundation.chars().all(ice_char) {
-            return Err(SdpError::BadFoundation(foundation.to_owned()));
-        }
+        let foundation = match Foundation::new(foundation) {
+            Some(f) if foundation.chars().all(ice_char) => f,
+            _ => return Err(SdpError::BadFoundation(foundation.to_owned())),
+        };
         let component_text = next("component id")?;
         let component = match component_text.parse::<u16>() {
             Ok(c) if (1..=256).contains(&c) && component_text.len() <= 3 => c,
@@ -259,17 +352,7 @@ impl Candidate {
             return Err(SdpError::TcpTypeMismatch);
         }
         let address = SocketAddrV4::new(ip, port);
-        Ok(Candidate {
-            foundation: foundation.to_owned(),
-            component,
-            protocol,
-            priority,
-            address,
-            kind,
-            base: address,
-            related,
-            tcp_type,
-        })
+        Ok(Candidate { foundation, component, protocol, priority, address, kind, base: address, related, tcp_type })
     }
 
     /// Whether a check may go from this (local) candidate to `remote`: same component and
@@ -304,7 +387,8 @@ fn push_decimal(s: &mut String, mut n: u32) {
             break;
         }
     }
-    digits[i..].iter().for_each(|&d| s.push(char::from(d)));
+    // ASCII digits: always UTF-8.
+    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 /// Appends `a`'s dotted-quad IP, `between`, then its port.
@@ -339,7 +423,7 @@ mod tests {
     fn host() -> Candidate {
         let a: SocketAddrV4 = "10.0.0.1:50000".parse().unwrap();
         Candidate {
-            foundation: "1".into(),
+            foundation: Foundation::new("1").unwrap(),
             component: 1,
             protocol: Protocol::Udp,
             priority: 2130706431,
@@ -427,6 +511,7 @@ mod tests {
             related in prop::option::of(arb_addr()),
         ) -> Candidate {
             let protocol = if tcp.is_some() { Protocol::Tcp } else { Protocol::Udp };
+            let foundation = Foundation::new(&foundation).unwrap();
             Candidate { foundation, component, protocol, priority, address, kind, base: address, related, tcp_type: tcp }
         }
     }

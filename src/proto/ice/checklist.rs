@@ -8,7 +8,7 @@
 use std::fmt;
 use std::net::SocketAddrV4;
 
-use super::candidate::{Candidate, CandidateType};
+use super::candidate::{Candidate, CandidateType, Foundation};
 use super::priority::pair_priority;
 use crate::time::{SimDuration, SimTime};
 use crate::wire::stun::TransactionId;
@@ -83,6 +83,29 @@ pub enum PairReason {
     ChecksEnded { was: PairState },
 }
 
+/// A pair's foundation (§6.1.2.6): its local and remote candidates' foundations, written
+/// `local:remote`. Kept as the two parts, in place: neither part can contain `:` (an
+/// `ice-char` is a letter, a digit, `+` or `/`), so comparing the parts is comparing the
+/// joined text, and forming a pair allocates no string.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PairFoundation {
+    pub local: Foundation,
+    pub remote: Foundation,
+}
+
+impl fmt::Display for PairFoundation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.local, self.remote)
+    }
+}
+
+impl fmt::Debug for PairFoundation {
+    /// As the joined text would print (`"1:2"`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}:{}\"", self.local, self.remote)
+    }
+}
+
 /// One STUN transaction sent for a pair.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckRecord {
@@ -111,7 +134,7 @@ pub struct CandidatePair {
     pub local: Candidate,
     pub remote: Candidate,
     /// Local and remote foundations joined (§6.1.2.6).
-    pub foundation: String,
+    pub foundation: PairFoundation,
     /// §6.1.2.3, recomputed when the role changes.
     pub priority: u64,
     pub state: PairState,
@@ -134,10 +157,7 @@ pub struct CandidatePair {
 impl CandidatePair {
     /// A new pair with its priority for the given role.
     pub fn new(id: PairId, local: Candidate, remote: Candidate, controlling: bool) -> CandidatePair {
-        let mut foundation = String::with_capacity(local.foundation.len() + 1 + remote.foundation.len());
-        foundation.push_str(&local.foundation);
-        foundation.push(':');
-        foundation.push_str(&remote.foundation);
+        let foundation = PairFoundation { local: local.foundation, remote: remote.foundation };
         let priority = priority_for(&local, &remote, controlling);
         CandidatePair {
             id,
@@ -194,7 +214,8 @@ pub fn check_source<'a>(local: &'a Candidate, locals: &'a [Candidate]) -> Option
 /// the initial states (§6.1.2.6). Ids start at `first_id`. Returns the pairs in priority
 /// order, pruned ones included (as `Cancelled`).
 pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool, first_id: u32) -> Vec<CandidatePair> {
-    let mut raw: Vec<(Candidate, Candidate, u64)> = Vec::with_capacity(locals.len() * remotes.len());
+    // (check source, remote, priority) by index: candidates are copied once, into the pair.
+    let mut raw: Vec<(&Candidate, &Candidate, u64)> = Vec::with_capacity(locals.len() * remotes.len());
     for l in locals {
         for r in remotes {
             if !l.can_pair_with(r) {
@@ -204,7 +225,7 @@ pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool
             // the base (§6.1.2.4: "replace with its base").
             let p = priority_for(l, r, controlling);
             if let Some(src) = check_source(l, locals) {
-                raw.push((src.clone(), r.clone(), p));
+                raw.push((src, r, p));
             }
         }
     }
@@ -213,7 +234,7 @@ pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool
     let mut out: Vec<CandidatePair> = Vec::with_capacity(raw.len());
     for (i, (l, r, p)) in raw.into_iter().enumerate() {
         let id = PairId(first_id + i as u32);
-        let mut pair = CandidatePair::new(id, l, r, controlling);
+        let mut pair = CandidatePair::new(id, l.clone(), r.clone(), controlling);
         pair.priority = p;
         // §6.1.2.4: same local base and same remote candidate: keep the higher priority.
         if let Some(kept) = out.iter().find(|q| {
@@ -262,7 +283,7 @@ mod tests {
 
     fn cand(f: &str, kind: CandidateType, addr: &str, base: &str, priority: u32) -> Candidate {
         Candidate {
-            foundation: f.into(),
+            foundation: Foundation::new(f).unwrap(),
             component: 1,
             protocol: Protocol::Udp,
             priority,
@@ -295,8 +316,10 @@ mod tests {
         let l3 = cand("2", CandidateType::Relayed, "192.0.2.1:4000", "192.0.2.1:4000", 16777215);
         let r = cand("7", CandidateType::Host, "198.51.100.1:7000", "198.51.100.1:7000", 2130706431);
         let pairs = form_pairs(&[l1, l2, l3], &[r], true, 0);
-        let states: Vec<_> = pairs.iter().map(|p| (p.foundation.as_str(), p.state)).collect();
-        assert_eq!(states, [("1:7", PairState::Waiting), ("1:7", PairState::Frozen), ("2:7", PairState::Waiting)]);
+        let states: Vec<_> = pairs.iter().map(|p| (p.foundation.to_string(), p.state)).collect();
+        let expected = [("1:7", PairState::Waiting), ("1:7", PairState::Frozen), ("2:7", PairState::Waiting)];
+        assert_eq!(states, expected.map(|(f, s)| (f.to_owned(), s)));
+        assert_eq!(format!("{:?}", pairs[0].foundation), "\"1:7\"", "prints as the joined text");
         assert_eq!(pairs[1].reason, Some(PairReason::FoundationBusy { ahead: pairs[0].id }));
     }
 

@@ -18,11 +18,10 @@
 //!
 //! Pair priority is §6.1.2.3: `2^32 · min(G, D) + 2 · max(G, D) + (G > D ? 1 : 0)`.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::Profile;
-use super::candidate::{CandidateType, TcpType};
+use super::candidate::{CandidateType, Foundation, TcpType};
 use crate::wire::Protocol;
 
 /// What the caller knows about a local candidate it hands the agent; the agent adds the
@@ -141,10 +140,11 @@ pub fn pair_priority(controlling: u32, controlled: u32) -> u64 {
 /// stable and deterministic.
 #[derive(Clone, Debug, Default)]
 pub struct Ranker {
-    /// Interface id → order first seen.
-    interfaces: BTreeMap<u32, u32>,
-    /// Foundation key → foundation number.
-    foundations: BTreeMap<FoundationKey, u32>,
+    /// Interface ids in the order first seen (an id's ordinal is its index). An agent has a
+    /// handful, so a scan beats a map, and nothing is allocated until the first candidate.
+    interfaces: Vec<u32>,
+    /// Foundation keys in the order first seen (a key's foundation number is its index + 1).
+    foundations: Vec<FoundationKey>,
 }
 
 /// RFC 8445 §5.1.1.3: candidates share a foundation when they have the same type, base IP
@@ -162,8 +162,7 @@ struct FoundationKey {
 impl Ranker {
     /// The local preference of a candidate under `profile`.
     pub fn local_preference(&mut self, profile: Profile, spec: &LocalCandidateSpec) -> u32 {
-        let next = self.interfaces.len() as u32;
-        let ordinal = *self.interfaces.entry(spec.interface).or_insert(next);
+        let ordinal = first_seen(&mut self.interfaces, spec.interface) as u32;
         let relay_over_tcp = spec.kind == CandidateType::Relayed && spec.transport_for_preference() == Protocol::Tcp;
         match profile {
             Profile::Rfc8445 => match spec.tcp_type {
@@ -209,7 +208,7 @@ impl Ranker {
 
     /// The foundation of a local candidate: a small number, the same for candidates that
     /// share type, base IP and transport (RFC 8445 §5.1.1.3).
-    pub fn foundation(&mut self, spec: &LocalCandidateSpec) -> String {
+    pub fn foundation(&mut self, spec: &LocalCandidateSpec) -> Foundation {
         let key = FoundationKey {
             kind: spec.kind,
             base_ip: if spec.kind == CandidateType::Relayed {
@@ -221,8 +220,18 @@ impl Ranker {
             relay_via: spec.relay_via,
             tcp_type: spec.tcp_type,
         };
-        let next = self.foundations.len() as u32 + 1;
-        self.foundations.entry(key).or_insert(next).to_string()
+        Foundation::numbered("", first_seen(&mut self.foundations, key) as u32 + 1)
+    }
+}
+
+/// The index of `x` in `seen`, appended first if it is new.
+fn first_seen<T: PartialEq>(seen: &mut Vec<T>, x: T) -> usize {
+    match seen.iter().position(|s| *s == x) {
+        Some(i) => i,
+        None => {
+            seen.push(x);
+            seen.len() - 1
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::SocketAddrV4;
 use super::{IceDiscard, Role};
 use crate::wire::stun::{
     Attribute, AttributeRef, Class, EncodeError, IntegrityKey, MessageView, MessageWriter, Method, ParseError,
-    TransactionId, pad4, types, verify_integrity,
+    TransactionId, pad4, types,
 };
 
 /// What the agent puts in a connectivity check.
@@ -134,7 +134,7 @@ fn classify_request<'a>(msg: &MessageView<'a>, local_ufrag: &str, key: &Integrit
     if !ours {
         return bad((401, "Unauthorized"), IceDiscard::WrongUsername);
     }
-    if verify_integrity(msg.bytes(), key).is_err() {
+    if msg.verify_integrity(key).is_err() {
         return bad((401, "Unauthorized"), IceDiscard::BadIntegrity);
     }
     let priority = msg.priority();
@@ -154,7 +154,7 @@ fn classify_request<'a>(msg: &MessageView<'a>, local_ufrag: &str, key: &Integrit
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::stun::Message;
+    use crate::wire::stun::{Message, verify_integrity};
 
     fn request(use_candidate: bool) -> Vec<u8> {
         let key = IntegrityKey::short_term("theirpassword");

@@ -20,7 +20,7 @@ use crate::proto::transaction::{TimerAction, Transaction, Transactions};
 use crate::time::{SimDuration, SimTime};
 use crate::wire::stun::{
     Attribute, Class, HEADER_LEN, IntegrityKey, MessageView, MessageWriter, Method, ParseError, TRANSPORT_UDP,
-    TransactionId, pad4, types, verify_integrity,
+    TransactionId, pad4, types,
 };
 use crate::wire::turn::{CHANNEL_MAX, CHANNEL_MIN, ChannelData, Frame};
 use crate::wire::{Datagram, Protocol};
@@ -268,15 +268,27 @@ impl TurnClient {
     }
 
     pub fn handle_packet(&mut self, now: SimTime, packet: &Datagram) {
-        if packet.dst != self.cfg.local || packet.src != self.cfg.server || packet.protocol() != self.cfg.protocol {
-            return self.discard(packet.src, Discard::NotForUs);
+        if let Some((peer, data)) = self.handle_packet_data(now, packet) {
+            self.events.push_back(TurnClientEvent::Data { peer, data: data.to_vec() });
         }
-        self.receive(now, packet);
     }
 
-    fn receive(&mut self, now: SimTime, packet: &Datagram) {
+    /// `handle_packet` for a caller that takes relayed data itself: data from a peer that
+    /// arrives over UDP (a Data indication, or ChannelData on a bound channel) is returned,
+    /// the peer and the bytes borrowed from `packet`, instead of being copied into a `Data`
+    /// event. Everything else is handled exactly as `handle_packet` handles it. (Over TCP
+    /// the data comes out of the stream's reassembly, so it is queued as an event.)
+    pub fn handle_packet_data<'p>(&mut self, now: SimTime, packet: &'p Datagram) -> Option<(SocketAddrV4, &'p [u8])> {
+        if packet.dst != self.cfg.local || packet.src != self.cfg.server || packet.protocol() != self.cfg.protocol {
+            self.discard(packet.src, Discard::NotForUs);
+            return None;
+        }
+        self.receive(now, packet)
+    }
+
+    fn receive<'p>(&mut self, now: SimTime, packet: &'p Datagram) -> Option<(SocketAddrV4, &'p [u8])> {
         match self.tcp.as_mut() {
-            None => self.handle_bytes(now, &packet.payload),
+            None => return self.handle_bytes(now, &packet.payload),
             Some(stream) => match stream.receive(packet) {
                 Ok(frames) => {
                     for f in frames {
@@ -289,6 +301,7 @@ impl TurnClient {
                 Err(e) => self.discard(packet.src, Discard::Framing(e)),
             },
         }
+        None
     }
 
     /// Retransmits, times out, and refreshes what is due.
@@ -417,25 +430,37 @@ impl TurnClient {
         self.transmit(bytes);
     }
 
-    fn handle_bytes(&mut self, now: SimTime, bytes: &[u8]) {
+    /// One datagram's bytes from the server; relayed data is returned.
+    fn handle_bytes<'b>(&mut self, now: SimTime, bytes: &'b [u8]) -> Option<(SocketAddrV4, &'b [u8])> {
         // RFC 8656 §12: the top two bits tell STUN (0b00) from ChannelData (0b01).
         match bytes.first() {
             None => {
                 self.discard(self.cfg.server, Discard::Malformed(ParseError::Truncated { needed: HEADER_LEN, have: 0 }))
             }
-            Some(b) if b >> 6 == 0b00 => self.handle_stun(now, bytes),
-            Some(b) if b >> 6 == 0b01 => match ChannelData::decode(bytes) {
-                Ok(cd) => self.handle_channel_data(cd),
+            Some(b) if b >> 6 == 0b00 => return self.stun_data(now, bytes),
+            Some(b) if b >> 6 == 0b01 => match ChannelData::decode_ref(bytes) {
+                Ok((channel, data)) => return self.channel_peer(channel).map(|peer| (peer, data)),
                 Err(e) => self.discard(self.cfg.server, Discard::BadChannelData(e)),
             },
             Some(&b) => self.discard(self.cfg.server, Discard::UnknownProtocol(b)),
         }
+        None
     }
 
     fn handle_stun(&mut self, now: SimTime, bytes: &[u8]) {
+        if let Some((peer, data)) = self.stun_data(now, bytes) {
+            self.events.push_back(TurnClientEvent::Data { peer, data: data.to_vec() });
+        }
+    }
+
+    /// A STUN message from the server; the data of a Data indication is returned.
+    fn stun_data<'b>(&mut self, now: SimTime, bytes: &'b [u8]) -> Option<(SocketAddrV4, &'b [u8])> {
         let msg = match MessageView::decode(bytes) {
             Ok(m) => m,
-            Err(e) => return self.discard(self.cfg.server, Discard::Malformed(e)),
+            Err(e) => {
+                self.discard(self.cfg.server, Discard::Malformed(e));
+                return None;
+            }
         };
         match msg.class {
             Class::Success | Class::Error => {
@@ -443,19 +468,28 @@ impl TurnClient {
                 self.refresh_deadline();
             }
             Class::Indication if msg.method == Method::DATA => match (msg.xor_peer_address(), msg.data()) {
-                (Some(peer), Some(data)) => self.events.push_back(TurnClientEvent::Data { peer, data: data.to_vec() }),
+                (Some(peer), Some(data)) => return Some((peer, data)),
                 (None, _) => self.discard(self.cfg.server, Discard::MissingAttribute(types::XOR_PEER_ADDRESS)),
                 (_, None) => self.discard(self.cfg.server, Discard::MissingAttribute(types::DATA)),
             },
             class => self.discard(self.cfg.server, Discard::Unexpected { method: msg.method, class }),
         }
+        None
     }
 
     fn handle_channel_data(&mut self, cd: ChannelData) {
-        match self.channels.get(&cd.channel) {
-            Some(&(peer, _)) => self.events.push_back(TurnClientEvent::Data { peer, data: cd.data }),
-            None => self.discard(self.cfg.server, Discard::NoChannel(cd.channel)),
+        if let Some(peer) = self.channel_peer(cd.channel) {
+            self.events.push_back(TurnClientEvent::Data { peer, data: cd.data });
         }
+    }
+
+    /// The peer bound to `channel`; ChannelData on a channel that is not bound is discarded.
+    fn channel_peer(&mut self, channel: u16) -> Option<SocketAddrV4> {
+        let peer = self.channels.get(&channel).map(|&(peer, _)| peer);
+        if peer.is_none() {
+            self.discard(self.cfg.server, Discard::NoChannel(channel));
+        }
+        peer
     }
 
     fn handle_response(&mut self, now: SimTime, msg: &MessageView<'_>) {
@@ -467,7 +501,7 @@ impl TurnClient {
         if p.signed
             && msg.has_integrity()
             && let Some(key) = &self.key
-            && verify_integrity(msg.bytes(), key).is_err()
+            && msg.verify_integrity(key).is_err()
         {
             self.pending.insert(msg.transaction_id, p);
             return self.discard(self.cfg.server, Discard::BadIntegrity);

@@ -19,7 +19,7 @@ use crate::proto::stun_server::answer_binding;
 use crate::time::{SimDuration, SimTime};
 use crate::wire::stun::{
     Attribute, Class, HEADER_LEN, IntegrityKey, MessageView, MessageWriter, Method, ParseError, TRANSPORT_UDP,
-    TransactionId, pad4, types, verify_integrity,
+    TransactionId, pad4, types,
 };
 use crate::wire::turn::{ChannelData, Frame, is_valid_channel};
 use crate::wire::{Datagram, Protocol, Transport};
@@ -162,8 +162,9 @@ struct Reject {
     reason: &'static str,
     /// Add REALM and a fresh NONCE (401, 438).
     challenge: bool,
-    /// Sign with this key (errors after successful authentication).
-    key: Option<IntegrityKey>,
+    /// Sign with this key (errors after successful authentication); boxed, as a key is
+    /// large next to the rest and only this rare path carries one.
+    key: Option<Box<IntegrityKey>>,
     unknown: Vec<u16>,
 }
 
@@ -175,7 +176,7 @@ impl Reject {
         Reject { challenge: true, ..Reject::new(code, reason) }
     }
     fn signed(code: u16, reason: &'static str, key: &IntegrityKey) -> Reject {
-        Reject { key: Some(key.clone()), ..Reject::new(code, reason) }
+        Reject { key: Some(Box::new(key.clone())), ..Reject::new(code, reason) }
     }
 }
 
@@ -254,11 +255,16 @@ impl TurnServer {
     /// Re-files the allocations touched since the last call under their next expiry.
     fn refresh_deadline(&mut self) {
         while let Some(t) = self.touched.pop() {
+            let at = self.allocations.get(&t).map(Allocation::next_timeout);
+            // Most requests leave an allocation's first expiry where it was filed (or file a
+            // new one after a fresh allocation's): then there is nothing to move.
+            if self.armed.get(&t).copied() == at {
+                continue;
+            }
             if let Some(old) = self.armed.remove(&t) {
                 self.timeouts.remove(&(old, t));
             }
-            if let Some(a) = self.allocations.get(&t) {
-                let at = a.next_timeout();
+            if let Some(at) = at {
                 self.timeouts.insert((at, t));
                 self.armed.insert(t, at);
             }
@@ -396,7 +402,17 @@ impl TurnServer {
                 }
                 match w.finish(Some(&key), msg.has(types::FINGERPRINT)) {
                     Ok(b) => {
-                        self.last_response.insert(tuple, (msg.transaction_id, msg.method, b.clone()));
+                        // The 5-tuple's previous response is overwritten in its own buffer.
+                        match self.last_response.get_mut(&tuple) {
+                            Some((tid, method, cached)) => {
+                                (*tid, *method) = (msg.transaction_id, msg.method);
+                                cached.clear();
+                                cached.extend_from_slice(&b);
+                            }
+                            None => {
+                                self.last_response.insert(tuple, (msg.transaction_id, msg.method, b.clone()));
+                            }
+                        }
                         self.send_to_client(tuple, b);
                     }
                     Err(e) => self.discard(tuple.client, Discard::Encode(e)),
@@ -422,7 +438,7 @@ impl TurnServer {
             return Err(Reject::challenge(438, "Stale Nonce"));
         }
         let key = self.long_term_key(user, realm);
-        let valid = realm == self.cfg.realm && verify_integrity(msg.bytes(), &key).is_ok();
+        let valid = realm == self.cfg.realm && msg.verify_integrity(&key).is_ok();
         if let Some(a) = self.allocations.get(&tuple)
             && (a.username != user || !valid)
         {
@@ -653,7 +669,7 @@ impl TurnServer {
             w.raw(types::SOFTWARE, s.as_bytes());
         }
         self.events.push_back(TurnServerEvent::Rejected { client: tuple.client, method: msg.method, code: r.code });
-        match w.finish(r.key.as_ref(), msg.has(types::FINGERPRINT)) {
+        match w.finish(r.key.as_deref(), msg.has(types::FINGERPRINT)) {
             Ok(b) => self.send_to_client(tuple, b),
             Err(e) => self.discard(tuple.client, Discard::Encode(e)),
         }

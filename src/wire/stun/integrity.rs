@@ -6,8 +6,6 @@
 //! credential the simulator makes is ASCII, for which the preparation is the identity.
 //! Hashes are the RustCrypto crates'; CRC-32 is crc32fast's.
 
-use std::sync::Arc;
-
 use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
 use sha1::Sha1;
@@ -21,14 +19,43 @@ use super::message::{HEADER_LEN, parse_header, raw_attributes, set_body_length};
 pub const FINGERPRINT_XOR: u32 = 0x5354_554E;
 
 /// The key for MESSAGE-INTEGRITY(-SHA256), with the HMAC-SHA1 state keyed once (its inner
-/// and outer pads already hashed), so each message costs only its own blocks. Shared:
-/// cloning a key copies a pointer.
+/// and outer pads already hashed), so each message costs only its own blocks. A key of up
+/// to 64 bytes (every long-term key, and ICE passwords of the usual length) is held in
+/// place: making or copying one allocates nothing and shares no counter.
 #[derive(Clone)]
-pub struct IntegrityKey(Arc<KeyState>);
-
-struct KeyState {
-    bytes: Vec<u8>,
+pub struct IntegrityKey {
+    bytes: KeyBytes,
     sha1: HmacSha1,
+}
+
+/// A key's bytes: in place up to `INLINE_KEY` bytes, else on the heap.
+#[derive(Clone)]
+enum KeyBytes {
+    Inline { len: u8, buf: [u8; INLINE_KEY] },
+    Heap(Box<[u8]>),
+}
+
+/// The longest key held in place: one SHA-1 block (a longer HMAC key is hashed first).
+const INLINE_KEY: usize = 64;
+
+impl KeyBytes {
+    fn new(key: &[u8]) -> KeyBytes {
+        match key.len() {
+            n @ 0..=INLINE_KEY => {
+                let mut buf = [0u8; INLINE_KEY];
+                buf[..n].copy_from_slice(key);
+                KeyBytes::Inline { len: n as u8, buf }
+            }
+            _ => KeyBytes::Heap(key.into()),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            KeyBytes::Inline { len, buf } => &buf[..usize::from(*len)],
+            KeyBytes::Heap(b) => b,
+        }
+    }
 }
 
 /// HMAC-SHA1 (RFC 2104) over the SHA-1 compression function of the `sha1` crate, with the
@@ -73,15 +100,23 @@ impl HmacSha1 {
         for part in parts {
             len += part.len() as u64;
             let mut rest = *part;
-            while !rest.is_empty() {
+            if used > 0 {
+                // Top up the block a previous part began.
                 let n = rest.len().min(64 - used);
                 block[used..used + n].copy_from_slice(&rest[..n]);
                 (used, rest) = (used + n, &rest[n..]);
-                if used == 64 {
-                    sha1::block_api::compress(&mut state, &[block]);
-                    used = 0;
+                if used < 64 {
+                    continue;
                 }
+                sha1::block_api::compress(&mut state, &[block]);
             }
+            // Whole blocks straight from the message, the rest into the block.
+            let (blocks, tail) = rest.as_chunks::<64>();
+            if !blocks.is_empty() {
+                sha1::block_api::compress(&mut state, blocks);
+            }
+            block[..tail.len()].copy_from_slice(tail);
+            used = tail.len();
         }
         // SHA-1 padding (FIPS 180-4 §5.1.1): 0x80, zeros, the length in bits.
         block[used] = 0x80;
@@ -111,21 +146,20 @@ impl HmacSha1 {
 
 impl PartialEq for IntegrityKey {
     fn eq(&self, other: &IntegrityKey) -> bool {
-        self.0.bytes == other.0.bytes
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl Eq for IntegrityKey {}
 
 impl IntegrityKey {
-    fn new(bytes: Vec<u8>) -> IntegrityKey {
-        let sha1 = HmacSha1::new(&bytes);
-        IntegrityKey(Arc::new(KeyState { bytes, sha1 }))
+    fn new(bytes: &[u8]) -> IntegrityKey {
+        IntegrityKey { bytes: KeyBytes::new(bytes), sha1: HmacSha1::new(bytes) }
     }
 
     /// Short-term credentials: key = password (RFC 8489 §9.1.1; SASLprep not applied).
     pub fn short_term(password: &str) -> IntegrityKey {
-        IntegrityKey::new(password.as_bytes().to_vec())
+        IntegrityKey::new(password.as_bytes())
     }
 
     /// Long-term credentials: key = MD5(username ":" realm ":" password) (RFC 8489 §9.2.2,
@@ -137,7 +171,7 @@ impl IntegrityKey {
         h.update(realm.as_bytes());
         h.update(b":");
         h.update(password.as_bytes());
-        IntegrityKey::new(h.finalize().to_vec())
+        IntegrityKey::new(&h.finalize())
     }
 
     /// Long-term credentials with the SHA-256 password algorithm: key =
@@ -149,12 +183,12 @@ impl IntegrityKey {
         h.update(realm.as_bytes());
         h.update(b":");
         h.update(password.as_bytes());
-        IntegrityKey::new(h.finalize().to_vec())
+        IntegrityKey::new(&h.finalize())
     }
 
     /// The key's bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0.bytes
+        self.bytes.as_slice()
     }
 }
 
@@ -172,13 +206,18 @@ impl std::fmt::Debug for IntegrityKey {
 /// attribute after it is ignored, as decoding ignores it.
 pub fn verify_integrity(bytes: &[u8], key: &IntegrityKey) -> Result<(), IntegrityError> {
     let (offset, tag) = find_integrity(bytes, types::MESSAGE_INTEGRITY)?;
+    verify_at(bytes, key, offset, tag)
+}
+
+/// Checks `tag`, the value of the MESSAGE-INTEGRITY at body offset `offset` of `bytes`.
+pub(crate) fn verify_at(bytes: &[u8], key: &IntegrityKey, offset: usize, tag: &[u8]) -> Result<(), IntegrityError> {
     let length = ((offset + 4 + 20) as u16).to_be_bytes();
     let expected = if bytes.get(2..4) == Some(&length[..]) {
         // MESSAGE-INTEGRITY ends the length (no FINGERPRINT after it): one slice.
-        key.0.sha1.mac(&[bytes.get(..HEADER_LEN + offset).unwrap_or_default()])
+        key.sha1.mac(&[bytes.get(..HEADER_LEN + offset).unwrap_or_default()])
     } else {
         let (kind, rest) = (bytes.get(..2).unwrap_or_default(), bytes.get(4..HEADER_LEN + offset).unwrap_or_default());
-        key.0.sha1.mac(&[kind, &length, rest])
+        key.sha1.mac(&[kind, &length, rest])
     };
     // Compared in constant time, as `Mac::verify_slice` does.
     let diff = expected.iter().zip(tag).fold(0u8, |d, (a, b)| d | (a ^ b));
@@ -188,7 +227,7 @@ pub fn verify_integrity(bytes: &[u8], key: &IntegrityKey) -> Result<(), Integrit
 /// Checks MESSAGE-INTEGRITY-SHA256, which may be truncated to 16 bytes (RFC 8489 §14.6).
 pub fn verify_integrity_sha256(bytes: &[u8], key: &IntegrityKey) -> Result<(), IntegrityError> {
     let (offset, tag) = find_integrity(bytes, types::MESSAGE_INTEGRITY_SHA256)?;
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0.bytes).expect("HMAC accepts keys of any length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC accepts keys of any length");
     feed_prefix(&mut mac, bytes, offset, tag.len());
     mac.verify_truncated_left(tag).map_err(|_| IntegrityError::Mismatch)
 }
@@ -214,7 +253,7 @@ pub fn fingerprint_over(bytes: &[u8], offset: usize) -> u32 {
 pub(crate) fn append_integrity(b: &mut Vec<u8>, key: &IntegrityKey) -> Result<(), EncodeError> {
     let offset = b.len() - HEADER_LEN;
     set_body_length(b, offset + 4 + 20)?;
-    let tag = key.0.sha1.mac(&[b]);
+    let tag = key.sha1.mac(&[b]);
     b.extend_from_slice(&types::MESSAGE_INTEGRITY.to_be_bytes());
     b.extend_from_slice(&20u16.to_be_bytes());
     b.extend_from_slice(&tag);
@@ -225,7 +264,7 @@ pub(crate) fn append_integrity(b: &mut Vec<u8>, key: &IntegrityKey) -> Result<()
 pub(crate) fn append_integrity_sha256(b: &mut Vec<u8>, key: &IntegrityKey) -> Result<(), EncodeError> {
     let offset = b.len() - HEADER_LEN;
     set_body_length(b, offset + 4 + 32)?;
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0.bytes).expect("HMAC accepts keys of any length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(b);
     let tag = mac.finalize().into_bytes();
     b.extend_from_slice(&types::MESSAGE_INTEGRITY_SHA256.to_be_bytes());
@@ -329,6 +368,22 @@ mod tests {
         assert_eq!(verify_integrity_sha256(&s, &key), Ok(()));
         assert_eq!(verify_integrity(&s, &key), Err(IntegrityError::Missing));
         assert!(Message::decode(&s).is_ok());
+    }
+
+    #[test]
+    fn keys_longer_than_a_block_are_kept_whole() {
+        let password = "p".repeat(100);
+        let key = IntegrityKey::short_term(&password);
+        assert_eq!(key.as_bytes(), password.as_bytes());
+        assert_eq!(key.clone(), key);
+        assert_ne!(IntegrityKey::short_term(&password[..64]), key);
+        let m = Message::request(Method::BINDING, TransactionId([5; 12]));
+        let b = m.encode_with(Some(&key), true).unwrap();
+        assert_eq!(verify_integrity(&b, &key), Ok(()));
+        let mut theirs = <Hmac<Sha1> as KeyInit>::new_from_slice(password.as_bytes()).unwrap();
+        feed_prefix(&mut theirs, &b, b.len() - HEADER_LEN - 24 - 8, 20);
+        let tag: [u8; 20] = theirs.finalize().into_bytes().into();
+        assert_eq!(&b[b.len() - 8 - 20..b.len() - 8], &tag);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::SocketAddrV4;
 
 use super::attribute::{Attribute, AttributeRef, encode_error_code, encode_raw, pad4, types};
-use super::error::{EncodeError, ParseError};
+use super::error::{EncodeError, IntegrityError, ParseError};
 use super::integrity::{self, IntegrityKey};
 
 /// The fixed value in bytes 4–7 of every RFC 8489 message (§5).
@@ -301,31 +301,66 @@ pub struct MessageView<'a> {
     /// `None` and they are decoded again from `bytes` when asked for.
     inline: [AttributeRef<'a>; INLINE_ATTRIBUTES],
     kept: Option<usize>,
+    /// The MESSAGE-INTEGRITY that counts: its body offset and its 20 bytes.
+    integrity: Option<(usize, &'a [u8])>,
 }
 
 impl<'a> MessageView<'a> {
     /// Checks one whole STUN message; `bytes` must be exactly the message.
+    ///
+    /// One walk over the attributes checks the framing of all of them and decodes those
+    /// that count. The errors are those of a framing pass followed by a decoding pass: an
+    /// overrun anywhere wins over a bad value, and among bad values (and a wrong
+    /// FINGERPRINT) the first in wire order.
     pub fn decode(bytes: &'a [u8]) -> Result<MessageView<'a>, ParseError> {
         let (class, method, transaction_id) = parse_header(bytes)?;
-        let raw = raw_attributes(bytes)?;
-        let count = raw.left;
+        let body = bytes.get(HEADER_LEN..).unwrap_or_default();
         let mut inline = [AttributeRef::UseCandidate; INLINE_ATTRIBUTES];
-        let mut kept = 0;
-        for raw in Kept::new(raw) {
-            let a = AttributeRef::decode(raw.typ, raw.value)?;
-            if let AttributeRef::Fingerprint(found) = a {
-                let expected = integrity::fingerprint_over(bytes, raw.offset);
-                if found != expected {
-                    return Err(ParseError::BadFingerprint { expected, found });
+        let (mut pos, mut count, mut kept, mut tail) = (0, 0, 0, Tail::Open);
+        let mut integrity = None;
+        let mut bad = None;
+        while pos < body.len() {
+            let raw = next_raw(body, pos)?;
+            pos += 4 + pad4(raw.value.len());
+            count += 1;
+            if bad.is_some() || !tail.keeps(raw.typ) {
+                continue;
+            }
+            let a = match AttributeRef::decode(raw.typ, raw.value) {
+                Ok(a) => a,
+                Err(e) => {
+                    bad = Some(e);
+                    continue;
                 }
+            };
+            match a {
+                AttributeRef::Fingerprint(found) => {
+                    let expected = integrity::fingerprint_over(bytes, raw.offset);
+                    if found != expected {
+                        bad = Some(ParseError::BadFingerprint { expected, found });
+                        continue;
+                    }
+                }
+                AttributeRef::MessageIntegrity(tag) => integrity = Some((raw.offset, tag)),
+                _ => {}
             }
             if let Some(slot) = inline.get_mut(kept) {
                 *slot = a;
             }
             kept += 1;
         }
+        if let Some(e) = bad {
+            return Err(e);
+        }
         let kept = (kept <= INLINE_ATTRIBUTES).then_some(kept);
-        Ok(MessageView { class, method, transaction_id, bytes, count, inline, kept })
+        Ok(MessageView { class, method, transaction_id, bytes, count, inline, kept, integrity })
+    }
+
+    /// Checks the MESSAGE-INTEGRITY (HMAC-SHA1) with `key`, as `verify_integrity` does on
+    /// the message's bytes, from where decoding found the attribute.
+    pub fn verify_integrity(&self, key: &IntegrityKey) -> Result<(), IntegrityError> {
+        let (offset, tag) = self.integrity.ok_or(IntegrityError::Missing)?;
+        integrity::verify_at(self.bytes, key, offset, tag)
     }
 
     /// The message's bytes.
@@ -615,19 +650,24 @@ pub(crate) fn raw_attributes(b: &[u8]) -> Result<RawAttributes<'_>, ParseError> 
     let body = b.get(HEADER_LEN..).unwrap_or_default();
     let (mut pos, mut count) = (0, 0);
     while pos < body.len() {
-        let Some(h) = body.get(pos..pos + 4) else {
-            return Err(ParseError::Truncated { needed: HEADER_LEN + pos + 4, have: b.len() });
-        };
-        let typ = u16::from_be_bytes([h[0], h[1]]);
-        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
-        // The padded value must fit; padding bytes are ignored (RFC 8489 §14).
-        if pos + 4 + pad4(len) > body.len() {
-            return Err(ParseError::AttributeOverrun { typ, offset: HEADER_LEN + pos });
-        }
-        pos += 4 + pad4(len);
+        pos += 4 + pad4(next_raw(body, pos)?.value.len());
         count += 1;
     }
     Ok(RawAttributes { body, pos: 0, left: count })
+}
+
+/// The attribute at body offset `pos` (which is inside `body`), its framing checked.
+fn next_raw(body: &[u8], pos: usize) -> Result<RawAttribute<'_>, ParseError> {
+    let Some(h) = body.get(pos..pos + 4) else {
+        return Err(ParseError::Truncated { needed: HEADER_LEN + pos + 4, have: HEADER_LEN + body.len() });
+    };
+    let typ = u16::from_be_bytes([h[0], h[1]]);
+    let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+    // The padded value must fit; padding bytes are ignored (RFC 8489 §14).
+    if pos + 4 + pad4(len) > body.len() {
+        return Err(ParseError::AttributeOverrun { typ, offset: HEADER_LEN + pos });
+    }
+    Ok(RawAttribute { offset: pos, typ, value: &body[pos + 4..pos + 4 + len] })
 }
 
 /// The attributes of a message body whose framing `raw_attributes` checked, in wire order.
@@ -675,25 +715,31 @@ impl<'a> Iterator for Kept<'a> {
     fn next(&mut self) -> Option<RawAttribute<'a>> {
         loop {
             let raw = self.raw.next()?;
-            let keep = match (self.tail, raw.typ) {
-                (Tail::Open, types::MESSAGE_INTEGRITY) => {
-                    self.tail = Tail::AfterIntegrity;
-                    true
-                }
-                (Tail::Open | Tail::AfterIntegrity, types::MESSAGE_INTEGRITY_SHA256) => {
-                    self.tail = Tail::AfterIntegritySha256;
-                    true
-                }
-                (Tail::Open | Tail::AfterIntegrity | Tail::AfterIntegritySha256, types::FINGERPRINT) => {
-                    self.tail = Tail::AfterFingerprint;
-                    true
-                }
-                (Tail::Open, _) => true,
-                _ => false,
-            };
-            if keep {
+            if self.tail.keeps(raw.typ) {
                 return Some(raw);
             }
+        }
+    }
+}
+
+impl Tail {
+    /// Whether an attribute of type `typ` that comes next counts, and moves past it.
+    fn keeps(&mut self, typ: u16) -> bool {
+        match (*self, typ) {
+            (Tail::Open, types::MESSAGE_INTEGRITY) => {
+                *self = Tail::AfterIntegrity;
+                true
+            }
+            (Tail::Open | Tail::AfterIntegrity, types::MESSAGE_INTEGRITY_SHA256) => {
+                *self = Tail::AfterIntegritySha256;
+                true
+            }
+            (Tail::Open | Tail::AfterIntegrity | Tail::AfterIntegritySha256, types::FINGERPRINT) => {
+                *self = Tail::AfterFingerprint;
+                true
+            }
+            (Tail::Open, _) => true,
+            _ => false,
         }
     }
 }
@@ -819,11 +865,33 @@ mod tests {
         assert_eq!(view.unknown_comprehension_required(), owned.unknown_comprehension_required());
         assert!(view.has_integrity() && view.has(types::FINGERPRINT));
         assert_eq!(view.bytes(), &b[..]);
+        assert_eq!(view.verify_integrity(&key), Ok(()));
+        let wrong = IntegrityKey::short_term("wrong");
+        assert_eq!(view.verify_integrity(&wrong), integrity::verify_integrity(&b, &wrong));
 
         let mut bad = b.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
         assert_eq!(MessageView::decode(&bad).err(), Message::decode(&bad).err());
+    }
+
+    #[test]
+    fn view_finds_the_integrity_that_counts() {
+        let key = IntegrityKey::short_term("pw");
+        let m = Message::request(Method::BINDING, TransactionId([6; 12])).with(Attribute::Priority(1));
+        // None; one; one after FINGERPRINT (ignored); a second after the first (ignored).
+        let plain = m.encode_with(None, true).unwrap();
+        let signed = m.encode_with(Some(&key), true).unwrap();
+        let mut late = plain.clone();
+        integrity::append_integrity(&mut late, &key).unwrap();
+        let mut twice = m.encode_with(Some(&key), false).unwrap();
+        integrity::append_integrity(&mut twice, &IntegrityKey::short_term("other")).unwrap();
+        for b in [plain, signed, late, twice] {
+            let view = MessageView::decode(&b).unwrap();
+            for k in [&key, &IntegrityKey::short_term("other")] {
+                assert_eq!(view.verify_integrity(k), integrity::verify_integrity(&b, k));
+            }
+        }
     }
 
     #[test]

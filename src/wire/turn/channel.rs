@@ -57,6 +57,11 @@ impl ChannelData {
     /// Decodes a ChannelData message from the start of `bytes`; bytes after the claimed
     /// length (padding) are ignored. Total: never panics.
     pub fn decode(bytes: &[u8]) -> Result<ChannelData, ChannelDataError> {
+        ChannelData::decode_ref(bytes).map(|(channel, data)| ChannelData { channel, data: data.to_vec() })
+    }
+
+    /// `decode`, with the data borrowed from `bytes`: the channel number and the data.
+    pub fn decode_ref(bytes: &[u8]) -> Result<(u16, &[u8]), ChannelDataError> {
         let Some(h) = bytes.get(..CHANNEL_HEADER_LEN) else {
             return Err(ChannelDataError::Truncated { needed: CHANNEL_HEADER_LEN, have: bytes.len() });
         };
@@ -69,7 +74,7 @@ impl ChannelData {
         let Some(data) = bytes.get(CHANNEL_HEADER_LEN..CHANNEL_HEADER_LEN + len) else {
             return Err(ChannelDataError::Truncated { needed: CHANNEL_HEADER_LEN + len, have: bytes.len() });
         };
-        Ok(ChannelData { channel, data: data.to_vec() })
+        Ok((channel, data))
     }
 }
 

@@ -3,14 +3,14 @@
 use std::net::SocketAddrV4;
 
 use super::{Early, IceAgent, MAX_CHECKS_PER_PAIR, Outstanding, Triggered, is_receiving};
-use crate::proto::ice::candidate::{Candidate, CandidateType, TcpType};
+use crate::proto::ice::candidate::{Candidate, CandidateType, Foundation, TcpType};
 use crate::proto::ice::checklist::{CandidatePair, PairId, PairReason, PairState, priority_for};
 use crate::proto::ice::priority::LocalCandidateSpec;
 use crate::proto::ice::stun::{self, Request};
 use crate::proto::ice::{AgentState, IceDiscard, IceEvent, Nomination, Role, RoleChangeReason};
 use crate::time::SimTime;
 use crate::wire::Protocol;
-use crate::wire::stun::{Class, MessageView, verify_integrity};
+use crate::wire::stun::{Class, MessageView};
 
 impl IceAgent {
     // ----- requests (§7.3) -----
@@ -77,7 +77,7 @@ impl IceAgent {
                 self.prflx_remotes += 1;
                 let lc = &self.local[li];
                 let c = Candidate {
-                    foundation: format!("prflx{}", self.prflx_remotes),
+                    foundation: Foundation::numbered("prflx", self.prflx_remotes),
                     component: lc.component,
                     protocol,
                     priority,
@@ -131,7 +131,7 @@ impl IceAgent {
                     state: PairState::Frozen,
                     reason: PairReason::Triggered { from },
                 });
-                self.pairs.push(p);
+                self.add_pair(p);
                 self.sort_pairs();
                 id
             }
@@ -206,8 +206,7 @@ impl IceAgent {
             return late;
         }
         // §7.2.5: responses are signed with the peer's password; others are dropped.
-        let key = self.remote_key.clone();
-        if key.is_none_or(|k| verify_integrity(msg.bytes(), &k).is_err()) {
+        if self.remote_key.as_ref().is_none_or(|k| msg.verify_integrity(k).is_err()) {
             self.events.push_back(IceEvent::Discarded { from, reason: IceDiscard::BadIntegrity });
             return true;
         }
@@ -319,7 +318,7 @@ impl IceAgent {
                 state: PairState::Succeeded,
                 reason: PairReason::DiscoveredBy { checked: checked_id },
             });
-            self.pairs.push(p);
+            self.add_pair(p);
             self.sort_pairs();
             id
         };
