@@ -67,6 +67,10 @@ pub struct MediaEndpoint {
     /// framed with a 2-byte length (RFC 4571).
     pub tcp_hosts: Vec<SocketAddrV4>,
     pub turn: Vec<TurnClient>,
+    /// Each TURN client's (protocol, local socket, server), in `turn`'s order: what an
+    /// arriving packet is matched against, kept beside the endpoint so that matching an
+    /// RTP packet reads no client (each a cold struct of its own at a thousand calls).
+    turn_sockets: Vec<(Protocol, SocketAddrV4, SocketAddrV4)>,
     now: SimTime,
     out: VecDeque<Datagram>,
     events: VecDeque<MediaEvent>,
@@ -96,6 +100,7 @@ impl MediaEndpoint {
             pwd: pwd.to_string(),
             hosts,
             tcp_hosts: Vec::new(),
+            turn_sockets: turn.iter().map(|t| (t.protocol(), t.local(), t.server())).collect(),
             turn,
             now: SimTime::ZERO,
             out: VecDeque::new(),
@@ -106,7 +111,7 @@ impl MediaEndpoint {
     pub fn listens(&self, protocol: Protocol, dst: SocketAddrV4) -> bool {
         (protocol == Protocol::Udp && self.hosts.contains(&dst))
             || (protocol == Protocol::Tcp && self.tcp_hosts.contains(&dst))
-            || self.turn.iter().any(|t| t.protocol() == protocol && t.local() == dst)
+            || self.turn_sockets.iter().any(|&(p, local, _)| p == protocol && local == dst)
     }
 
     /// Starts gathering: a Binding and an Allocate on every TURN client.
@@ -157,10 +162,12 @@ impl MediaEndpoint {
     /// RTP packet of a direct call takes).
     pub fn handle_packet(&mut self, now: SimTime, packet: &Datagram) -> bool {
         self.now = now;
-        let turn = self
-            .turn
-            .iter()
-            .position(|t| t.protocol() == packet.protocol() && t.local() == packet.dst && t.server() == packet.src);
+        debug_assert!(
+            self.turn_sockets.iter().copied().eq(self.turn.iter().map(|t| (t.protocol(), t.local(), t.server()))),
+            "invariant: a TURN client's sockets do not change"
+        );
+        let key = (packet.protocol(), packet.dst, packet.src);
+        let turn = self.turn_sockets.iter().position(|&s| s == key);
         match turn {
             Some(i) => {
                 // Relayed data goes straight to the agent, read in place (as `pump` would
