@@ -195,6 +195,10 @@ pub fn run_population(
     let limits = Limits { horizon, max_events: u64::MAX, max_events_per_instant: 50_000_000 };
     let mut e = Engine::new(topo, SimRng::new(opts.seed), limits, TraceLevel::Counters);
     e.set_service_log(true);
+    // RTP arrivals only update their stream's statistics, which nothing else in a step
+    // reads or changes (streams start in `advance`, between steps): they come in their own
+    // compact log, handled before the step's other events.
+    e.set_rtp_log(true);
     e.connect_vpns();
     e.run_until(SimTime::ZERO + SimDuration::from_millis(500));
     let turn: Vec<(NodeId, ServiceId)> = e.start_edges();
@@ -236,6 +240,7 @@ pub fn run_population(
     let mut skipped_busy = 0u64;
     let mut peak_concurrent = 0u64;
     let mut notes = Vec::new();
+    let mut arrivals_rtp = Vec::new();
     let mut load = report::LoadSampler::new(&e, edge_turn.len(), opts.sample, calls_from);
     let mut deleted_relay_bytes = vec![0u64; edge_turn.len()];
     let mut drive = Drive { freed: 0, phases: SimRng::new(opts.seed), receiving: Vec::new() };
@@ -339,17 +344,18 @@ pub fn run_population(
         }
         e.run_until(step_end);
         // What happened during the step.
+        e.swap_rtp_arrivals(&mut arrivals_rtp);
+        for a in &arrivals_rtp {
+            let slot = a.ids.ssrc.wrapping_sub(SSRC_BASE) as usize;
+            if let Some(Some(r)) = drive.receiving.get_mut(slot)
+                && r.receiver == a.service
+            {
+                r.stats.on_receive(a.ids.sequence, a.ids.timestamp, a.at);
+            }
+        }
         e.swap_service_events(&mut notes);
         for n in notes.drain(..) {
             match n.event {
-                ServiceEvent::Media(MediaEvent::Media { rtp: Some(ids), .. }) => {
-                    let slot = ids.ssrc.wrapping_sub(SSRC_BASE) as usize;
-                    if let Some(Some(r)) = drive.receiving.get_mut(slot)
-                        && r.receiver == n.service
-                    {
-                        r.stats.on_receive(ids.sequence, ids.timestamp, n.at);
-                    }
-                }
                 ServiceEvent::Media(MediaEvent::Ice(ev)) => {
                     let Some(&k) = by_media.get(&n.service) else { continue };
                     wake[k] = SimTime::ZERO;
