@@ -34,8 +34,9 @@
 //! bucket is emptied from the front, and `current` pops from the front. So no sequence
 //! number needs to be stored: an entry is the time and the event.
 //!
-//! Memory. The 256 bucket headers (32 bytes each) are allocated on the first event that
-//! needs a bucket, so a new queue costs nothing on the heap. An emptied bucket keeps its
+//! Memory. A level's 16 bucket headers (512 bytes) are allocated the first time an event
+//! needs one of them, so a new queue costs nothing on the heap and a short run pays only
+//! for the few levels its time differences reach. An emptied bucket keeps its
 //! allocation when it is small (a busy bucket does not reallocate every round) and frees it
 //! when large, so the queue's memory follows the events pending now rather than the most
 //! a bucket ever held.
@@ -50,12 +51,14 @@ const DIGIT_BITS: u32 = 4;
 const DIGITS: usize = 1 << DIGIT_BITS;
 /// Digit levels in a 64-bit key.
 const LEVELS: usize = 64usize.div_ceil(DIGIT_BITS as usize);
-const BUCKETS: usize = LEVELS * DIGITS;
-/// Words of the occupancy bitmap.
-const WORDS: usize = BUCKETS.div_ceil(64);
+/// Words of the occupancy bitmap, one bit per (level, digit).
+const WORDS: usize = (LEVELS * DIGITS).div_ceil(64);
 /// Emptied buckets keep allocations up to this many entries (16 KiB of 16-byte entries;
 /// 256 buckets may keep 4 MiB at most, as the 64 buckets of the one-bit queue did).
 const KEEP_CAPACITY: usize = 1024;
+
+/// The buckets of one digit level, indexed by digit.
+type Level<E> = [Bucket<E>; DIGITS];
 
 /// Events whose time first differs from `last` at one (level, digit).
 struct Bucket<E> {
@@ -72,16 +75,23 @@ pub struct EventQueue<E> {
     /// Events at exactly `last`, in the order they were scheduled (the time is kept so a
     /// level-0 bucket can become `current` without copying).
     current: VecDeque<(u64, E)>,
-    /// `BUCKETS` buckets, index `level * DIGITS + digit`; empty until first needed.
-    buckets: Box<[Bucket<E>]>,
-    /// Bit `i % 64` of word `i / 64` set when bucket `i` is not empty.
+    /// The buckets of each level, allocated when an event first needs one of them.
+    levels: [Option<Box<Level<E>>>; LEVELS],
+    /// Bit `i % 64` of word `i / 64` set when bucket `i = level * DIGITS + digit` holds
+    /// events; that numbering is the order of the buckets' times.
     occupied: [u64; WORDS],
     len: usize,
 }
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue { last: 0, current: VecDeque::new(), buckets: Box::new([]), occupied: [0; WORDS], len: 0 }
+        EventQueue {
+            last: 0,
+            current: VecDeque::new(),
+            levels: std::array::from_fn(|_| None),
+            occupied: [0; WORDS],
+            len: 0,
+        }
     }
 }
 
@@ -107,35 +117,33 @@ impl<E> EventQueue<E> {
     /// Puts an event later than `last` into its bucket.
     #[inline(always)]
     fn file(&mut self, key: u64, event: E) {
-        // The lowest bit of the highest differing digit, then the digit there.
+        // The lowest bit of the highest differing digit, then the bucket's number.
         let high = 63 - (key ^ self.last).leading_zeros();
         let shift = high - high % DIGIT_BITS;
-        let digit = (key >> shift) as usize & (DIGITS - 1);
-        let i = (shift / DIGIT_BITS) as usize * DIGITS + digit;
-        let Some(bucket) = self.buckets.get_mut(i) else {
-            return self.file_first(i, key, event);
-        };
+        let i = ((shift / DIGIT_BITS) as usize * DIGITS) | ((key >> shift) as usize & (DIGITS - 1));
+        self.occupied[(i / 64) % WORDS] |= 1 << (i % 64);
+        let bucket = &mut self.levels[i / DIGITS].get_or_insert_with(new_level)[i % DIGITS];
         bucket.events.push((key, event));
         if key < bucket.earliest {
             bucket.earliest = key;
         }
-        self.occupied[(i / 64) % WORDS] |= 1 << (i % 64);
     }
 
-    /// `file` when no bucket has been needed yet: makes them.
-    #[cold]
-    #[inline(never)]
-    fn file_first(&mut self, i: usize, key: u64, event: E) {
-        self.buckets = (0..BUCKETS).map(|_| Bucket { events: Vec::new(), earliest: u64::MAX }).collect();
-        self.buckets[i].events.push((key, event));
-        self.buckets[i].earliest = key;
-        self.occupied[(i / 64) % WORDS] |= 1 << (i % 64);
-    }
-
-    /// The lowest occupied bucket.
+    /// The lowest occupied bucket's number.
     #[inline]
     fn lowest(&self) -> Option<usize> {
         self.occupied.iter().position(|&word| word != 0).map(|w| w * 64 + self.occupied[w].trailing_zeros() as usize)
+    }
+
+    /// Bucket number `i`, which holds events (so its level exists).
+    #[inline]
+    fn bucket(&self, i: usize) -> &Bucket<E> {
+        &self.levels[i / DIGITS].as_ref().expect("an occupied bucket's level exists")[i % DIGITS]
+    }
+
+    #[inline]
+    fn bucket_mut(&mut self, i: usize) -> &mut Bucket<E> {
+        &mut self.levels[i / DIGITS].as_mut().expect("an occupied bucket's level exists")[i % DIGITS]
     }
 
     /// The earliest event, ties broken by scheduling order.
@@ -155,7 +163,8 @@ impl<E> EventQueue<E> {
     fn pop_from_buckets(&mut self) -> Option<(u64, E)> {
         let i = self.lowest()?;
         self.occupied[(i / 64) % WORDS] &= !(1 << (i % 64));
-        let bucket = &mut self.buckets[i];
+        let level = self.levels[i / DIGITS].as_mut().expect("an occupied bucket's level exists");
+        let bucket = &mut level[i % DIGITS];
         self.last = std::mem::replace(&mut bucket.earliest, u64::MAX);
         if bucket.events.len() == 1 {
             // The common case when events are spread out: nothing to move.
@@ -167,7 +176,7 @@ impl<E> EventQueue<E> {
             // takes `current`'s empty allocation in exchange.
             let spare = Vec::from(std::mem::replace(&mut self.current, VecDeque::from(moving)));
             if spare.capacity() <= KEEP_CAPACITY {
-                self.buckets[i].events = spare;
+                self.bucket_mut(i).events = spare;
             }
             return self.current.pop_front();
         }
@@ -179,8 +188,10 @@ impl<E> EventQueue<E> {
                 self.file(key, event);
             }
         }
+        // A small emptied allocation goes back to its bucket so a busy bucket does not
+        // reallocate every round; a large one is freed.
         if moving.capacity() <= KEEP_CAPACITY {
-            self.buckets[i].events = moving;
+            self.bucket_mut(i).events = moving;
         }
         self.current.pop_front()
     }
@@ -191,7 +202,7 @@ impl<E> EventQueue<E> {
         if !self.current.is_empty() {
             return Some(SimTime::from_nanos(self.last));
         }
-        self.lowest().map(|i| SimTime::from_nanos(self.buckets[i].earliest))
+        self.lowest().map(|i| SimTime::from_nanos(self.bucket(i).earliest))
     }
 
     pub fn len(&self) -> usize {
@@ -205,10 +216,17 @@ impl<E> EventQueue<E> {
     /// Bytes the queue holds on the heap (capacity, not just the pending entries): for the
     /// memory figures in `benches/README.md`.
     pub fn heap_bytes(&self) -> usize {
-        let bucketed: usize = self.buckets.iter().map(|b| b.events.capacity()).sum();
+        let levels = self.levels.iter().flatten();
+        let bucketed: usize = levels.clone().flat_map(|level| level.iter()).map(|b| b.events.capacity()).sum();
         let entries = bucketed + self.current.capacity();
-        entries * std::mem::size_of::<(u64, E)>() + std::mem::size_of_val(&*self.buckets)
+        entries * std::mem::size_of::<(u64, E)>() + levels.count() * std::mem::size_of::<Level<E>>()
     }
+}
+
+/// An empty level (16 buckets, 512 bytes for 8-byte events), made when first needed.
+#[cold]
+fn new_level<E>() -> Box<Level<E>> {
+    Box::new(std::array::from_fn(|_| Bucket { events: Vec::new(), earliest: u64::MAX }))
 }
 
 #[cfg(test)]
