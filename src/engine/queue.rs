@@ -21,11 +21,11 @@
 //! becomes `last`, and each of its events moves to `current` (if at that time) or to a
 //! bucket of a strictly lower level (its digits from level `j` up now all agree with the
 //! new `last`). Other buckets stay valid, since the new `last` agrees with the old one from
-//! level `j` up. An event therefore moves at most sixteen times, and in practice two to
-//! four: a bucket holding one event hands it straight to `current`. A level-0 bucket
-//! holds a single time (all its digits are fixed), so it becomes `current` as a whole
-//! without moving anything. With one bit per level, as this queue first had, an event
-//! spread microseconds to milliseconds ahead moved about a dozen times.
+//! level `j` up. An event therefore moves at most sixteen times, and in practice one to
+//! three: a bucket holding one event is popped from directly. A level-0 bucket holds a
+//! single time (all its digits are fixed), so it becomes `current` as a whole without
+//! moving anything. With one bit per bucket, as this queue first had, events scheduled
+//! microseconds to milliseconds ahead moved about twice as often (`benches/README.md`).
 //!
 //! Ties: events scheduled for the same instant pop in the order they were scheduled, which
 //! makes runs deterministic without any tie-breaking by content. Two events with the same
