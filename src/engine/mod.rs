@@ -479,20 +479,6 @@ impl<'t> Engine<'t> {
     }
 
     fn handle(&mut self, event: Event) {
-        // Start loading what the event reads first, side by side: the packet and the
-        // interface or node are independent loads that would otherwise miss one after
-        // the other.
-        match event {
-            Event::Originate { slot, node } | Event::Egress { slot, node } => {
-                prefetch(self.packets.get(slot as usize));
-                prefetch(self.nodes.get(node.0 as usize));
-            }
-            Event::Arrive { slot, iface } => {
-                prefetch(self.packets.get(slot as usize));
-                prefetch(self.ports.get(iface.0 as usize));
-            }
-            Event::Timer { .. } => {}
-        }
         match event {
             Event::Originate { slot, node } => {
                 let now = self.now;
@@ -1275,19 +1261,6 @@ impl<'t> Engine<'t> {
     fn release(&mut self, slot: u32) {
         self.packets[slot as usize] = None;
         self.free.push(slot);
-    }
-}
-
-/// Asks the CPU to start loading the cache line that holds `r`: a hint that changes no
-/// result, only when the load's latency is paid.
-#[inline(always)]
-fn prefetch<T>(r: Option<&T>) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(r) = r {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: a prefetch is only a hint to the cache: it reads nothing the program can
-        // see and cannot fault, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>((r as *const T).cast::<i8>()) }
     }
 }
 
