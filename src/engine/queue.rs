@@ -259,32 +259,17 @@ mod tests {
         fn matches_a_sequenced_heap_under_interleaving(
             ops in proptest::collection::vec((any::<bool>(), 0u32..64, 0u64..1000), 0..400)
         ) {
-            let mut q = EventQueue::new();
-            let mut reference = BinaryHeap::new();
-            let mut now = 0u64;
-            let mut seq = 0usize;
+            let mut m = Mirror::default();
             for (pop, shift, small) in ops {
                 if pop {
-                    let got = q.pop().map(|(t, i)| (t.as_nanos(), i));
-                    let want = reference.pop().map(|Reverse(x)| x);
-                    prop_assert_eq!(got, want);
-                    if let Some((t, _)) = got {
-                        now = t;
-                    }
+                    m.pop()?;
                 } else {
                     let offset = if shift % 3 == 0 { 0 } else { small << (shift % 40) };
-                    let at = now.saturating_add(offset);
-                    q.push(SimTime::from_nanos(at), seq);
-                    reference.push(Reverse((at, seq)));
-                    seq += 1;
+                    m.push(m.now.saturating_add(offset));
                 }
-                prop_assert_eq!(q.len(), reference.len());
-                prop_assert_eq!(q.peek_time().map(|t| t.as_nanos()), reference.peek().map(|Reverse((t, _))| *t));
+                m.check()?;
             }
-            while let Some(Reverse(want)) = reference.pop() {
-                prop_assert_eq!(q.pop().map(|(t, i)| (t.as_nanos(), i)), Some(want));
-            }
-            prop_assert!(q.pop().is_none());
+            m.drain()?;
         }
     }
 
@@ -296,39 +281,69 @@ mod tests {
         fn matches_a_sequenced_heap_across_all_digit_levels(
             ops in proptest::collection::vec((0u8..8, any::<u64>(), 0u32..64), 0..400)
         ) {
-            let mut q = EventQueue::new();
-            let mut reference = BinaryHeap::new();
-            let mut now = 0u64;
-            let mut seq = 0usize;
+            let mut m = Mirror::default();
             for (kind, raw, shift) in ops {
                 if kind < 3 {
-                    let got = q.pop().map(|(t, i)| (t.as_nanos(), i));
-                    let want = reference.pop().map(|Reverse(x)| x);
-                    prop_assert_eq!(got, want);
-                    if let Some((t, _)) = got {
-                        now = t;
-                    }
+                    m.pop()?;
                 } else {
                     let at = match kind {
-                        3 => now,
+                        3 => m.now,
                         4 => u64::MAX,
-                        5 => now.saturating_add(raw % 16),
-                        _ => now.saturating_add(raw >> shift),
+                        5 => m.now.saturating_add(raw % 16),
+                        _ => m.now.saturating_add(raw >> shift),
                     };
                     // Several events at once, so buckets hold ties and mixed times.
                     for _ in 0..1 + raw % 3 {
-                        q.push(SimTime::from_nanos(at), seq);
-                        reference.push(Reverse((at, seq)));
-                        seq += 1;
+                        m.push(at);
                     }
                 }
-                prop_assert_eq!(q.len(), reference.len());
-                prop_assert_eq!(q.peek_time().map(|t| t.as_nanos()), reference.peek().map(|Reverse((t, _))| *t));
+                m.check()?;
             }
-            while let Some(Reverse(want)) = reference.pop() {
-                prop_assert_eq!(q.pop().map(|(t, i)| (t.as_nanos(), i)), Some(want));
+            m.drain()?;
+        }
+    }
+
+    /// The queue beside a binary heap ordered by (time, sequence): each operation goes to
+    /// both, and their answers must agree.
+    #[derive(Default)]
+    struct Mirror {
+        q: EventQueue<usize>,
+        reference: BinaryHeap<Reverse<(u64, usize)>>,
+        seq: usize,
+        /// The time of the last pop.
+        now: u64,
+    }
+
+    impl Mirror {
+        fn pop(&mut self) -> Result<(), TestCaseError> {
+            let got = self.q.pop().map(|(t, i)| (t.as_nanos(), i));
+            let want = self.reference.pop().map(|Reverse(x)| x);
+            prop_assert_eq!(got, want);
+            if let Some((t, _)) = got {
+                self.now = t;
             }
-            prop_assert!(q.pop().is_none());
+            Ok(())
+        }
+
+        fn push(&mut self, at: u64) {
+            self.q.push(SimTime::from_nanos(at), self.seq);
+            self.reference.push(Reverse((at, self.seq)));
+            self.seq += 1;
+        }
+
+        fn check(&self) -> Result<(), TestCaseError> {
+            prop_assert_eq!(self.q.len(), self.reference.len());
+            let want = self.reference.peek().map(|Reverse((t, _))| *t);
+            prop_assert_eq!(self.q.peek_time().map(|t| t.as_nanos()), want);
+            Ok(())
+        }
+
+        fn drain(mut self) -> Result<(), TestCaseError> {
+            while let Some(Reverse(want)) = self.reference.pop() {
+                prop_assert_eq!(self.q.pop().map(|(t, i)| (t.as_nanos(), i)), Some(want));
+            }
+            prop_assert!(self.q.pop().is_none());
+            Ok(())
         }
     }
 

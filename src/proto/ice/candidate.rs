@@ -100,17 +100,7 @@ impl Foundation {
     /// the numbered foundations the agent makes.
     pub(crate) fn numbered(prefix: &str, n: u32) -> Foundation {
         debug_assert!(prefix.len() <= Foundation::MAX - 10, "room for ten digits");
-        let mut digits = [0u8; 10];
-        let mut i = digits.len();
-        let mut rest = n;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
+        let (digits, i) = decimal(n);
         let mut f = Foundation::new(prefix).unwrap_or(Foundation { len: 0, bytes: [0; Foundation::MAX] });
         for &d in &digits[i..] {
             if let Some(b) = f.bytes.get_mut(usize::from(f.len)) {
@@ -375,8 +365,8 @@ impl fmt::Display for Candidate {
     }
 }
 
-/// Appends `n` in decimal.
-fn push_decimal(s: &mut String, mut n: u32) {
+/// `n`'s decimal digits, in ASCII, right-aligned: they are `digits[start..]`.
+fn decimal(mut n: u32) -> ([u8; 10], usize) {
     let mut digits = [0u8; 10];
     let mut i = digits.len();
     loop {
@@ -384,9 +374,14 @@ fn push_decimal(s: &mut String, mut n: u32) {
         digits[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return (digits, i);
         }
     }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(s: &mut String, n: u32) {
+    let (digits, i) = decimal(n);
     // ASCII digits: always UTF-8.
     s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
