@@ -542,8 +542,9 @@ impl<'t> Engine<'t> {
 
     /// Keeps the RTP packets media endpoints receive in their own compact log (time,
     /// service, RTP identifiers: 24 bytes instead of a 128-byte `ServiceNote`) for
-    /// `swap_rtp_arrivals`, instead of among the other service events. For a driver of
-    /// thousands of streams, which reads nothing else of them.
+    /// `swap_rtp_arrivals`, instead of in the service log or the trace with the other
+    /// service events. For a driver of thousands of streams, which reads nothing else of
+    /// them.
     pub fn set_rtp_log(&mut self, on: bool) {
         self.rtp_log = on.then(Vec::new);
     }
