@@ -815,8 +815,8 @@ impl<'t> Engine<'t> {
             // Addressed to the interface it came in on: delivered here, whatever else the
             // node routes (a host's own traffic alternates with what it receives).
             _ if arrived_on.is_some_and(|i| self.ports[i.0 as usize].hot.addr == dst) => Resolved::Local,
-            // A host sends most of its packets to one peer: the node's own memo answers
-            // without a probe into the shared cache.
+            // A host sends most of its packets to one peer: the memo answers without a
+            // probe into the node's forwarding map.
             Some((to, r)) if to == dst => r,
             _ => {
                 let r = *state
@@ -1064,7 +1064,7 @@ impl<'t> Engine<'t> {
         let mut delay = SimDuration::ZERO;
         if is_concentrator {
             self.learn_session(node, *inner.src.ip(), outer_src);
-            match self.crypto.get_mut(&node).and_then(|c| c.admit(self.now)) {
+            match self.crypto_delay(node) {
                 Some(d) => delay = d,
                 None => return self.drop_packet(slot, DropReason::ConcentratorBusy { node }),
             }
@@ -1139,17 +1139,22 @@ impl<'t> Engine<'t> {
             outer: PacketSummary::of(&outer),
         });
         p.datagram = outer;
-        let delay = match self.crypto.get_mut(&node) {
-            Some(c) => match c.admit(self.now) {
-                Some(d) => d,
-                None => return self.drop_packet(slot, DropReason::ConcentratorBusy { node }),
-            },
-            None => SimDuration::ZERO,
+        let Some(delay) = self.crypto_delay(node) else {
+            return self.drop_packet(slot, DropReason::ConcentratorBusy { node });
         };
         if delay == SimDuration::ZERO {
             self.route(slot, node, None);
         } else {
             self.queue.push(self.now + delay, Event::Egress { slot, node }.into());
+        }
+    }
+
+    /// How long concentrator `node`'s crypto engine holds one more packet (nothing on a node
+    /// without one); `None` when its packet budget is spent.
+    fn crypto_delay(&mut self, node: NodeId) -> Option<SimDuration> {
+        match self.crypto.get_mut(&node) {
+            Some(c) => c.admit(self.now),
+            None => Some(SimDuration::ZERO),
         }
     }
 
@@ -1265,8 +1270,9 @@ impl<'t> Engine<'t> {
     }
 }
 
-/// Keeps a service's event in the driver's log when it asked for one
-/// (`Engine::set_service_log`), else in the trace.
+/// Keeps a service's event for the driver or the trace: an RTP arrival in the compact log
+/// when there is one (`Engine::set_rtp_log`); any other event in the driver's log when it
+/// asked for one (`Engine::set_service_log`), else in the trace.
 fn note_event(
     log: &mut Option<Vec<ServiceNote>>,
     rtp_log: &mut Option<Vec<RtpArrival>>,
