@@ -1187,7 +1187,7 @@ impl<'t> Engine<'t> {
             "invariant: a service listens only on the protocols it declares"
         );
         if let Some(id) = listener {
-            if self.services[id.0 as usize].service.handle_packet(self.now, &p.datagram) {
+            if self.services[id.0 as usize].service.handle_packet(self.now, p.datagram) {
                 self.poll_events(id);
             } else {
                 self.poll_service(id);

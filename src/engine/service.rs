@@ -85,16 +85,17 @@ impl Service {
         }
     }
 
-    /// Hands the service a datagram. Returns true when the service says only events can have
-    /// come of it (nothing to send, no timer moved), so the engine polls for events alone.
-    pub fn handle_packet(&mut self, now: SimTime, packet: &Datagram) -> bool {
+    /// Hands the service a datagram, which is the service's from here on (a relay may send
+    /// its bytes on without copying them). Returns true when the service says only events can
+    /// have come of it (nothing to send, no timer moved), so the engine polls for events alone.
+    pub fn handle_packet(&mut self, now: SimTime, packet: Datagram) -> bool {
         match self {
-            Service::Stun(s) => s.handle_packet(now, packet),
-            Service::Turn(t) => t.handle_packet(now, packet),
-            Service::TurnClient(c) => c.handle_packet(now, packet),
-            Service::Registrar(r) => r.handle_packet(now, packet),
-            Service::UserAgent(u) => u.handle_packet(now, packet),
-            Service::Media(m) => return m.handle_packet(now, packet),
+            Service::Stun(s) => s.handle_packet(now, &packet),
+            Service::Turn(t) => t.handle_packet(now, &packet),
+            Service::TurnClient(c) => c.handle_packet(now, &packet),
+            Service::Registrar(r) => r.handle_packet(now, &packet),
+            Service::UserAgent(u) => u.handle_packet(now, &packet),
+            Service::Media(m) => return m.handle_packet(now, &packet),
         }
         false
     }
