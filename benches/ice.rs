@@ -305,7 +305,7 @@ mod ours {
     fn offer(e: &mut Engine<'_>, id: ServiceId) -> (String, String, Vec<String>) {
         e.command(id, |s, _| {
             let Service::Media(m) = s else { unreachable!("a media service") };
-            let host = m.hosts[0];
+            let host = m.hosts()[0];
             let t = &m.turn[0];
             let (reflexive, relayed) = (t.reflexive().expect("gathered"), t.relayed().expect("gathered"));
             m.agent.add_local_candidate(LocalCandidateSpec::host(host, 0));

@@ -24,7 +24,7 @@ use crate::net::tunnel::{self, CryptoEngine, TunnelPayload};
 use crate::proto::media::{MediaEvent, RtpIds};
 use crate::proto::signaling::{Registrar, SIP_PORT, UserAgent};
 use crate::proto::turn::RestCredential;
-use crate::proto::{TurnServer, TurnServerConfig};
+use crate::proto::{Listen, TurnServer, TurnServerConfig};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
 use crate::topology::{Action, Direction, Encapsulation, IfaceId, LinkId, LinkProps, NodeId, NodeKind, Topology};
@@ -32,7 +32,7 @@ use crate::trace::{PacketId, PacketSummary, Record, Trace, TraceLevel};
 use crate::wire::{Datagram, Protocol, TcpFlags, TcpHeader, Transport};
 
 pub use queue::EventQueue;
-pub use service::{Service, ServiceEvent, ServiceId};
+pub use service::{Handled, Service, ServiceEvent, ServiceId};
 
 /// The limits a run stops at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -275,7 +275,7 @@ impl<'t> Engine<'t> {
                     bits,
                     last: None,
                     resolved: None,
-                    services: Box::default(),
+                    listeners: Box::default(),
                 }
             })
             .collect();
@@ -511,10 +511,11 @@ impl<'t> Engine<'t> {
     /// leaves from `node`, its timers are honoured.
     pub fn attach(&mut self, node: NodeId, service: Service) -> ServiceId {
         let id = ServiceId(self.services.len() as u32);
-        let mask = service.protocols();
+        let mut sockets = Vec::new();
+        service.sockets(&mut sockets);
         self.services.push(Hosted { node, service, armed: None });
-        let on = &mut self.nodes[node.0 as usize].services;
-        *on = on.iter().copied().chain([(id, mask)]).collect();
+        let on = &mut self.nodes[node.0 as usize].listeners;
+        *on = on.iter().copied().chain(sockets.into_iter().map(|listen| Listener { listen, service: id })).collect();
         self.poll_service(id);
         id
     }
@@ -527,8 +528,8 @@ impl<'t> Engine<'t> {
     pub fn detach(&mut self, id: ServiceId) -> Service {
         let h = &mut self.services[id.0 as usize];
         h.armed = None;
-        let on = &mut self.nodes[h.node.0 as usize].services;
-        *on = on.iter().copied().filter(|&(s, _)| s != id).collect();
+        let on = &mut self.nodes[h.node.0 as usize].listeners;
+        *on = on.iter().copied().filter(|l| l.service != id).collect();
         let inert = Service::Registrar(Box::new(Registrar::new(Vec::new(), None)));
         std::mem::replace(&mut h.service, inert)
     }
@@ -714,16 +715,6 @@ impl<'t> Engine<'t> {
     }
 
     /// Records a service's events, when it said nothing else can have changed.
-    fn poll_events(&mut self, id: ServiceId) {
-        let now = self.now;
-        let h = &mut self.services[id.0 as usize];
-        let node = h.node;
-        while let Some(ev) = h.service.poll_event() {
-            let n = ServiceNote { at: now, node, service: id, event: ev };
-            note_event(&mut self.service_log, &mut self.rtp_log, &mut self.trace, n);
-        }
-    }
-
     /// Sends what a service produced, records its events and re-arms its timer.
     fn poll_service(&mut self, id: ServiceId) {
         let now = self.now;
@@ -1171,26 +1162,24 @@ impl<'t> Engine<'t> {
             summary: PacketSummary::of(&p.datagram),
         });
         let (protocol, dst) = (p.datagram.protocol(), p.datagram.dst);
-        let bit = service::proto_bit(protocol);
-        let listener = self.nodes[node.0 as usize]
-            .services
-            .iter()
-            .filter(|&&(_, mask)| mask & bit != 0)
-            .map(|&(id, _)| id)
-            .find(|id| self.services[id.0 as usize].service.listens(protocol, dst));
-        debug_assert!(
-            self.nodes[node.0 as usize]
-                .services
-                .iter()
-                .filter(|&&(_, mask)| mask & bit == 0)
-                .all(|&(id, _)| !self.services[id.0 as usize].service.listens(protocol, dst)),
-            "invariant: a service listens only on the protocols it declares"
+        let listeners = &self.nodes[node.0 as usize].listeners;
+        let listener = listeners.iter().find(|l| l.listen.matches(protocol, dst)).map(|l| l.service);
+        debug_assert_eq!(
+            listener,
+            {
+                let mut ids: Vec<ServiceId> = listeners.iter().map(|l| l.service).collect();
+                ids.dedup();
+                ids.into_iter().find(|id| self.services[id.0 as usize].service.listens(protocol, dst))
+            },
+            "invariant: the node's socket list answers as its services would"
         );
         if let Some(id) = listener {
-            if self.services[id.0 as usize].service.handle_packet(self.now, p.datagram) {
-                self.poll_events(id);
-            } else {
-                self.poll_service(id);
+            match self.services[id.0 as usize].service.handle_packet(self.now, p.datagram) {
+                Handled::Ran => self.poll_service(id),
+                Handled::Event(event) => {
+                    let n = ServiceNote { at: now, node, service: id, event };
+                    note_event(&mut self.service_log, &mut self.rtp_log, &mut self.trace, n);
+                }
             }
             return;
         }
@@ -1297,11 +1286,11 @@ struct NodeState {
     /// rather than the state's size.
     nat: Option<Box<Nat>>,
     firewall: Option<Box<Firewall>>,
-    /// The services attached here, in attach order (detached ones removed), each with the
-    /// protocols it can listen on (`Service::protocols`): a delivery asks only the services
-    /// of its node that could want it (RTP passes the user agent by without reading it).
-    /// Rebuilt on attach and detach, which are rare beside deliveries.
-    services: Box<[(ServiceId, u8)]>,
+    /// Where the services attached here listen (`Service::sockets`), in attach order
+    /// (detached ones removed): a delivery goes to the first that matches, reading this list
+    /// and then only the service it picks. Rebuilt on attach and detach, which are rare
+    /// beside deliveries.
+    listeners: Box<[Listener]>,
     /// `FORWARDS`, `HOST_STYLE` and `TUNNEL_END`: what every hop asks of its node, without
     /// a read of the whole topology `Node`.
     bits: u8,
@@ -1320,6 +1309,13 @@ struct NodeState {
 // A hop reads one line of its node and at most three of its interface.
 const _: () = assert!(std::mem::size_of::<NodeState>() == 64);
 const _: () = assert!(std::mem::size_of::<Port>() <= 192);
+
+/// One entry of `NodeState::listeners`.
+#[derive(Clone, Copy, Debug)]
+struct Listener {
+    listen: Listen,
+    service: ServiceId,
+}
 
 /// `NodeState::bits`: the node routes packets not addressed to it.
 const FORWARDS: u8 = 1;

@@ -4,9 +4,9 @@
 
 use std::net::SocketAddrV4;
 
-use crate::proto::media::{MediaEndpoint, MediaEvent};
+use crate::proto::media::{MediaEndpoint, MediaEvent, Received};
 use crate::proto::signaling::{Registrar, RegistrarEvent, UserAgent, UserAgentEvent};
-use crate::proto::{StunServer, StunServerEvent, TurnClient, TurnClientEvent, TurnServer, TurnServerEvent};
+use crate::proto::{Listen, StunServer, StunServerEvent, TurnClient, TurnClientEvent, TurnServer, TurnServerEvent};
 use crate::time::SimTime;
 use crate::wire::{Datagram, Protocol};
 
@@ -15,17 +15,14 @@ use crate::wire::{Datagram, Protocol};
 #[serde(transparent)]
 pub struct ServiceId(pub u32);
 
-/// `Service::protocols`: UDP.
-pub const PROTO_UDP: u8 = 1;
-/// `Service::protocols`: TCP.
-pub const PROTO_TCP: u8 = 2;
-
-/// The `Service::protocols` bit of `p`.
-pub fn proto_bit(p: Protocol) -> u8 {
-    match p {
-        Protocol::Udp => PROTO_UDP,
-        Protocol::Tcp => PROTO_TCP,
-    }
+/// What came of handing a service a datagram.
+#[derive(Debug)]
+pub enum Handled {
+    /// The service ran: it may have something to send, events, a new timer.
+    Ran,
+    /// The service only reports this (media on a host socket): nothing ran, nothing waits to
+    /// be sent, no timer moved and no other event is queued, so there is nothing to poll.
+    Event(ServiceEvent),
 }
 
 /// A protocol endpoint running on a node.
@@ -51,18 +48,36 @@ pub enum ServiceEvent {
 }
 
 impl Service {
-    /// Whether a packet for `dst` over `protocol` is this service's.
-    /// The transport protocols this service can ever listen on (`PROTO_UDP`, `PROTO_TCP`),
-    /// by kind alone: lets a delivery pass over a service without reading it.
-    pub fn protocols(&self) -> u8 {
+    /// Every place this service listens (`listens` is true exactly for a destination one of
+    /// them matches), appended to `out`.
+    pub fn sockets(&self, out: &mut Vec<Listen>) {
+        let sockets = |p: Protocol, addrs: &[SocketAddrV4], out: &mut Vec<Listen>| {
+            out.extend(addrs.iter().map(|&a| Listen::socket(p, a)));
+        };
         match self {
-            Service::Stun(_) => PROTO_UDP,
-            Service::TurnClient(c) => proto_bit(c.protocol()),
-            Service::Registrar(_) | Service::UserAgent(_) => PROTO_TCP,
-            Service::Turn(_) | Service::Media(_) => PROTO_UDP | PROTO_TCP,
+            Service::Stun(s) => sockets(Protocol::Udp, s.addresses(), out),
+            Service::Turn(t) => {
+                let c = t.config();
+                sockets(Protocol::Udp, &c.udp, out);
+                sockets(Protocol::Tcp, &c.tcp, out);
+                // Peers send to relayed addresses on the relay interface (UDP relaying).
+                if !c.relay_ports.is_empty() {
+                    out.push(Listen {
+                        protocol: Protocol::Udp,
+                        ip: c.relay_interface,
+                        first: *c.relay_ports.start(),
+                        last: *c.relay_ports.end(),
+                    });
+                }
+            }
+            Service::TurnClient(c) => out.push(Listen::socket(c.protocol(), c.local())),
+            Service::Registrar(r) => sockets(Protocol::Tcp, r.addresses(), out),
+            Service::UserAgent(u) => out.push(Listen::socket(Protocol::Tcp, u.local())),
+            Service::Media(m) => m.sockets(out),
         }
     }
 
+    /// Whether a packet for `dst` over `protocol` is this service's (one of its `sockets`).
     pub fn listens(&self, protocol: Protocol, dst: SocketAddrV4) -> bool {
         match self {
             Service::Stun(s) => protocol == Protocol::Udp && s.addresses().contains(&dst),
@@ -86,18 +101,22 @@ impl Service {
     }
 
     /// Hands the service a datagram, which is the service's from here on (a relay may send
-    /// its bytes on without copying them). Returns true when the service says only events can
-    /// have come of it (nothing to send, no timer moved), so the engine polls for events alone.
-    pub fn handle_packet(&mut self, now: SimTime, packet: Datagram) -> bool {
+    /// its bytes on without copying them).
+    pub fn handle_packet(&mut self, now: SimTime, packet: Datagram) -> Handled {
         match self {
             Service::Stun(s) => s.handle_packet(now, &packet),
             Service::Turn(t) => t.handle_packet(now, &packet),
             Service::TurnClient(c) => c.handle_packet(now, &packet),
             Service::Registrar(r) => r.handle_packet(now, &packet),
             Service::UserAgent(u) => u.handle_packet(now, &packet),
-            Service::Media(m) => return m.handle_packet(now, &packet),
+            Service::Media(m) => {
+                return match m.handle_packet(now, &packet) {
+                    Received::Ran => Handled::Ran,
+                    Received::Media(ev) => Handled::Event(ServiceEvent::Media(ev)),
+                };
+            }
         }
-        false
+        Handled::Ran
     }
 
     pub fn handle_timeout(&mut self, now: SimTime) {
@@ -141,6 +160,35 @@ impl Service {
             Service::Registrar(r) => r.poll_timeout(),
             Service::UserAgent(u) => u.poll_timeout(),
             Service::Media(m) => m.poll_timeout(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::proto::TurnServerConfig;
+
+    /// What `sockets` lists is exactly what `listens` accepts: the engine's per-node table
+    /// is built from the one and stands in for the other.
+    #[test]
+    fn a_turn_servers_sockets_are_where_it_listens() {
+        let mut cfg = TurnServerConfig::new("192.0.2.10:3478".parse().unwrap(), Ipv4Addr::new(10, 1, 1, 10), "r", b"s");
+        cfg.tcp = vec!["192.0.2.10:443".parse().unwrap()];
+        cfg.relay_ports = 50_000..=50_009;
+        let service = Service::Turn(Box::new(TurnServer::new(cfg)));
+        let mut sockets = Vec::new();
+        service.sockets(&mut sockets);
+        for ip in [Ipv4Addr::new(192, 0, 2, 10), Ipv4Addr::new(10, 1, 1, 10), Ipv4Addr::new(10, 1, 1, 11)] {
+            for port in [443, 3478, 3479, 49_999, 50_000, 50_005, 50_009, 50_010] {
+                for protocol in [Protocol::Udp, Protocol::Tcp] {
+                    let dst = SocketAddrV4::new(ip, port);
+                    let listed = sockets.iter().any(|l| l.matches(protocol, dst));
+                    assert_eq!(listed, service.listens(protocol, dst), "{protocol} {dst}");
+                }
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
 use super::ice::{IceAgent, IceEvent};
-use super::{TurnClient, TurnClientEvent};
+use super::{Listen, TurnClient, TurnClientEvent};
 use crate::time::SimTime;
 use crate::wire::rtp::RtpPacket;
 use crate::wire::{Datagram, Protocol, TcpFlags, TcpHeader};
@@ -61,19 +61,40 @@ pub struct MediaEndpoint {
     /// This side's ICE username fragment and password, for the SDP.
     pub ufrag: String,
     pub pwd: String,
-    /// Host candidate sockets (UDP).
-    pub hosts: Vec<SocketAddrV4>,
+    /// Host candidate sockets (UDP). Fixed once built, as every socket of the endpoint: the
+    /// engine lists them when the endpoint is attached (`sockets`).
+    hosts: Vec<SocketAddrV4>,
     /// TCP host candidate sockets (RFC 6544 active and passive); what crosses them is
     /// framed with a 2-byte length (RFC 4571).
-    pub tcp_hosts: Vec<SocketAddrV4>,
+    tcp_hosts: Vec<SocketAddrV4>,
     pub turn: Vec<TurnClient>,
     /// Each TURN client's (protocol, local socket, server), in `turn`'s order: what an
     /// arriving packet is matched against, kept beside the endpoint so that matching an
     /// RTP packet reads no client (each a cold struct of its own at a thousand calls).
     turn_sockets: Vec<(Protocol, SocketAddrV4, SocketAddrV4)>,
+    /// A one-word filter of the TURN servers' sockets (`server_bit`): a packet whose source
+    /// has no bit here is from no TURN server, so it is not the business of a TURN client
+    /// and `turn_sockets` need not be read (the path of every RTP packet of a direct call).
+    turn_servers: u64,
     now: SimTime,
     out: VecDeque<Datagram>,
     events: VecDeque<MediaEvent>,
+}
+
+/// What came of a datagram handed to the endpoint (`MediaEndpoint::handle_packet`).
+#[derive(Debug)]
+pub enum Received {
+    /// The agent or a TURN client ran: poll for what they send, their events and timers.
+    Ran,
+    /// Plain media on a host socket, which is all it reports: nothing ran, nothing waits to
+    /// be sent, no timer moved, no event is queued.
+    Media(MediaEvent),
+}
+
+/// `MediaEndpoint::turn_servers`' bit for a server socket.
+fn server_bit(server: SocketAddrV4) -> u64 {
+    let h = (server.ip().to_bits() ^ u32::from(server.port()).rotate_left(16)).wrapping_mul(0x9e37_79b1);
+    1 << (h >> 26)
 }
 
 /// One ICE message on a TCP candidate's connection, framed per RFC 4571. The connection
@@ -94,13 +115,15 @@ impl MediaEndpoint {
         hosts: Vec<SocketAddrV4>,
         turn: Vec<TurnClient>,
     ) -> MediaEndpoint {
+        let turn_sockets: Vec<_> = turn.iter().map(|t| (t.protocol(), t.local(), t.server())).collect();
         MediaEndpoint {
             agent,
             ufrag: ufrag.to_string(),
             pwd: pwd.to_string(),
             hosts,
             tcp_hosts: Vec::new(),
-            turn_sockets: turn.iter().map(|t| (t.protocol(), t.local(), t.server())).collect(),
+            turn_servers: turn_sockets.iter().fold(0, |bits, &(_, _, server)| bits | server_bit(server)),
+            turn_sockets,
             turn,
             now: SimTime::ZERO,
             out: VecDeque::new(),
@@ -108,10 +131,33 @@ impl MediaEndpoint {
         }
     }
 
+    /// The endpoint with TCP host candidate sockets as well (RFC 6544).
+    pub fn with_tcp_hosts(mut self, tcp_hosts: Vec<SocketAddrV4>) -> MediaEndpoint {
+        self.tcp_hosts = tcp_hosts;
+        self
+    }
+
+    /// Host candidate sockets (UDP).
+    pub fn hosts(&self) -> &[SocketAddrV4] {
+        &self.hosts
+    }
+
+    /// TCP host candidate sockets.
+    pub fn tcp_hosts(&self) -> &[SocketAddrV4] {
+        &self.tcp_hosts
+    }
+
     pub fn listens(&self, protocol: Protocol, dst: SocketAddrV4) -> bool {
         (protocol == Protocol::Udp && self.hosts.contains(&dst))
             || (protocol == Protocol::Tcp && self.tcp_hosts.contains(&dst))
             || self.turn_sockets.iter().any(|&(p, local, _)| p == protocol && local == dst)
+    }
+
+    /// Every socket `listens` accepts, appended to `out`.
+    pub fn sockets(&self, out: &mut Vec<Listen>) {
+        out.extend(self.hosts.iter().map(|&a| Listen::socket(Protocol::Udp, a)));
+        out.extend(self.tcp_hosts.iter().map(|&a| Listen::socket(Protocol::Tcp, a)));
+        out.extend(self.turn_sockets.iter().map(|&(p, local, _)| Listen::socket(p, local)));
     }
 
     /// Starts gathering: a Binding and an Allocate on every TURN client.
@@ -156,18 +202,26 @@ impl MediaEndpoint {
         })
     }
 
-    /// Handles a datagram for one of the endpoint's sockets. Returns true when it was plain
-    /// media on a host socket: then only a `Media` event was queued, nothing is waiting to
-    /// be sent and no timer moved, so the caller need not poll for either (the path every
-    /// RTP packet of a direct call takes).
-    pub fn handle_packet(&mut self, now: SimTime, packet: &Datagram) -> bool {
-        self.now = now;
+    /// Handles a datagram for one of the endpoint's sockets.
+    pub fn handle_packet(&mut self, now: SimTime, packet: &Datagram) -> Received {
         debug_assert!(
             self.turn_sockets.iter().copied().eq(self.turn.iter().map(|t| (t.protocol(), t.local(), t.server()))),
             "invariant: a TURN client's sockets do not change"
         );
-        let key = (packet.protocol(), packet.dst, packet.src);
-        let turn = self.turn_sockets.iter().position(|&s| s == key);
+        let proto = packet.protocol();
+        let from_server = self.turn_servers & server_bit(packet.src) != 0;
+        // RFC 7983: STUN starts with two zero bits; media (RTP starts 0b10) leaves the agent
+        // as it was (`IceAgent::handle_receive` returns false at once), so it is not asked.
+        if !from_server && proto == Protocol::Udp && packet.payload.first().is_some_and(|b| b >> 6 != 0) {
+            debug_assert!(self.turn_sockets.iter().all(|&(_, _, server)| server != packet.src));
+            // Nothing ran, so the engine's poll after the last input left nothing behind.
+            debug_assert!(self.out.is_empty() && self.events.is_empty(), "invariant: pumped after every input");
+            return Received::Media(media_event(packet.dst, packet.src, &packet.payload));
+        }
+        self.now = now;
+        let key = (proto, packet.dst, packet.src);
+        let turn = if from_server { self.turn_sockets.iter().position(|&s| s == key) } else { None };
+        debug_assert_eq!(turn, self.turn_sockets.iter().position(|&s| s == key));
         match turn {
             Some(i) => {
                 // Relayed data goes straight to the agent, read in place (as `pump` would
@@ -186,7 +240,7 @@ impl MediaEndpoint {
                     }
                 }
             }
-            None if packet.protocol() == Protocol::Tcp => {
+            None if proto == Protocol::Tcp => {
                 // RFC 4571 framing: each message behind its 16-bit length.
                 let mut rest = packet.payload.as_slice();
                 while rest.len() >= 2 {
@@ -199,18 +253,16 @@ impl MediaEndpoint {
                 }
             }
             None => {
-                let proto = packet.protocol();
                 if !self.agent.handle_receive(now, packet.dst, proto, packet.src, &packet.payload) {
-                    // Not STUN: the agent is untouched and nothing else ran. The engine polled
-                    // after the last input, so nothing is waiting to be sent either.
-                    debug_assert!(self.out.is_empty(), "invariant: pumped after every input");
-                    self.events.push_back(media_event(packet.dst, packet.src, &packet.payload));
-                    return true;
+                    // Not STUN for the agent (an empty datagram, or STUN it does not take):
+                    // the agent is untouched and nothing else ran.
+                    debug_assert!(self.out.is_empty() && self.events.is_empty(), "invariant: pumped after every input");
+                    return Received::Media(media_event(packet.dst, packet.src, &packet.payload));
                 }
             }
         }
         self.pump();
-        false
+        Received::Ran
     }
 
     pub fn handle_timeout(&mut self, now: SimTime) {
@@ -283,5 +335,103 @@ impl MediaEndpoint {
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::TurnClientConfig;
+    use crate::proto::ice::{IceConfig, Profile, Role};
+
+    fn sa(s: &str) -> SocketAddrV4 {
+        s.parse().unwrap()
+    }
+
+    const HOST: &str = "10.0.0.5:50000";
+    const SERVER: &str = "192.0.2.10:3478";
+    const SERVER_TCP: &str = "192.0.2.10:443";
+
+    /// An endpoint with one UDP host socket, and UDP and TCP TURN clients toward one server
+    /// (the UDP one on the host socket, as `start_media` sets them up).
+    fn endpoint() -> MediaEndpoint {
+        let turn = [(Protocol::Udp, HOST, SERVER), (Protocol::Tcp, "10.0.0.5:50001", SERVER_TCP)]
+            .into_iter()
+            .map(|(protocol, local, server)| {
+                TurnClient::new(TurnClientConfig { protocol, ..TurnClientConfig::new(sa(local), sa(server), "u", "p") })
+            })
+            .collect();
+        let cfg = IceConfig::new(Profile::Rfc8445, Role::Controlled, 1, "ufrag", "password-password-pass", 2);
+        MediaEndpoint::new(IceAgent::new(cfg), "ufrag", "password-password-pass", vec![sa(HOST)], turn)
+            .with_tcp_hosts(vec![sa("10.0.0.5:50002")])
+    }
+
+    fn rtp(sequence: u16) -> Vec<u8> {
+        RtpPacket {
+            marker: false,
+            payload_type: 0,
+            sequence,
+            timestamp: 160,
+            ssrc: 0xabcd,
+            csrc: Vec::new(),
+            payload: vec![0; 160],
+        }
+        .encode()
+    }
+
+    #[test]
+    fn sockets_are_exactly_where_it_listens() {
+        let e = endpoint();
+        let mut sockets = Vec::new();
+        e.sockets(&mut sockets);
+        for protocol in [Protocol::Udp, Protocol::Tcp] {
+            for port in 49_999..=50_003 {
+                for ip in ["10.0.0.5", "10.0.0.6"] {
+                    let dst = SocketAddrV4::new(ip.parse().unwrap(), port);
+                    let listed = sockets.iter().any(|l| l.matches(protocol, dst));
+                    assert_eq!(listed, e.listens(protocol, dst), "{protocol} {dst}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn media_on_a_host_socket_is_reported_without_running_anything() {
+        let mut e = endpoint();
+        let peer = sa("198.51.100.7:40000");
+        match e.handle_packet(SimTime::ZERO, &Datagram::udp(peer, sa(HOST), rtp(7))) {
+            Received::Media(MediaEvent::Media { local, from, bytes, rtp: Some(ids) }) => {
+                assert_eq!((local, from, bytes), (sa(HOST), peer, 172));
+                assert_eq!(ids, RtpIds { ssrc: 0xabcd, sequence: 7, timestamp: 160 });
+            }
+            other => panic!("expected media, got {other:?}"),
+        }
+        assert!(e.poll_transmit().is_none() && e.poll_event().is_none());
+    }
+
+    #[test]
+    fn packets_from_the_turn_server_go_to_its_client_whatever_their_first_byte() {
+        let mut e = endpoint();
+        // Not STUN, not ChannelData: the TURN client takes it (and discards it), so the
+        // endpoint ran and the agent never saw media.
+        let got = e.handle_packet(SimTime::ZERO, &Datagram::udp(sa(SERVER), sa(HOST), rtp(1)));
+        assert!(matches!(got, Received::Ran), "{got:?}");
+        let mut events = Vec::new();
+        while let Some(ev) = e.poll_event() {
+            events.push(ev);
+        }
+        assert!(!events.iter().any(|ev| matches!(ev, MediaEvent::Media { .. })), "{events:?}");
+    }
+
+    #[test]
+    fn the_server_filter_never_misses_a_server() {
+        let e = endpoint();
+        for &(_, _, server) in &e.turn_sockets {
+            assert_ne!(e.turn_servers & server_bit(server), 0);
+        }
+        // And it is a filter, not a list: most other sockets have no bit.
+        let others =
+            (1..=200u16).filter(|&p| e.turn_servers & server_bit(SocketAddrV4::new([198, 51, 100, 7].into(), p)) != 0);
+        assert!(others.count() < 40);
     }
 }

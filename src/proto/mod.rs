@@ -24,10 +24,11 @@ mod stun_server;
 mod transaction;
 pub mod turn;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use thiserror::Error;
 
+use crate::wire::Protocol;
 use crate::wire::stun::{Class, EncodeError, Method, ParseError};
 use crate::wire::turn::{ChannelDataError, FramingError};
 
@@ -37,6 +38,29 @@ pub use stream::TcpStream;
 pub use stun_server::{StunServer, StunServerEvent};
 pub use transaction::{INITIAL_RTO, RC, RM, TI, TimerAction, Transaction};
 pub use turn::{TurnClient, TurnClientConfig, TurnClientEvent, TurnServer, TurnServerConfig, TurnServerEvent};
+
+/// One place an endpoint listens: an address, a port range (a single port for most) and a
+/// transport protocol. An endpoint's sockets are fixed when it is built, so the engine can
+/// list them once per node when it attaches the endpoint, and a delivery reads that list
+/// instead of asking each endpoint of the node in turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen {
+    pub protocol: Protocol,
+    pub ip: Ipv4Addr,
+    pub first: u16,
+    pub last: u16,
+}
+
+impl Listen {
+    /// Exactly `addr`, over `protocol`.
+    pub fn socket(protocol: Protocol, addr: SocketAddrV4) -> Listen {
+        Listen { protocol, ip: *addr.ip(), first: addr.port(), last: addr.port() }
+    }
+
+    pub fn matches(&self, protocol: Protocol, dst: SocketAddrV4) -> bool {
+        self.ip == *dst.ip() && self.protocol == protocol && (self.first..=self.last).contains(&dst.port())
+    }
+}
 
 /// Why an endpoint discarded a packet instead of acting on it.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]

@@ -654,8 +654,7 @@ pub fn start_media(e: &mut Engine<'_>, topo: &Topology, spec: &CallSpec, node: N
         e.bind_app(node, Protocol::Udp, port, app);
         e.bind_app(node, Protocol::Tcp, port, app);
     }
-    let mut endpoint = MediaEndpoint::new(IceAgent::new(cfg), &ufrag, &pwd, hosts, turn);
-    endpoint.tcp_hosts = tcp_hosts;
+    let endpoint = MediaEndpoint::new(IceAgent::new(cfg), &ufrag, &pwd, hosts, turn).with_tcp_hosts(tcp_hosts);
     let id = e.attach(node, Service::Media(Box::new(endpoint)));
     e.command(id, |s, now| {
         if let Service::Media(m) = s {
@@ -693,7 +692,7 @@ pub fn local_offer(e: &mut Engine<'_>, topo: &Topology, node: NodeId, media: Ser
     let ifaces = host_sockets(topo, node);
     e.command(media, |s, _| {
         let Service::Media(m) = s else { unreachable!("media service") };
-        let tcp_only = !m.tcp_hosts.is_empty() && m.hosts.is_empty();
+        let tcp_only = !m.tcp_hosts().is_empty() && m.hosts().is_empty();
         for &(addr, k, is_vpn) in &ifaces {
             if tcp_only {
                 for (port, t) in [(TCP_ACTIVE_PORT, TcpType::Active), (TCP_PASSIVE_PORT, TcpType::Passive)] {

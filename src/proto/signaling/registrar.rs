@@ -52,6 +52,11 @@ impl Registrar {
         self.listen.contains(&dst)
     }
 
+    /// The TCP sockets it listens on.
+    pub fn addresses(&self) -> &[SocketAddrV4] {
+        &self.listen
+    }
+
     pub fn handle_packet(&mut self, _now: SimTime, packet: &Datagram) {
         if packet.protocol() != Protocol::Tcp || !self.listens(packet.dst) {
             return;
