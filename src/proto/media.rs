@@ -91,6 +91,13 @@ pub enum Received {
     Media(MediaEvent),
 }
 
+/// RFC 7983 §7: a STUN message starts with two zero bits, RTP and RTCP with 0b10. Bytes
+/// that cannot be STUN leave the agent as it was (`IceAgent::handle_receive` returns false
+/// at once), so the endpoint does not ask it.
+fn may_be_stun(bytes: &[u8]) -> bool {
+    bytes.first().is_none_or(|b| b >> 6 == 0)
+}
+
 /// `MediaEndpoint::turn_servers`' bit for a server socket.
 fn server_bit(server: SocketAddrV4) -> u64 {
     let h = (server.ip().to_bits() ^ u32::from(server.port()).rotate_left(16)).wrapping_mul(0x9e37_79b1);
@@ -210,9 +217,7 @@ impl MediaEndpoint {
         );
         let proto = packet.protocol();
         let from_server = self.turn_servers & server_bit(packet.src) != 0;
-        // RFC 7983: STUN starts with two zero bits; media (RTP starts 0b10) leaves the agent
-        // as it was (`IceAgent::handle_receive` returns false at once), so it is not asked.
-        if !from_server && proto == Protocol::Udp && packet.payload.first().is_some_and(|b| b >> 6 != 0) {
+        if !from_server && proto == Protocol::Udp && !may_be_stun(&packet.payload) {
             debug_assert!(self.turn_sockets.iter().all(|&(_, _, server)| server != packet.src));
             // Nothing ran, so the engine's poll after the last input left nothing behind.
             debug_assert!(self.out.is_empty() && self.events.is_empty(), "invariant: pumped after every input");
@@ -229,8 +234,16 @@ impl MediaEndpoint {
                 if let Some((peer, data)) = self.turn[i].handle_packet_data(now, packet) {
                     match self.turn[i].relayed() {
                         Some(relayed) => {
-                            if !self.agent.handle_receive(now, relayed, Protocol::Udp, peer, data) {
-                                self.events.push_back(media_event(relayed, peer, data));
+                            if !may_be_stun(data) || !self.agent.handle_receive(now, relayed, Protocol::Udp, peer, data)
+                            {
+                                // Relayed media: the client handed the data over with nothing
+                                // queued or re-timed, and the agent did not run, so this event
+                                // is all that came of it (the path of every relayed RTP packet).
+                                debug_assert!(
+                                    self.out.is_empty() && self.events.is_empty(),
+                                    "invariant: pumped after every input"
+                                );
+                                return Received::Media(media_event(relayed, peer, data));
                             }
                         }
                         None => {
