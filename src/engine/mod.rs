@@ -151,13 +151,15 @@ struct Hosted {
     armed: Option<SimTime>,
 }
 
+/// A packet on its way, in the engine's slab: one cache line, so a hop reads one line of
+/// it (an 80-byte slot, as it was with the `send_out` pin inside, straddled two).
+#[repr(align(64))]
 struct InFlight {
     id: PacketId,
     datagram: Datagram,
-    /// For a packet originated with `send_out`: the interface it must leave by and the
-    /// neighbour's interface it goes to, whatever the routing table says.
-    out: Option<(IfaceId, IfaceId)>,
 }
+
+const _: () = assert!(std::mem::size_of::<Option<InFlight>>() == 64);
 
 /// An RTP packet a media endpoint received, as the compact log keeps it
 /// (`Engine::set_rtp_log`).
@@ -200,6 +202,10 @@ pub struct Engine<'t> {
     limits: Limits,
     queue: EventQueue<PackedEvent>,
     packets: Vec<Option<InFlight>>,
+    /// For a packet originated with `send_out`, by slot until it leaves: the interface it
+    /// must leave by and the neighbour's interface it goes to, whatever the routing table
+    /// says. Rare, so kept out of the packet's slot.
+    pinned: FxHashMap<u32, (IfaceId, IfaceId)>,
     free: Vec<u32>,
     /// Per node (indexed by `NodeId`): what a hop reads and changes of the node, in one
     /// cache line.
@@ -289,6 +295,7 @@ impl<'t> Engine<'t> {
             limits,
             queue: EventQueue::new(),
             packets: Vec::new(),
+            pinned: FxHashMap::default(),
             free: Vec::new(),
             sessions: BTreeMap::new(),
             sockets: FxHashMap::default(),
@@ -384,7 +391,7 @@ impl<'t> Engine<'t> {
         }
         let id = PacketId(self.next_packet);
         self.next_packet += 1;
-        let slot = self.store(InFlight { id, datagram, out: None });
+        let slot = self.store(InFlight { id, datagram });
         self.queue.push(at.max(self.now), Event::Originate { slot, node }.into());
         id
     }
@@ -405,7 +412,8 @@ impl<'t> Engine<'t> {
         let to = self.topo.neighbour_on(self.topo.iface(via).link, next_hop)?;
         let id = PacketId(self.next_packet);
         self.next_packet += 1;
-        let slot = self.store(InFlight { id, datagram, out: Some((via, to)) });
+        let slot = self.store(InFlight { id, datagram });
+        self.pinned.insert(slot, (via, to));
         self.queue.push(at.max(self.now), Event::Originate { slot, node }.into());
         Some(id)
     }
@@ -485,7 +493,8 @@ impl<'t> Engine<'t> {
                 let p = self.packets[slot as usize].as_ref().expect("invariant: an event's packet is in flight");
                 let (id, d) = (p.id, &p.datagram);
                 self.trace.sent(|| Record::Sent { at: now, packet: id, node, summary: PacketSummary::of(d) });
-                match self.packet(slot).out {
+                let pin = if self.pinned.is_empty() { None } else { self.pinned.remove(&slot) };
+                match pin {
                     Some((via, to)) => {
                         if self.host_filter(slot, node, via, Direction::Out) {
                             self.leave(slot, node, None, via, to);
