@@ -87,14 +87,61 @@ enum TcpPhase {
     Established,
 }
 
+/// One mapping: a cache line, so the check of an arriving packet (its expiry, its peers,
+/// where it goes) reads one line of the mapping.
 #[derive(Clone, Debug)]
+#[repr(align(64))]
 struct Mapping {
     key: MapKey,
     external: SocketAddrV4,
     /// Remote endpoints the internal endpoint has sent to through this mapping.
-    peers: Vec<SocketAddrV4>,
+    peers: Peers,
     expires: SimTime,
     tcp: TcpPhase,
+}
+
+const _: () = assert!(std::mem::size_of::<Option<Mapping>>() == 64);
+
+/// The peers of a mapping, in the order first sent to. Most mappings have a handful (a
+/// STUN server, a TURN server, the far end of a call), kept in place; more move to the heap.
+#[derive(Clone, Debug)]
+enum Peers {
+    Inline { len: u8, peers: [SocketAddrV4; Peers::INLINE] },
+    Heap(Vec<SocketAddrV4>),
+}
+
+impl Peers {
+    const INLINE: usize = 4;
+
+    fn new() -> Peers {
+        Peers::Inline { len: 0, peers: [SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0); Peers::INLINE] }
+    }
+
+    fn as_slice(&self) -> &[SocketAddrV4] {
+        match self {
+            Peers::Inline { len, peers } => &peers[..*len as usize],
+            Peers::Heap(v) => v,
+        }
+    }
+
+    /// Adds `peer` unless it is there already.
+    fn insert(&mut self, peer: SocketAddrV4) {
+        if self.as_slice().contains(&peer) {
+            return;
+        }
+        match self {
+            Peers::Inline { len, peers } if (*len as usize) < Peers::INLINE => {
+                peers[*len as usize] = peer;
+                *len += 1;
+            }
+            Peers::Inline { peers, .. } => {
+                let mut v = peers.to_vec();
+                v.push(peer);
+                *self = Peers::Heap(v);
+            }
+            Peers::Heap(v) => v.push(peer),
+        }
+    }
 }
 
 /// One NAT device's state.
@@ -187,7 +234,7 @@ impl Nat {
                 let m = Mapping {
                     key,
                     external: SocketAddrV4::new(self.cfg.external, port),
-                    peers: Vec::new(),
+                    peers: Peers::new(),
                     expires: now,
                     tcp: phase.unwrap_or(TcpPhase::Transitory),
                 };
@@ -196,9 +243,7 @@ impl Nat {
         };
         let timeouts = self.timeouts();
         let m = self.mappings[idx as usize].as_mut().expect("invariant: live index");
-        if !m.peers.contains(&packet.dst) {
-            m.peers.push(packet.dst);
-        }
+        m.peers.insert(packet.dst);
         if let Some(p) = tcp_phase_after(packet, Some(m.tcp)) {
             m.tcp = p;
         }
@@ -238,8 +283,8 @@ impl Nat {
         let src = packet.src;
         let admitted = match self.cfg.behavior.filtering {
             FilteringBehavior::EndpointIndependent => true,
-            FilteringBehavior::AddressDependent => m.peers.iter().any(|p| p.ip() == src.ip()),
-            FilteringBehavior::AddressAndPortDependent => m.peers.contains(&src),
+            FilteringBehavior::AddressDependent => m.peers.as_slice().iter().any(|p| p.ip() == src.ip()),
+            FilteringBehavior::AddressAndPortDependent => m.peers.as_slice().contains(&src),
         };
         if !admitted {
             return NatOutcome::Refused(NatRefusal::Filtered {

@@ -277,3 +277,19 @@ proptest! {
         prop_assert_eq!(inbound(&mut nat, t, &r.to_string(), ext), None);
     }
 }
+
+#[test]
+fn peers_keep_first_sent_order_without_repeats_in_place_and_beyond() {
+    let mut p = Peers::new();
+    let peer = |n: u16| SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), n);
+    for n in [1, 2, 1, 3, 4, 2] {
+        p.insert(peer(n));
+    }
+    assert!(matches!(p, Peers::Inline { len: 4, .. }));
+    assert_eq!(p.as_slice(), [peer(1), peer(2), peer(3), peer(4)]);
+    for n in [5, 3, 6] {
+        p.insert(peer(n));
+    }
+    assert!(matches!(p, Peers::Heap(_)));
+    assert_eq!(p.as_slice(), [1, 2, 3, 4, 5, 6].map(peer));
+}
