@@ -24,11 +24,29 @@ pub struct SimRng {
 /// most links never draw (no loss, no jitter), and a topology of 100,000 hosts should not
 /// carry 30 MB of generators it never uses. The draws are the same either way.
 #[derive(Clone, Debug)]
-pub struct RngStream {
-    seed: u64,
-    stream: u64,
-    inner: Option<Box<ChaCha8Rng>>,
+pub struct RngStream(Stream);
+
+#[derive(Clone, Debug)]
+enum Stream {
+    /// No draw yet.
+    Lazy { seed: u64, stream: u64 },
+    /// Drawing: `next` is the index of the next unused word of `block.words`. The index
+    /// lives here, beside the owner's other state, rather than in the generator's buffer
+    /// (where `rand_core` keeps it, a line away from most of the words), so a draw reads
+    /// one line of the block: that of its two words.
+    Ready { next: u32, block: Box<Block> },
 }
+
+/// The next words of a stream, taken from the ChaCha generator a line at a time.
+#[derive(Clone, Debug)]
+#[repr(C, align(64))]
+struct Block {
+    words: [u32; WORDS],
+    rng: ChaCha8Rng,
+}
+
+/// Words per refill of `Block::words`: one cache line.
+const WORDS: usize = 16;
 
 impl SimRng {
     pub fn new(seed: u64) -> Self {
@@ -62,22 +80,37 @@ impl SimRng {
 
     /// The stream numbered `stream`; its ChaCha state is made on the first draw.
     fn stream(&self, stream: u64) -> RngStream {
-        RngStream { seed: self.seed, stream, inner: None }
+        RngStream(Stream::Lazy { seed: self.seed, stream })
     }
 }
 
 impl RngStream {
+    /// The next 64 bits: two consecutive words of the ChaCha stream, the first the low half,
+    /// exactly as `ChaCha8Rng::next_u64` would give them (checked against it by a test).
     pub fn next_u64(&mut self) -> u64 {
-        let (seed, stream) = (self.seed, self.stream);
-        self.inner
-            .get_or_insert_with(|| {
-                let mut key = [0u8; 32];
-                key[..8].copy_from_slice(&seed.to_le_bytes());
-                let mut inner = ChaCha8Rng::from_seed(key);
-                inner.set_stream(stream);
-                Box::new(inner)
-            })
-            .next_u64()
+        if let Stream::Lazy { seed, stream } = self.0 {
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&seed.to_le_bytes());
+            let mut rng = ChaCha8Rng::from_seed(key);
+            rng.set_stream(stream);
+            let block = Box::new(Block { words: [0; WORDS], rng });
+            self.0 = Stream::Ready { next: WORDS as u32, block };
+        }
+        let Stream::Ready { next, block } = &mut self.0 else { unreachable!("made ready above") };
+        let mut i = *next as usize;
+        if i >= WORDS {
+            // Whole words, in order: `fill_bytes` discards none of a fill that is a
+            // multiple of four bytes (rand_core's `BlockRng`), so the words continue the
+            // stream exactly. WORDS is even, so a draw's two words never straddle a refill.
+            let mut bytes = [0u8; 4 * WORDS];
+            block.rng.fill_bytes(&mut bytes);
+            for (w, b) in block.words.iter_mut().zip(bytes.chunks_exact(4)) {
+                *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            i = 0;
+        }
+        *next = (i + 2) as u32;
+        u64::from(block.words[i + 1]) << 32 | u64::from(block.words[i])
     }
 
     /// A uniform draw in [0, 1) with 53 bits of precision.
@@ -159,6 +192,22 @@ mod tests {
         let mut a = SimRng::new(7).fork_fmt(format_args!("link/{name}/{n}"));
         let mut b = SimRng::new(7).fork(&format!("link/{name}/{n}"));
         assert_eq!((a.next_u64(), a.next_u64()), (b.next_u64(), b.next_u64()));
+    }
+
+    proptest::proptest! {
+        /// The stream's own buffering gives exactly ChaCha8's `next_u64` sequence for the
+        /// same key and stream number, across many refills of its line of words.
+        #[test]
+        fn draws_are_chacha8s(seed: u64, stream: u64, n in 1usize..200) {
+            let mut ours = SimRng::new(seed).stream(stream);
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&seed.to_le_bytes());
+            let mut theirs = ChaCha8Rng::from_seed(key);
+            theirs.set_stream(stream);
+            for _ in 0..n {
+                proptest::prop_assert_eq!(ours.next_u64(), theirs.next_u64());
+            }
+        }
     }
 
     #[test]
