@@ -408,13 +408,41 @@ pub struct MediaSource {
     frame_sent: usize,
     /// Packets yielded so far.
     sent: u64,
+    /// When frame `frame` leaves, its payload bytes and the codec's ticks per frame, worked
+    /// out once per frame: each takes 128-bit divisions, and a sender asks when its next
+    /// packet leaves several times per packet.
+    frame_at: SimTime,
+    frame_len: usize,
+    ticks: u32,
 }
 
 impl MediaSource {
     /// A stream of `codec` from `ssrc` whose first frame leaves at `start`, with sequence
     /// number and timestamp starting at zero.
     pub fn new(codec: Codec, ssrc: u32, start: SimTime) -> MediaSource {
-        MediaSource { codec, ssrc, start, first_sequence: 0, first_timestamp: 0, frame: 0, frame_sent: 0, sent: 0 }
+        let mut s = MediaSource {
+            codec,
+            ssrc,
+            start,
+            first_sequence: 0,
+            first_timestamp: 0,
+            frame: 0,
+            frame_sent: 0,
+            sent: 0,
+            frame_at: start,
+            frame_len: 0,
+            ticks: codec.ticks_per_frame(),
+        };
+        s.enter_frame(0);
+        s
+    }
+
+    /// Moves to frame `k`, none of it sent yet.
+    fn enter_frame(&mut self, k: u64) {
+        self.frame = k;
+        self.frame_sent = 0;
+        self.frame_at = self.start + self.codec.frame_offset(k);
+        self.frame_len = self.codec.frame_bytes(k);
     }
 
     /// The same stream with the given initial sequence number and timestamp, which RFC 3550
@@ -431,7 +459,8 @@ impl MediaSource {
 
     /// When the next packet leaves.
     pub fn next_time(&self) -> SimTime {
-        self.start + self.codec.frame_offset(self.frame)
+        debug_assert_eq!(self.frame_at, self.start + self.codec.frame_offset(self.frame));
+        self.frame_at
     }
 
     /// The next packet and the instant it leaves. The stream never ends.
@@ -461,7 +490,8 @@ impl MediaSource {
 
     /// The next packet's payload length, and whether it ends its frame.
     fn next_len(&self) -> (usize, bool) {
-        let frame_bytes = self.codec.frame_bytes(self.frame);
+        let frame_bytes = self.frame_len;
+        debug_assert_eq!(frame_bytes, self.codec.frame_bytes(self.frame));
         match self.codec.size {
             FrameSize::Audio { .. } => (frame_bytes, true),
             FrameSize::Video { max_packet, .. } => {
@@ -485,7 +515,8 @@ impl MediaSource {
         };
         // RFC 3550 §5.1: the sequence number increments by one per packet and the timestamp
         // by the sampling clock, both modulo their width.
-        let ticks = (self.frame as u128 * self.codec.ticks_per_frame() as u128) as u32;
+        // Modulo 2^32 (the product's low 32 bits), as the timestamp field wraps.
+        let ticks = (self.frame as u32).wrapping_mul(self.ticks);
         let packet = RtpPacket {
             marker,
             payload_type: self.codec.payload_type,
@@ -497,8 +528,7 @@ impl MediaSource {
         };
         self.sent += 1;
         if last_of_frame {
-            self.frame += 1;
-            self.frame_sent = 0;
+            self.enter_frame(self.frame + 1);
         } else {
             self.frame_sent += len;
         }
