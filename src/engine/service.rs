@@ -105,7 +105,7 @@ impl Service {
     pub fn handle_packet(&mut self, now: SimTime, packet: Datagram) -> Handled {
         match self {
             Service::Stun(s) => s.handle_packet(now, &packet),
-            Service::Turn(t) => t.handle_packet(now, &packet),
+            Service::Turn(t) => t.handle_datagram(now, packet),
             Service::TurnClient(c) => c.handle_packet(now, &packet),
             Service::Registrar(r) => r.handle_packet(now, &packet),
             Service::UserAgent(u) => u.handle_packet(now, &packet),

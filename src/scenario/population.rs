@@ -127,6 +127,10 @@ struct Stream {
     remote: SocketAddrV4,
     /// `local` is a relayed address: packets go through the sender's TURN client.
     relayed: bool,
+    /// Spare room a packet sent straight from `local` is made with: `remote` is a relayed
+    /// candidate, whose TURN server wraps each packet in a Data indication in the buffer it
+    /// arrived in, which then need not grow (and move).
+    headroom: usize,
     source: MediaSource,
 }
 
@@ -243,7 +247,7 @@ pub fn run_population(
     let mut arrivals_rtp = Vec::new();
     let mut load = report::LoadSampler::new(&e, edge_turn.len(), opts.sample, calls_from);
     let mut deleted_relay_bytes = vec![0u64; edge_turn.len()];
-    let mut drive = Drive { freed: 0, phases: SimRng::new(opts.seed), receiving: Vec::new() };
+    let mut drive = Drive { freed: 0, phases: SimRng::new(opts.seed), receiving: Vec::new(), scratch: Vec::new() };
 
     loop {
         let now = e.now();
@@ -577,7 +581,7 @@ fn advance(
                     c.media_started_at = Some(now + LEAD_IN);
                     c.free_unused_at = Some(now + LEAD_IN + FREE_UNUSED);
                     c.phase = Phase::Media { until };
-                    send_media(e, c, step_end.min(until), &mut drive.receiving);
+                    send_media(e, c, step_end.min(until), drive);
                     return;
                 }
             }
@@ -597,7 +601,7 @@ fn advance(
             if now >= until {
                 c.phase = Phase::Draining(now + DRAIN);
             } else {
-                send_media(e, c, (now + MEDIA_BATCH).max(step_end).min(until), &mut drive.receiving);
+                send_media(e, c, (now + MEDIA_BATCH).max(step_end).min(until), drive);
             }
         }
         Phase::Draining(until) => {
@@ -722,6 +726,7 @@ fn start_streams(
         protocol: local.protocol,
         remote: remote.address,
         relayed: is_relayed(e, c.caller_media, local.base),
+        headroom: relay_room(remote.kind),
         source: MediaSource::new(c.codec, ssrc, phase(0)),
     });
     if let Some(base) = back {
@@ -733,8 +738,19 @@ fn start_streams(
             protocol: remote.protocol,
             remote: local.address,
             relayed: is_relayed(e, callee_media, base),
+            headroom: relay_room(local.kind),
             source: MediaSource::new(c.codec, ssrc + 1, phase(1)),
         });
+    }
+}
+
+/// The room a TURN server needs in front of and behind a packet sent to a candidate of type
+/// `kind` to wrap it for its client: a Data indication's header, XOR-PEER-ADDRESS and DATA
+/// header (20 + 12 + 4 bytes) and up to 3 bytes of padding (RFC 8656 §11.3).
+fn relay_room(kind: CandidateType) -> usize {
+    match kind {
+        CandidateType::Relayed => 20 + 12 + 4 + 3,
+        _ => 0,
     }
 }
 
@@ -756,28 +772,46 @@ struct Drive {
     phases: SimRng,
     /// Each stream's receiving end, by slot (`Stream::slot`).
     receiving: Vec<Option<Receiving>>,
+    /// The buffer RTP packets are written into when their endpoint copies them on (relayed
+    /// or over TCP): one allocation for the run instead of one per packet.
+    scratch: Vec<u8>,
 }
 
-/// Puts every RTP packet due before `until` on the wire.
-fn send_media(e: &mut Engine<'_>, c: &mut Call, until: SimTime, receiving: &mut [Option<Receiving>]) {
+/// Puts every RTP packet due before `until` on the wire. Each packet is written once, into
+/// the buffer it travels in: a direct stream's own exact-size buffer (with room for the Data
+/// indication a relay at the far end wraps it in there), or, when the endpoint copies it
+/// into a Send indication or a TCP frame, the one scratch buffer all such packets share.
+fn send_media(e: &mut Engine<'_>, c: &mut Call, until: SimTime, drive: &mut Drive) {
+    let scratch = &mut drive.scratch;
     for s in &mut c.streams {
         while s.source.next_time() < until {
-            let (at, rtp) = s.source.next_packet();
-            let bytes = rtp.encode();
             let (local, protocol, remote) = (s.local, s.protocol, s.remote);
-            let d = if s.relayed || protocol != Protocol::Udp {
-                e.command(s.sender.1, |svc, now| match svc {
+            let wrapped = s.relayed || protocol != Protocol::Udp;
+            let mut bytes = if wrapped {
+                scratch.clear();
+                std::mem::take(scratch)
+            } else {
+                Vec::with_capacity(s.source.next_wire_len() + s.headroom)
+            };
+            let (at, sequence) = match s.source.next_packet_into(&mut bytes) {
+                Ok(sent) => sent,
+                Err(e) => panic!("invariant: an RtpPacket we build is encodable: {e}"),
+            };
+            let d = if wrapped {
+                let d = e.command(s.sender.1, |svc, now| match svc {
                     Service::Media(m) => m.wrap_media(now, local, protocol, remote, &bytes),
                     _ => None,
-                })
+                });
+                *scratch = bytes;
+                d
             } else {
                 // What `wrap_media` builds for a host socket, without waking the endpoint.
                 Some(Datagram::udp(local, remote, bytes))
             };
             if let Some(d) = d {
                 e.send_at(at, s.sender.0, d);
-                if let Some(r) = receiving[s.slot].as_mut() {
-                    r.stats.on_send(rtp.sequence, at);
+                if let Some(r) = drive.receiving[s.slot].as_mut() {
+                    r.stats.on_send(sequence, at);
                 }
             }
         }

@@ -69,13 +69,21 @@ pub enum RtpError {
 impl RtpPacket {
     /// The packet's bytes, or why it has none.
     pub fn try_encode(&self) -> Result<Vec<u8>, RtpError> {
+        let mut b = Vec::with_capacity(self.wire_len());
+        self.try_encode_into(&mut b)?;
+        Ok(b)
+    }
+
+    /// Appends the packet's bytes (as `try_encode` gives them) to `b`, a buffer the caller
+    /// may reuse or size itself; on error nothing is appended.
+    pub fn try_encode_into(&self, b: &mut Vec<u8>) -> Result<(), RtpError> {
         if self.csrc.len() > MAX_CSRC {
             return Err(RtpError::TooManyCsrcs(self.csrc.len()));
         }
         if self.payload_type > 0x7f {
             return Err(RtpError::PayloadType(self.payload_type));
         }
-        let mut b = Vec::with_capacity(self.wire_len());
+        b.reserve(self.wire_len());
         // RFC 3550 §5.1: V=2, P=0, X=0, CC in the low four bits.
         b.push(RTP_VERSION << 6 | self.csrc.len() as u8);
         b.push(u8::from(self.marker) << 7 | self.payload_type);
@@ -86,7 +94,7 @@ impl RtpPacket {
             b.extend_from_slice(&c.to_be_bytes());
         }
         b.extend_from_slice(&self.payload);
-        Ok(b)
+        Ok(())
     }
 
     /// The packet's bytes. Panics when the packet breaks the invariants of `RtpPacket`
@@ -400,13 +408,41 @@ pub struct MediaSource {
     frame_sent: usize,
     /// Packets yielded so far.
     sent: u64,
+    /// When frame `frame` leaves, its payload bytes and the codec's ticks per frame, worked
+    /// out once per frame: each takes 128-bit divisions, and a sender asks when its next
+    /// packet leaves several times per packet.
+    frame_at: SimTime,
+    frame_len: usize,
+    ticks: u32,
 }
 
 impl MediaSource {
     /// A stream of `codec` from `ssrc` whose first frame leaves at `start`, with sequence
     /// number and timestamp starting at zero.
     pub fn new(codec: Codec, ssrc: u32, start: SimTime) -> MediaSource {
-        MediaSource { codec, ssrc, start, first_sequence: 0, first_timestamp: 0, frame: 0, frame_sent: 0, sent: 0 }
+        let mut s = MediaSource {
+            codec,
+            ssrc,
+            start,
+            first_sequence: 0,
+            first_timestamp: 0,
+            frame: 0,
+            frame_sent: 0,
+            sent: 0,
+            frame_at: start,
+            frame_len: 0,
+            ticks: codec.ticks_per_frame(),
+        };
+        s.enter_frame(0);
+        s
+    }
+
+    /// Moves to frame `k`, none of it sent yet.
+    fn enter_frame(&mut self, k: u64) {
+        self.frame = k;
+        self.frame_sent = 0;
+        self.frame_at = self.start + self.codec.frame_offset(k);
+        self.frame_len = self.codec.frame_bytes(k);
     }
 
     /// The same stream with the given initial sequence number and timestamp, which RFC 3550
@@ -423,20 +459,53 @@ impl MediaSource {
 
     /// When the next packet leaves.
     pub fn next_time(&self) -> SimTime {
-        self.start + self.codec.frame_offset(self.frame)
+        debug_assert_eq!(self.frame_at, self.start + self.codec.frame_offset(self.frame));
+        self.frame_at
     }
 
     /// The next packet and the instant it leaves. The stream never ends.
     pub fn next_packet(&mut self) -> (SimTime, RtpPacket) {
-        let at = self.next_time();
-        let frame_bytes = self.codec.frame_bytes(self.frame);
-        let (len, last_of_frame) = match self.codec.size {
+        let (at, mut packet, len) = self.next_header();
+        packet.payload = vec![0; len];
+        (at, packet)
+    }
+
+    /// The bytes of the next packet (`next_packet`'s, encoded) appended to `buf`, without
+    /// building the packet and its payload: the instant it leaves and its sequence number.
+    /// A sender of many streams writes each packet straight into the buffer it is sent in.
+    /// Fails as `RtpPacket::try_encode` would (a codec whose PT does not fit seven bits),
+    /// appending nothing; the source moves past the packet either way.
+    pub fn next_packet_into(&mut self, buf: &mut Vec<u8>) -> Result<(SimTime, u16), RtpError> {
+        let (at, header, len) = self.next_header();
+        buf.reserve(header.wire_len() + len);
+        header.try_encode_into(buf)?;
+        buf.resize(buf.len() + len, 0);
+        Ok((at, header.sequence))
+    }
+
+    /// How many bytes the next packet takes encoded (what `next_packet_into` appends).
+    pub fn next_wire_len(&self) -> usize {
+        RTP_HEADER_LEN + self.next_len().0
+    }
+
+    /// The next packet's payload length, and whether it ends its frame.
+    fn next_len(&self) -> (usize, bool) {
+        let frame_bytes = self.frame_len;
+        debug_assert_eq!(frame_bytes, self.codec.frame_bytes(self.frame));
+        match self.codec.size {
             FrameSize::Audio { .. } => (frame_bytes, true),
             FrameSize::Video { max_packet, .. } => {
                 let len = (frame_bytes - self.frame_sent).min(max_packet.max(1));
                 (len, self.frame_sent + len == frame_bytes)
             }
-        };
+        }
+    }
+
+    /// The next packet with an empty payload, the instant it leaves and its payload length;
+    /// moves the source past it.
+    fn next_header(&mut self) -> (SimTime, RtpPacket, usize) {
+        let at = self.next_time();
+        let (len, last_of_frame) = self.next_len();
         let marker = match self.codec.size {
             // RFC 3551 §4.1: the first packet of a talkspurt; a stream without silence
             // suppression has one talkspurt, so only its first packet.
@@ -446,7 +515,8 @@ impl MediaSource {
         };
         // RFC 3550 §5.1: the sequence number increments by one per packet and the timestamp
         // by the sampling clock, both modulo their width.
-        let ticks = (self.frame as u128 * self.codec.ticks_per_frame() as u128) as u32;
+        // Modulo 2^32 (the product's low 32 bits), as the timestamp field wraps.
+        let ticks = (self.frame as u32).wrapping_mul(self.ticks);
         let packet = RtpPacket {
             marker,
             payload_type: self.codec.payload_type,
@@ -454,16 +524,15 @@ impl MediaSource {
             timestamp: self.first_timestamp.wrapping_add(ticks),
             ssrc: self.ssrc,
             csrc: Vec::new(),
-            payload: vec![0; len],
+            payload: Vec::new(),
         };
         self.sent += 1;
         if last_of_frame {
-            self.frame += 1;
-            self.frame_sent = 0;
+            self.enter_frame(self.frame + 1);
         } else {
             self.frame_sent += len;
         }
-        (at, packet)
+        (at, packet, len)
     }
 }
 
@@ -565,6 +634,42 @@ mod tests {
             assert_eq!(p.timestamp, (u32::MAX - 100).wrapping_add(160 * i as u32));
         }
         assert_eq!(src.next_time(), start + SimDuration::from_millis(1020));
+    }
+
+    #[test]
+    fn next_packet_into_writes_what_next_packet_encodes() {
+        let codecs = [
+            Codec::PCMU,
+            Codec::OPUS,
+            Codec::video(1_000_000, 1200),
+            Codec::conference_video(1_500_000),
+            Codec::desktop_sharing(300_000),
+        ];
+        for codec in codecs {
+            let start = SimTime::from_nanos(3_000_000);
+            let mut built = MediaSource::new(codec, 0x77, start).with_initial(65_500, u32::MAX - 5000);
+            let mut written = built.clone();
+            // Into a reused buffer (as a relayed stream is), after what it held before.
+            let mut reused = vec![0xee; 3];
+            for i in 0..200 {
+                let len = written.next_wire_len();
+                let (at, p) = built.next_packet();
+                reused.truncate(3);
+                let mut fresh = Vec::with_capacity(len);
+                let mut again = written.clone();
+                assert_eq!(written.next_packet_into(&mut fresh), Ok((at, p.sequence)), "{} #{i}", codec.name);
+                again.next_packet_into(&mut reused).unwrap();
+                assert_eq!(fresh, p.encode(), "{} #{i}", codec.name);
+                assert_eq!((fresh.len(), fresh.capacity()), (len, len), "next_wire_len is exact");
+                assert_eq!(reused[3..], fresh[..]);
+                assert_eq!(reused[..3], [0xee; 3]);
+            }
+            assert_eq!(written.next_time(), built.next_time());
+        }
+        let bad = Codec { payload_type: 200, ..Codec::PCMU };
+        let mut buf = Vec::new();
+        assert_eq!(MediaSource::new(bad, 1, SimTime::ZERO).next_packet_into(&mut buf), Err(RtpError::PayloadType(200)));
+        assert!(buf.is_empty());
     }
 
     #[test]

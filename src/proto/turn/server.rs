@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::ops::RangeInclusive;
+use std::ops::{Range, RangeInclusive};
 
 use super::allocation::{Allocation, AllocationCounters, ChannelBinding, FiveTuple};
 use super::credentials::{rest_expiry, rest_password};
@@ -21,7 +21,7 @@ use crate::wire::stun::{
     Attribute, Class, HEADER_LEN, IntegrityKey, MessageView, MessageWriter, Method, ParseError, TRANSPORT_UDP,
     TransactionId, pad4, types,
 };
-use crate::wire::turn::{ChannelData, Frame, is_valid_channel};
+use crate::wire::turn::{CHANNEL_HEADER_LEN, ChannelData, ChannelDataError, Frame, is_valid_channel};
 use crate::wire::{Datagram, Protocol, Transport};
 
 /// How a TURN server is set up.
@@ -212,12 +212,20 @@ impl TurnServer {
         &self.cfg
     }
 
+    /// Handles a datagram that stays the caller's: as `handle_datagram` on a copy.
     pub fn handle_packet(&mut self, now: SimTime, packet: &Datagram) {
+        self.handle_datagram(now, packet.clone());
+    }
+
+    /// Handles a datagram the server may keep: relayed data leaves in the buffer it arrived
+    /// in (a Send indication's or ChannelData's data moved to the front, a peer's datagram
+    /// wrapped where it lies), so relaying a packet allocates nothing.
+    pub fn handle_datagram(&mut self, now: SimTime, packet: Datagram) {
         self.dispatch(now, packet);
         self.refresh_deadline();
     }
 
-    fn dispatch(&mut self, now: SimTime, packet: &Datagram) {
+    fn dispatch(&mut self, now: SimTime, packet: Datagram) {
         let relay_port = (*packet.dst.ip() == self.cfg.relay_interface && packet.transport == Transport::Udp)
             .then(|| self.by_port.get(&packet.dst.port()).copied())
             .flatten();
@@ -227,9 +235,9 @@ impl TurnServer {
         match packet.transport {
             Transport::Udp if self.cfg.udp.contains(&packet.dst) => {
                 let tuple = FiveTuple { protocol: Protocol::Udp, client: packet.src, server: packet.dst };
-                self.handle_client_datagram(now, tuple, &packet.payload);
+                self.handle_client_datagram(now, tuple, packet.payload);
             }
-            Transport::Tcp(_) if self.cfg.tcp.contains(&packet.dst) => self.handle_tcp_segment(now, packet),
+            Transport::Tcp(_) if self.cfg.tcp.contains(&packet.dst) => self.handle_tcp_segment(now, &packet),
             _ => self.discard(packet.src, Discard::NotForUs),
         }
     }
@@ -312,8 +320,8 @@ impl TurnServer {
             Ok(frames) => {
                 for f in frames {
                     match f {
-                        Frame::Stun(bytes) => self.handle_stun(now, tuple, &bytes),
-                        Frame::ChannelData(cd) => self.handle_client_channel_data(now, tuple, cd),
+                        Frame::Stun(bytes) => self.handle_stun(now, tuple, bytes),
+                        Frame::ChannelData(cd) => self.handle_client_channel_data(now, tuple, cd.channel, cd.data),
                     }
                 }
             }
@@ -327,29 +335,47 @@ impl TurnServer {
         }
     }
 
-    fn handle_client_datagram(&mut self, now: SimTime, tuple: FiveTuple, bytes: &[u8]) {
+    fn handle_client_datagram(&mut self, now: SimTime, tuple: FiveTuple, bytes: Vec<u8>) {
         // RFC 8656 §12: the top two bits tell STUN (0b00) from ChannelData (0b01).
         match bytes.first() {
             None => {
                 self.discard(tuple.client, Discard::Malformed(ParseError::Truncated { needed: HEADER_LEN, have: 0 }))
             }
             Some(b) if b >> 6 == 0b00 => self.handle_stun(now, tuple, bytes),
-            Some(b) if b >> 6 == 0b01 => match ChannelData::decode(bytes) {
-                Ok(cd) => self.handle_client_channel_data(now, tuple, cd),
+            Some(b) if b >> 6 == 0b01 => match ChannelData::decode_ref(&bytes) {
+                Ok((channel, data)) => {
+                    // The data follows the header; padding, if any, is cut off with it.
+                    let data = CHANNEL_HEADER_LEN..CHANNEL_HEADER_LEN + data.len();
+                    self.handle_client_channel_data(now, tuple, channel, into_data(bytes, data))
+                }
                 Err(e) => self.discard(tuple.client, Discard::BadChannelData(e)),
             },
             Some(&b) => self.discard(tuple.client, Discard::UnknownProtocol(b)),
         }
     }
 
-    fn handle_stun(&mut self, now: SimTime, tuple: FiveTuple, bytes: &[u8]) {
-        let msg = match MessageView::decode(bytes) {
+    fn handle_stun(&mut self, now: SimTime, tuple: FiveTuple, bytes: Vec<u8>) {
+        let msg = match MessageView::decode(&bytes) {
             Ok(m) => m,
             Err(e) => return self.discard(tuple.client, Discard::Malformed(e)),
         };
         match (msg.class, msg.method) {
             (Class::Request, _) => self.handle_request(now, tuple, &msg),
-            (Class::Indication, Method::SEND) => self.handle_send(now, tuple, &msg),
+            (Class::Indication, Method::SEND) => {
+                // RFC 8656 §11.2: relay DATA to XOR-PEER-ADDRESS, if permitted.
+                let (Some(peer), Some(data)) = (msg.xor_peer_address(), msg.data()) else {
+                    let missing = if msg.data().is_none() { types::DATA } else { types::XOR_PEER_ADDRESS };
+                    return self.discard(tuple.client, Discard::MissingAttribute(missing));
+                };
+                match range_within(&bytes, data) {
+                    Some(range) => self.relay_to_peer(now, tuple, peer, into_data(bytes, range)),
+                    // Unreachable (the view borrows `bytes`); copying keeps it harmless.
+                    None => {
+                        let data = data.to_vec();
+                        self.relay_to_peer(now, tuple, peer, data)
+                    }
+                }
+            }
             (class, method) => self.discard(tuple.client, Discard::Unexpected { method, class }),
         }
     }
@@ -584,24 +610,15 @@ impl TurnServer {
         Ok(NOTHING)
     }
 
-    /// A Send indication: relay DATA to XOR-PEER-ADDRESS if permitted (RFC 8656 §11.2).
-    fn handle_send(&mut self, now: SimTime, tuple: FiveTuple, msg: &MessageView<'_>) {
-        let (Some(peer), Some(data)) = (msg.xor_peer_address(), msg.data()) else {
-            let missing = if msg.data().is_none() { types::DATA } else { types::XOR_PEER_ADDRESS };
-            return self.discard(tuple.client, Discard::MissingAttribute(missing));
-        };
-        self.relay_to_peer(now, tuple, peer, data.to_vec());
-    }
-
     /// ChannelData from the client: relay to the bound peer (RFC 8656 §12.6).
-    fn handle_client_channel_data(&mut self, now: SimTime, tuple: FiveTuple, cd: ChannelData) {
+    fn handle_client_channel_data(&mut self, now: SimTime, tuple: FiveTuple, channel: u16, data: Vec<u8>) {
         let Some(a) = self.allocations.get(&tuple) else {
             return self.discard(tuple.client, Discard::NoAllocation);
         };
-        let Some(peer) = a.channel_peer(now, cd.channel) else {
-            return self.discard(tuple.client, Discard::NoChannel(cd.channel));
+        let Some(peer) = a.channel_peer(now, channel) else {
+            return self.discard(tuple.client, Discard::NoChannel(channel));
         };
-        self.relay_to_peer(now, tuple, peer, cd.data);
+        self.relay_to_peer(now, tuple, peer, data);
     }
 
     fn relay_to_peer(&mut self, now: SimTime, tuple: FiveTuple, peer: SocketAddrV4, data: Vec<u8>) {
@@ -618,33 +635,33 @@ impl TurnServer {
         self.out.push_back(Datagram::udp(a.relay, peer, data));
     }
 
-    /// A datagram from a peer on a relayed port (RFC 8656 §11.3, §12.6).
-    fn handle_peer_packet(&mut self, now: SimTime, tuple: FiveTuple, packet: &Datagram) {
+    /// A datagram from a peer on a relayed port (RFC 8656 §11.3, §12.6), wrapped for the
+    /// client in its own buffer.
+    fn handle_peer_packet(&mut self, now: SimTime, tuple: FiveTuple, packet: Datagram) {
+        let from = packet.src;
         let Some(a) = self.allocations.get_mut(&tuple) else {
-            return self.discard(packet.src, Discard::NoAllocation);
+            return self.discard(from, Discard::NoAllocation);
         };
-        if !a.has_permission(now, *packet.src.ip()) {
+        if !a.has_permission(now, *from.ip()) {
             // RFC 8656 §11.3: no permission for the peer's IP → silently discarded.
             a.counters.dropped_no_permission += 1;
-            return self.discard(packet.src, Discard::NoPermission(*packet.src.ip()));
+            return self.discard(from, Discard::NoPermission(*from.ip()));
         }
         a.counters.packets_from_peer += 1;
         a.counters.bytes_from_peer += packet.payload.len() as u64;
-        let bytes = match a.peer_channel(now, packet.src) {
-            Some(channel) => ChannelData { channel, data: packet.payload.clone() }
-                .encode(tuple.protocol == Protocol::Tcp)
+        let bytes = match a.peer_channel(now, from) {
+            Some(channel) => channel_data_in_place(channel, packet.payload, tuple.protocol == Protocol::Tcp)
                 .map_err(Discard::BadChannelData),
             None => {
                 let tid = self.next_transaction_id();
-                let data = &packet.payload;
-                let mut w = MessageWriter::new(Class::Indication, Method::DATA, tid, 12 + 4 + pad4(data.len()));
-                w.attribute(&Attribute::XorPeerAddress(packet.src)).raw(types::DATA, data);
-                w.finish(None, false).map_err(Discard::Encode)
+                let head = [Attribute::XorPeerAddress(from)];
+                MessageWriter::wrap(packet.payload, Class::Indication, Method::DATA, tid, &head, types::DATA)
+                    .map_err(Discard::Encode)
             }
         };
         match bytes {
             Ok(b) => self.send_to_client(tuple, b),
-            Err(reason) => self.discard(packet.src, reason),
+            Err(reason) => self.discard(from, reason),
         }
     }
 
@@ -769,6 +786,76 @@ impl TurnServer {
     }
 }
 
+/// Where `part`, a slice borrowed from `whole`, lies in it (`None` if it does not).
+fn range_within(whole: &[u8], part: &[u8]) -> Option<Range<usize>> {
+    let start = part.as_ptr().addr().checked_sub(whole.as_ptr().addr())?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some(start..end)
+}
+
+/// `bytes` cut down to `range` in place: the data is moved to the front of its own buffer
+/// (a relayed packet's payload leaves in the allocation it arrived in).
+fn into_data(mut bytes: Vec<u8>, range: Range<usize>) -> Vec<u8> {
+    debug_assert!(range.end <= bytes.len(), "invariant: the range was read from these bytes");
+    let len = range.len();
+    bytes.copy_within(range, 0);
+    bytes.truncate(len);
+    bytes
+}
+
+/// The bytes `ChannelData { channel, data }.encode(pad)` gives, built in `data`'s own buffer:
+/// the 4-byte header is written after the data and rotated to the front.
+fn channel_data_in_place(channel: u16, data: Vec<u8>, pad: bool) -> Result<Vec<u8>, ChannelDataError> {
+    if !is_valid_channel(channel) {
+        return Err(ChannelDataError::InvalidChannel(channel));
+    }
+    let len = data.len();
+    let len16 = u16::try_from(len).map_err(|_| ChannelDataError::TooLong(len))?;
+    let total = CHANNEL_HEADER_LEN + if pad { pad4(len) } else { len };
+    let mut b = data;
+    b.reserve_exact(total - len);
+    b.extend_from_slice(&channel.to_be_bytes());
+    b.extend_from_slice(&len16.to_be_bytes());
+    b.rotate_right(CHANNEL_HEADER_LEN);
+    b.resize(total, 0);
+    Ok(b)
+}
+
 fn secs(d: SimDuration) -> u32 {
     u32::try_from(d.as_nanos() / 1_000_000_000).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_data_in_place_writes_what_encode_writes() {
+        for len in (0..=9).chain([172, 1212]) {
+            let data: Vec<u8> = (0..len).map(|i| i as u8 | 0x80).collect();
+            for pad in [false, true] {
+                let expected = ChannelData { channel: 0x4abc, data: data.clone() }.encode(pad);
+                assert_eq!(channel_data_in_place(0x4abc, data.clone(), pad), expected, "{len} bytes, pad {pad}");
+                let mut roomy = Vec::with_capacity(len + 8);
+                roomy.extend_from_slice(&data);
+                assert_eq!(channel_data_in_place(0x4abc, roomy, pad), expected);
+            }
+        }
+        assert_eq!(channel_data_in_place(0x3fff, vec![1], false), Err(ChannelDataError::InvalidChannel(0x3fff)));
+        assert_eq!(channel_data_in_place(0x4000, vec![0; 70_000], true), Err(ChannelDataError::TooLong(70_000)));
+    }
+
+    #[test]
+    fn data_is_cut_out_of_its_own_buffer() {
+        let bytes: Vec<u8> = (0..40).collect();
+        let (inner, other) = (&bytes[12..30], [0u8; 4]);
+        assert_eq!(range_within(&bytes, inner), Some(12..30));
+        assert_eq!(range_within(&bytes, &bytes[40..]), Some(40..40));
+        assert_eq!(range_within(&bytes, &other), None);
+        let ptr = bytes.as_ptr();
+        let cut = into_data(bytes.clone(), 12..30);
+        assert_eq!(cut, (12..30).collect::<Vec<u8>>());
+        let kept = into_data(bytes, 36..40);
+        assert_eq!((kept.as_slice(), kept.as_ptr()), ([36, 37, 38, 39].as_slice(), ptr), "the same allocation");
+    }
 }

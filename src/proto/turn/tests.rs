@@ -450,3 +450,55 @@ fn garbage_never_panics_the_endpoints() {
     while s.poll_transmit().is_some() {}
     while c.poll_transmit().is_some() {}
 }
+
+#[test]
+fn relaying_in_place_gives_the_bytes_of_the_copying_encoders() {
+    use crate::wire::stun::{Class, MessageWriter, types};
+    use crate::wire::turn::ChannelData;
+
+    let relay = sa("10.1.1.10:50000");
+    for protocol in [Protocol::Udp, Protocol::Tcp] {
+        for channel in [false, true] {
+            let (mut c, mut s) = allocated(protocol);
+            if channel {
+                c.channel_bind(at(1), peer());
+            } else {
+                c.create_permission(at(1), peer());
+            }
+            drive(&mut c, &mut s, at(1));
+            client_events(&mut c);
+            // Every padding, and the sizes of audio and video packets.
+            for len in (0..=9).chain([112, 172, 1212]) {
+                let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8 ^ 0xa5).collect();
+                // Client to peer: the data leaves alone, moved to the front of the buffer the
+                // Send indication or ChannelData arrived in.
+                c.send(at(2), peer(), &data);
+                let to_peers = drive(&mut c, &mut s, at(2));
+                assert_eq!(to_peers, vec![Datagram::udp(relay, peer(), data.clone())], "{protocol:?} {len} bytes");
+
+                // Peer to client, from a buffer of exactly the data and from one with room.
+                let mut roomy = Vec::with_capacity(len + 64);
+                roomy.extend_from_slice(&data);
+                for payload in [data.clone(), roomy] {
+                    s.handle_datagram(at(3), Datagram::udp(peer(), relay, payload));
+                    let out = s.poll_transmit().unwrap();
+                    let expected = if channel {
+                        ChannelData { channel: 0x4000, data: data.clone() }.encode(protocol == Protocol::Tcp).unwrap()
+                    } else {
+                        let tid = TransactionId(out.payload[8..20].try_into().unwrap());
+                        let mut w = MessageWriter::new(Class::Indication, Method::DATA, tid, 0);
+                        w.attribute(&Attribute::XorPeerAddress(peer())).raw(types::DATA, &data);
+                        w.finish(None, false).unwrap()
+                    };
+                    assert_eq!(out.payload, expected, "{protocol:?} channel {channel} {len} bytes");
+                    c.handle_packet(at(3), &out);
+                    assert_eq!(client_events(&mut c), vec![TurnClientEvent::Data { peer: peer(), data: data.clone() }]);
+                }
+            }
+            assert!(
+                !server_events(&mut s).iter().any(|e| matches!(e, TurnServerEvent::Discarded { .. })),
+                "nothing was discarded"
+            );
+        }
+    }
+}
