@@ -191,6 +191,81 @@ impl fmt::Debug for Retransmissions {
     }
 }
 
+/// A pair's check records, in the order the checks went out; it reads as a slice of them.
+/// Most pairs that are checked at all are checked once, so the first record is held in the
+/// pair itself and only a second one moves the records to the heap: checking a pair
+/// allocates nothing until then.
+#[derive(Clone, Default)]
+pub struct CheckRecords(Records);
+
+#[derive(Clone, Default)]
+enum Records {
+    #[default]
+    None,
+    One(CheckRecord),
+    Many(Vec<CheckRecord>),
+}
+
+impl CheckRecords {
+    pub(crate) fn push(&mut self, r: CheckRecord) {
+        self.0 = match std::mem::take(&mut self.0) {
+            Records::None => Records::One(r),
+            Records::One(first) => Records::Many(vec![first, r]),
+            Records::Many(mut v) => {
+                v.push(r);
+                Records::Many(v)
+            }
+        };
+    }
+}
+
+impl std::ops::Deref for CheckRecords {
+    type Target = [CheckRecord];
+
+    fn deref(&self) -> &[CheckRecord] {
+        match &self.0 {
+            Records::None => &[],
+            Records::One(r) => std::slice::from_ref(r),
+            Records::Many(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for CheckRecords {
+    fn deref_mut(&mut self) -> &mut [CheckRecord] {
+        match &mut self.0 {
+            Records::None => &mut [],
+            Records::One(r) => std::slice::from_mut(r),
+            Records::Many(v) => v,
+        }
+    }
+}
+
+impl PartialEq for CheckRecords {
+    /// As the lists of records compare, however they are held.
+    fn eq(&self, other: &CheckRecords) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for CheckRecords {}
+
+impl fmt::Debug for CheckRecords {
+    /// As the list of records it holds (as a `Vec` of them would print).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a CheckRecords {
+    type Item = &'a CheckRecord;
+    type IntoIter = std::slice::Iter<'a, CheckRecord>;
+
+    fn into_iter(self) -> std::slice::Iter<'a, CheckRecord> {
+        self.iter()
+    }
+}
+
 /// A local and a remote candidate, and what the checks made of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CandidatePair {
@@ -211,7 +286,7 @@ pub struct CandidatePair {
     /// For a checked pair that succeeded: the valid pair it produced (itself or another).
     pub valid_pair: Option<PairId>,
     /// Every transaction sent for this pair.
-    pub checks: Vec<CheckRecord>,
+    pub checks: CheckRecords,
     /// Why the pair is in its state.
     pub reason: Option<PairReason>,
     /// The controlled agent received USE-CANDIDATE before the pair succeeded (§7.3.1.5).
@@ -234,7 +309,7 @@ impl CandidatePair {
             nominated: false,
             generated_by: None,
             valid_pair: None,
-            checks: Vec::new(),
+            checks: CheckRecords::default(),
             reason: None,
             nominate_on_success: false,
         }
