@@ -277,12 +277,21 @@ mod ours {
     /// A session that has not ended by then is a bug.
     const GIVE_UP: SimDuration = SimDuration::from_secs(60);
 
-    /// What stays the same across sessions: the topology, the nodes, the credentials.
+    /// What stays the same across sessions: the topology, the nodes, the credentials, the
+    /// labels each host's seeds are drawn under.
     pub struct Setup {
         pub topo: Topology,
         server: NodeId,
         hosts: [NodeId; 2],
         cred: RestCredential,
+        labels: [Labels; 2],
+    }
+
+    /// The `seed_for` labels of one host's TURN client, ICE tie-breaker and ICE agent.
+    struct Labels {
+        turn: String,
+        tie: String,
+        ice: String,
     }
 
     pub fn setup() -> Setup {
@@ -294,7 +303,11 @@ mod ours {
         let (server, hosts) = (node("turn"), [node("host-a"), node("host-b")]);
         // The credential service runs before any call: issued once.
         let cred = RestCredential::issue(SECRET, SimTime::ZERO + SimDuration::from_secs(8 * 3600), "bench");
-        Setup { topo, server, hosts, cred }
+        let labels = hosts.map(|h| {
+            let name = &topo.node(h).name;
+            Labels { turn: format!("turn-client/{name}"), tie: format!("ice-tie/{name}"), ice: format!("ice/{name}") }
+        });
+        Setup { topo, server, hosts, cred, labels }
     }
 
     /// How a session ended.
@@ -310,16 +323,16 @@ mod ours {
         let node = s.hosts[side];
         let iface = s.topo.node(node).ifaces[0];
         let host = SocketAddrV4::new(s.topo.iface(iface).addr, MEDIA_PORT);
-        let name = &s.topo.node(node).name;
+        let labels = &s.labels[side];
         let turn = TurnClient::new(TurnClientConfig {
-            seed: e.seed_for(&format!("turn-client/{name}")),
+            seed: e.seed_for(&labels.turn),
             ..TurnClientConfig::new(host, SERVER, &s.cred.username, &s.cred.password)
         });
-        let tie_breaker = e.seed_for(&format!("ice-tie/{name}"));
+        let tie_breaker = e.seed_for(&labels.tie);
         let ufrag = format!("{:08x}", tie_breaker >> 32);
         let pwd = format!("{:024x}", (tie_breaker as u128) * 0x9e37_79b9);
         let role = if side == 0 { Role::Controlling } else { Role::Controlled };
-        let cfg = IceConfig::new(Profile::Rfc8445, role, tie_breaker, &ufrag, &pwd, e.seed_for(&format!("ice/{name}")));
+        let cfg = IceConfig::new(Profile::Rfc8445, role, tie_breaker, &ufrag, &pwd, e.seed_for(&labels.ice));
         let endpoint = MediaEndpoint::new(IceAgent::new(cfg), &ufrag, &pwd, vec![host], vec![turn]);
         let id = e.attach(node, Service::Media(Box::new(endpoint)));
         e.command(id, |s, now| {
