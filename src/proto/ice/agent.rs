@@ -9,7 +9,9 @@ use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddrV4;
 
 use super::candidate::{Candidate, CandidateType, TcpType};
-use super::checklist::{CandidatePair, CheckRecord, PairFoundation, PairId, PairReason, PairState, form_pairs};
+use super::checklist::{
+    CandidatePair, CheckRecord, PairFoundation, PairId, PairReason, PairState, Retransmissions, form_pairs_into,
+};
 use super::priority::{LocalCandidateSpec, Ranker, candidate_priority, type_preference};
 use super::stun::{self, CheckRequest, Incoming};
 use super::{AgentState, FailReason, IceConfig, IceDiscard, IceEvent, Nomination, Role, Transmit};
@@ -191,7 +193,11 @@ impl IceAgent {
 
     /// The peer's ufrag and password (from its SDP).
     pub fn set_remote_credentials(&mut self, ufrag: &str, pwd: &str) {
-        self.check_username = Some(format!("{ufrag}:{}", self.cfg.local_ufrag));
+        // Written into one string of the right size (`format!` may grow its buffer).
+        let local = &self.cfg.local_ufrag;
+        let mut username = String::with_capacity(ufrag.len() + 1 + local.len());
+        username.extend([ufrag, ":", local.as_str()]);
+        self.check_username = Some(username);
         self.remote_key = Some(IntegrityKey::short_term(pwd));
     }
 
@@ -513,10 +519,13 @@ impl IceAgent {
         if self.state == AgentState::Failed {
             return;
         }
-        let left: Vec<(PairId, PairState)> =
-            self.pairs.iter().filter(|p| p.state.is_pending()).map(|p| (p.id, p.state)).collect();
-        for (id, was) in left {
-            self.set_state(id, PairState::Cancelled, PairReason::ChecksEnded { was });
+        // Each pair is looked at and changed in turn: changing one leaves the others as
+        // they were, so no list of them is needed first.
+        for i in 0..self.pairs.len() {
+            let was = self.pairs[i].state;
+            if was.is_pending() {
+                self.set_state_at(i, PairState::Cancelled, PairReason::ChecksEnded { was });
+            }
         }
         self.triggered.clear();
         self.next_check_at = None;
@@ -576,7 +585,7 @@ impl IceAgent {
                 nominating: use_candidate,
                 consent,
                 sends: 1,
-                retransmitted_at: Vec::new(),
+                retransmitted_at: Retransmissions::new(),
                 answered_at: None,
                 failed_at: None,
             });
@@ -639,23 +648,24 @@ impl IceAgent {
         // §8.1.2: remove Waiting and Frozen pairs and stop In-Progress checks; with aggressive
         // nomination (RFC 5245 §8.1.2) higher-priority checks go on and may upgrade.
         let keep_higher = self.cfg.nomination == Nomination::Aggressive;
-        let removed: Vec<(PairId, PairState)> = self
-            .pairs
-            .iter()
-            .filter(|p| match p.state {
+        // Pairs are looked at and changed in turn (changing one leaves the others as they
+        // were), so no list of them is needed first.
+        for i in 0..self.pairs.len() {
+            let (id, was, priority) = (self.pairs[i].id, self.pairs[i].state, self.pairs[i].priority);
+            let remove = match was {
                 PairState::Frozen | PairState::Waiting => true,
-                PairState::InProgress => !(keep_higher && p.priority > best_priority),
+                PairState::InProgress => !(keep_higher && priority > best_priority),
                 _ => false,
-            })
-            .map(|p| (p.id, p.state))
-            .collect();
-        for (id, was) in removed {
+            };
+            if !remove {
+                continue;
+            }
             if was == PairState::InProgress {
                 for o in self.pending.values_mut().filter(|o| o.pair == id && !o.consent) {
                     o.cancelled = true;
                 }
             }
-            self.set_state(id, PairState::Cancelled, PairReason::NominationComplete { selected: best });
+            self.set_state_at(i, PairState::Cancelled, PairReason::NominationComplete { selected: best });
         }
         self.triggered.retain(|t| t.nominate);
     }
@@ -674,17 +684,26 @@ impl IceAgent {
     }
 
     fn extend_pairs(&mut self, all_locals: &[Candidate], locals: &[Candidate], remotes: &[Candidate]) {
-        let mut batch = form_pairs(all_locals, remotes, self.role == Role::Controlling, self.next_pair_id);
+        // The new pairs are formed at the end of the list itself, then filtered and checked
+        // against everything before them there, in order.
+        let start = self.pairs.len();
+        form_pairs_into(&mut self.pairs, all_locals, remotes, self.role == Role::Controlling, self.next_pair_id);
         // Pairs of every local candidate with the new remote ones (all of them, at the start)
         // need no filtering: each pair's local candidate is one of `locals` itself.
         if !std::ptr::eq(locals, all_locals) {
-            batch.retain(|p| locals.iter().any(|l| l.base == p.local.base || l.address == p.local.address));
+            retain_from(&mut self.pairs, start, |p| {
+                locals.iter().any(|l| l.base == p.local.base || l.address == p.local.address)
+            });
         }
-        self.pairs.reserve(batch.len());
-        for mut p in batch {
+        self.events.reserve(self.pairs.len() - start);
+        for i in start..self.pairs.len() {
+            // Pruning and foundations look at every pair before this one: the old pairs and
+            // the new ones already settled, as when each was appended in turn.
+            let (before, rest) = self.pairs.split_at_mut(i);
+            let p = &mut rest[0];
             self.next_pair_id = self.next_pair_id.max(p.id.0 + 1);
             if p.state != PairState::Cancelled {
-                if let Some(kept) = self.pairs.iter().find(|q| {
+                if let Some(kept) = before.iter().find(|q| {
                     q.state != PairState::Cancelled
                         && q.local.base == p.local.base
                         && q.local.protocol == p.local.protocol
@@ -693,7 +712,7 @@ impl IceAgent {
                     p.state = PairState::Cancelled;
                     p.reason = Some(PairReason::Pruned { kept: kept.id });
                 } else if let Some(q) =
-                    self.pairs.iter().find(|q| q.foundation == p.foundation && q.state != PairState::Cancelled)
+                    before.iter().find(|q| q.foundation == p.foundation && q.state != PairState::Cancelled)
                 {
                     if q.state == PairState::Succeeded {
                         p.state = PairState::Waiting;
@@ -704,12 +723,12 @@ impl IceAgent {
                     }
                 }
             }
+            self.passive_pairs |= !can_originate(p);
             self.events.push_back(IceEvent::PairFormed {
                 pair: p.id,
                 state: p.state,
                 reason: p.reason.clone().unwrap_or(PairReason::FirstOfFoundation),
             });
-            self.add_pair(p);
         }
         self.sort_pairs();
     }
@@ -736,8 +755,15 @@ impl IceAgent {
 
     /// Every state change carries its reason; an event when the state actually changes.
     fn set_state(&mut self, id: PairId, to: PairState, reason: PairReason) {
-        let Some(p) = self.pair_mut(id) else { return };
-        let from = p.state;
+        if let Some(i) = self.pairs.iter().position(|p| p.id == id) {
+            self.set_state_at(i, to, reason);
+        }
+    }
+
+    /// `set_state` for the pair at `index` in the list.
+    fn set_state_at(&mut self, index: usize, to: PairState, reason: PairReason) {
+        let p = &mut self.pairs[index];
+        let (id, from) = (p.id, p.state);
         p.state = to;
         p.reason = Some(reason.clone());
         if from != to {
@@ -776,15 +802,17 @@ impl IceAgent {
         if self.passive_deadline().is_none_or(|t| now < t) {
             return;
         }
-        let waiting: Vec<(PairId, PairState)> = self
-            .pairs
-            .iter()
-            .filter(|p| matches!(p.state, PairState::Waiting | PairState::Frozen) && !can_originate(p))
-            .filter(|p| !self.triggered.iter().any(|t| t.pair == p.id))
-            .map(|p| (p.id, p.state))
-            .collect();
-        for (id, was) in waiting {
-            self.set_state(id, PairState::Failed, PairReason::ChecksEnded { was });
+        // Pairs are looked at and changed in turn (changing one leaves the others as they
+        // were), so no list of them is needed first.
+        for i in 0..self.pairs.len() {
+            let p = &self.pairs[i];
+            let (id, was) = (p.id, p.state);
+            if matches!(was, PairState::Waiting | PairState::Frozen)
+                && !can_originate(p)
+                && !self.triggered.iter().any(|t| t.pair == id)
+            {
+                self.set_state_at(i, PairState::Failed, PairReason::ChecksEnded { was });
+            }
         }
     }
 
@@ -810,6 +838,18 @@ fn can_originate(p: &CandidatePair) -> bool {
 /// relayed candidates receive; reflexive ones arrive at their base).
 fn is_receiving(c: &Candidate, local: SocketAddrV4, protocol: Protocol) -> bool {
     matches!(c.kind, CandidateType::Host | CandidateType::Relayed) && c.address == local && c.protocol == protocol
+}
+
+/// `Vec::retain` for the elements from `start` on, in order; those before are kept as they are.
+fn retain_from<T>(v: &mut Vec<T>, start: usize, mut keep: impl FnMut(&T) -> bool) {
+    let mut kept = start;
+    for i in start..v.len() {
+        if keep(&v[i]) {
+            v.swap(kept, i);
+            kept += 1;
+        }
+    }
+    v.truncate(kept);
 }
 
 fn last_check(p: &CandidatePair) -> Option<TransactionId> {

@@ -10,6 +10,7 @@ use std::net::SocketAddrV4;
 
 use super::candidate::{Candidate, CandidateType, Foundation};
 use super::priority::pair_priority;
+use crate::proto::transaction::RC;
 use crate::time::{SimDuration, SimTime};
 use crate::wire::stun::TransactionId;
 
@@ -118,13 +119,151 @@ pub struct CheckRecord {
     /// How many times the request went out (1 + retransmissions).
     pub sends: u32,
     /// When each retransmission went out (RFC 8489 §6.2.1), in order.
-    pub retransmitted_at: Vec<SimTime>,
+    pub retransmitted_at: Retransmissions,
     /// When a response arrived, if one did (success or error).
     pub answered_at: Option<SimTime>,
     /// When this transaction failed its pair: no answer before the transaction gave up, or
     /// an answer that fails the check (an error other than a role conflict, a non-symmetric
     /// or unusable response).
     pub failed_at: Option<SimTime>,
+}
+
+/// When a check's retransmissions went out, in order, held in place: a check is sent at most
+/// `RC` times over UDP (RFC 8489 §6.2.1; once over TCP), so there are at most `RC - 1`, and
+/// recording them allocates nothing. It reads as a slice of times.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Retransmissions {
+    len: u8,
+    at: [SimTime; Retransmissions::MAX],
+}
+
+impl Retransmissions {
+    /// The most a transaction makes (`Transaction` gives up after `RC` sends).
+    pub const MAX: usize = RC as usize - 1;
+
+    pub const fn new() -> Retransmissions {
+        Retransmissions { len: 0, at: [SimTime::ZERO; Retransmissions::MAX] }
+    }
+
+    /// Records one more retransmission.
+    pub(crate) fn push(&mut self, at: SimTime) {
+        // `Transaction` retransmits at most `RC - 1` times; the assertion guards the bound
+        // should that change without this.
+        debug_assert!(usize::from(self.len) < Retransmissions::MAX, "more retransmissions than RC allows");
+        if let Some(slot) = self.at.get_mut(usize::from(self.len)) {
+            *slot = at;
+            self.len += 1;
+        }
+    }
+
+    pub fn as_slice(&self) -> &[SimTime] {
+        &self.at[..usize::from(self.len)]
+    }
+}
+
+impl Default for Retransmissions {
+    fn default() -> Retransmissions {
+        Retransmissions::new()
+    }
+}
+
+impl std::ops::Deref for Retransmissions {
+    type Target = [SimTime];
+
+    fn deref(&self) -> &[SimTime] {
+        self.as_slice()
+    }
+}
+
+impl<'a> IntoIterator for &'a Retransmissions {
+    type Item = &'a SimTime;
+    type IntoIter = std::slice::Iter<'a, SimTime>;
+
+    fn into_iter(self) -> std::slice::Iter<'a, SimTime> {
+        self.as_slice().iter()
+    }
+}
+
+impl fmt::Debug for Retransmissions {
+    /// As the list of times it holds (as a `Vec` of them would print).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+/// A pair's check records, in the order the checks went out; it reads as a slice of them.
+/// Most pairs that are checked at all are checked once, so the first record is held in the
+/// pair itself and only a second one moves the records to the heap: checking a pair
+/// allocates nothing until then.
+#[derive(Clone, Default)]
+pub struct CheckRecords(Records);
+
+#[derive(Clone, Default)]
+enum Records {
+    #[default]
+    None,
+    One(CheckRecord),
+    Many(Vec<CheckRecord>),
+}
+
+impl CheckRecords {
+    pub(crate) fn push(&mut self, r: CheckRecord) {
+        self.0 = match std::mem::take(&mut self.0) {
+            Records::None => Records::One(r),
+            Records::One(first) => Records::Many(vec![first, r]),
+            Records::Many(mut v) => {
+                v.push(r);
+                Records::Many(v)
+            }
+        };
+    }
+}
+
+impl std::ops::Deref for CheckRecords {
+    type Target = [CheckRecord];
+
+    fn deref(&self) -> &[CheckRecord] {
+        match &self.0 {
+            Records::None => &[],
+            Records::One(r) => std::slice::from_ref(r),
+            Records::Many(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for CheckRecords {
+    fn deref_mut(&mut self) -> &mut [CheckRecord] {
+        match &mut self.0 {
+            Records::None => &mut [],
+            Records::One(r) => std::slice::from_mut(r),
+            Records::Many(v) => v,
+        }
+    }
+}
+
+impl PartialEq for CheckRecords {
+    /// As the lists of records compare, however they are held.
+    fn eq(&self, other: &CheckRecords) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for CheckRecords {}
+
+impl fmt::Debug for CheckRecords {
+    /// As the list of records it holds (as a `Vec` of them would print).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a CheckRecords {
+    type Item = &'a CheckRecord;
+    type IntoIter = std::slice::Iter<'a, CheckRecord>;
+
+    fn into_iter(self) -> std::slice::Iter<'a, CheckRecord> {
+        self.iter()
+    }
 }
 
 /// A local and a remote candidate, and what the checks made of them.
@@ -147,7 +286,7 @@ pub struct CandidatePair {
     /// For a checked pair that succeeded: the valid pair it produced (itself or another).
     pub valid_pair: Option<PairId>,
     /// Every transaction sent for this pair.
-    pub checks: Vec<CheckRecord>,
+    pub checks: CheckRecords,
     /// Why the pair is in its state.
     pub reason: Option<PairReason>,
     /// The controlled agent received USE-CANDIDATE before the pair succeeded (§7.3.1.5).
@@ -170,7 +309,7 @@ impl CandidatePair {
             nominated: false,
             generated_by: None,
             valid_pair: None,
-            checks: Vec::new(),
+            checks: CheckRecords::default(),
             reason: None,
             nominate_on_success: false,
         }
@@ -213,31 +352,51 @@ pub fn check_source<'a>(local: &'a Candidate, locals: &'a [Candidate]) -> Option
 /// Forms, orders and prunes pairs for `locals` × `remotes` (§6.1.2.2–§6.1.2.4), then sets
 /// the initial states (§6.1.2.6). Ids start at `first_id`. Returns the pairs in priority
 /// order, pruned ones included (as `Cancelled`).
+#[cfg(test)]
 pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool, first_id: u32) -> Vec<CandidatePair> {
-    // (check source, remote, priority) by index: candidates are copied once, into the pair.
-    let mut raw: Vec<(&Candidate, &Candidate, u64)> = Vec::with_capacity(locals.len() * remotes.len());
+    let mut out = Vec::new();
+    form_pairs_into(&mut out, locals, remotes, controlling, first_id);
+    out
+}
+
+/// `form_pairs`, appended to `out`: the agent forms its pairs at the end of its own list,
+/// so they are built and moved once (no batch list, no list of candidate references). What
+/// `out` held before is neither read nor changed.
+pub fn form_pairs_into(
+    out: &mut Vec<CandidatePair>,
+    locals: &[Candidate],
+    remotes: &[Candidate],
+    controlling: bool,
+    first_id: u32,
+) {
+    let start = out.len();
+    let pairable = |l: &Candidate, r: &Candidate| l.can_pair_with(r) && check_source(l, locals).is_some();
+    let count = locals.iter().map(|l| remotes.iter().filter(|r| pairable(l, r)).count()).sum();
+    out.reserve(count);
     for l in locals {
         for r in remotes {
             if !l.can_pair_with(r) {
                 continue;
             }
             // The priority is the original local candidate's; the pair is then checked from
-            // the base (§6.1.2.4: "replace with its base").
-            let p = priority_for(l, r, controlling);
+            // the base (§6.1.2.4: "replace with its base"). Candidates are copied once, into
+            // the pair.
             if let Some(src) = check_source(l, locals) {
-                raw.push((src, r, p));
+                let mut pair = CandidatePair::new(PairId(0), src.clone(), r.clone(), controlling);
+                pair.priority = priority_for(l, r, controlling);
+                out.push(pair);
             }
         }
     }
+    let batch = &mut out[start..];
     // Highest priority first; ties keep formation order (stable sort) for determinism.
-    raw.sort_by_key(|r| std::cmp::Reverse(r.2));
-    let mut out: Vec<CandidatePair> = Vec::with_capacity(raw.len());
-    for (i, (l, r, p)) in raw.into_iter().enumerate() {
-        let id = PairId(first_id + i as u32);
-        let mut pair = CandidatePair::new(id, l.clone(), r.clone(), controlling);
-        pair.priority = p;
+    batch.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    for i in 0..batch.len() {
+        batch[i].id = PairId(first_id + i as u32);
         // §6.1.2.4: same local base and same remote candidate: keep the higher priority.
-        if let Some(kept) = out.iter().find(|q| {
+        let (earlier, rest) = batch.split_at_mut(i);
+        let pair = &mut rest[0];
+        if let Some(kept) = earlier.iter().find(|q| {
             q.state != PairState::Cancelled
                 && q.local.base == pair.local.base
                 && q.local.protocol == pair.local.protocol
@@ -246,10 +405,8 @@ pub fn form_pairs(locals: &[Candidate], remotes: &[Candidate], controlling: bool
             pair.state = PairState::Cancelled;
             pair.reason = Some(PairReason::Pruned { kept: kept.id });
         }
-        out.push(pair);
     }
-    set_initial_states(&mut out);
-    out
+    set_initial_states(batch);
 }
 
 /// §6.1.2.6: per foundation, the highest-priority pair (lowest component first; there is

@@ -41,7 +41,9 @@ use std::net::SocketAddrV4;
 
 pub use agent::IceAgent;
 pub use candidate::{Candidate, CandidateType, Foundation, SdpError, TcpType};
-pub use checklist::{CandidatePair, CheckRecord, PairFoundation, PairId, PairReason, PairState};
+pub use checklist::{
+    CandidatePair, CheckRecord, CheckRecords, PairFoundation, PairId, PairReason, PairState, Retransmissions,
+};
 pub use priority::{LocalCandidateSpec, candidate_priority, pair_priority, relay_allocated_over, type_preference};
 
 use crate::time::SimDuration;
