@@ -607,6 +607,32 @@ impl<'t> Engine<'t> {
         r
     }
 
+    /// As `command`, for a command that says whether it left the service anything to poll
+    /// (the second value `f` returns): when it says not, the service is not polled, which
+    /// spares reading all of it (an endpoint's every TURN client) for each packet a driver
+    /// sends. Debug builds check the claim: nothing to send, no event, the same timer.
+    pub fn command_polling_if<R>(&mut self, id: ServiceId, f: impl FnOnce(&mut Service, SimTime) -> (R, bool)) -> R {
+        let now = self.now;
+        let h = &mut self.services[id.0 as usize];
+        #[cfg(debug_assertions)]
+        let timer = h.service.poll_timeout();
+        let (r, poll) = f(&mut h.service, now);
+        if poll {
+            self.poll_service(id);
+        } else {
+            #[cfg(debug_assertions)]
+            {
+                let h = &mut self.services[id.0 as usize];
+                assert_eq!(h.armed, timer.map(|t| t.max(now)), "a poll would have re-armed the timer");
+                let s = &mut h.service;
+                assert_eq!(s.poll_timeout(), timer, "a quiet command moved the service's timer");
+                assert!(s.poll_transmit().is_none(), "a quiet command left a datagram to send");
+                assert!(s.poll_event().is_none(), "a quiet command left an event");
+            }
+        }
+        r
+    }
+
     /// Starts the A/V relay of every Edge: a TURN server (which also answers STUN Binding)
     /// on UDP and TCP on both the internal and the external interface, relaying from the
     /// external interface and advertising the configured public address. Returns the

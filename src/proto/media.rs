@@ -199,14 +199,32 @@ impl MediaEndpoint {
         remote: SocketAddrV4,
         bytes: &[u8],
     ) -> Option<Datagram> {
+        self.wrap_media_drained(now, local, protocol, remote, bytes).0
+    }
+
+    /// `wrap_media`, also saying whether the endpoint was left with anything to poll:
+    /// false in the usual case (the relay's client sends its one datagram and changes no
+    /// timer), so a driver sending media for many calls need not have every TURN client's
+    /// queues and timers read after each packet. True when the client queued more, such as
+    /// a report that the data could not be wrapped.
+    pub fn wrap_media_drained(
+        &mut self,
+        now: SimTime,
+        local: SocketAddrV4,
+        protocol: Protocol,
+        remote: SocketAddrV4,
+        bytes: &[u8],
+    ) -> (Option<Datagram>, bool) {
         if let Some(c) = self.turn.iter_mut().find(|c| c.relayed() == Some(local)) {
             c.send(now, remote, bytes);
-            return c.poll_transmit();
+            let d = c.poll_transmit();
+            return (d, !c.is_drained());
         }
-        Some(match protocol {
+        let d = match protocol {
             Protocol::Tcp => tcp_frame(local, remote, bytes),
             Protocol::Udp => Datagram::udp(local, remote, bytes.to_vec()),
-        })
+        };
+        (Some(d), false)
     }
 
     /// Handles a datagram for one of the endpoint's sockets.

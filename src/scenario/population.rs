@@ -798,9 +798,9 @@ fn send_media(e: &mut Engine<'_>, c: &mut Call, until: SimTime, drive: &mut Driv
                 Err(e) => panic!("invariant: an RtpPacket we build is encodable: {e}"),
             };
             let d = if wrapped {
-                let d = e.command(s.sender.1, |svc, now| match svc {
-                    Service::Media(m) => m.wrap_media(now, local, protocol, remote, &bytes),
-                    _ => None,
+                let d = e.command_polling_if(s.sender.1, |svc, now| match svc {
+                    Service::Media(m) => m.wrap_media_drained(now, local, protocol, remote, &bytes),
+                    _ => (None, true),
                 });
                 *scratch = bytes;
                 d

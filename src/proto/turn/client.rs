@@ -352,6 +352,11 @@ impl TurnClient {
         self.out.pop_front()
     }
 
+    /// Whether nothing waits to be sent or reported.
+    pub fn is_drained(&self) -> bool {
+        self.out.is_empty() && self.events.is_empty()
+    }
+
     pub fn poll_event(&mut self) -> Option<TurnClientEvent> {
         self.events.pop_front()
     }
