@@ -190,24 +190,12 @@ impl MediaEndpoint {
 
     /// The datagram that carries `bytes` of media from local candidate `local` to `remote`:
     /// straight from a host socket, or wrapped by the TURN client that owns a relayed
-    /// address (so relay overhead is real).
+    /// address (so relay overhead is real); and whether the endpoint was left with anything
+    /// to poll: false in the usual case (the relay's client sends its one datagram and
+    /// changes no timer), so a driver sending media for many calls need not have every TURN
+    /// client's queues and timers read after each packet. True when the client queued
+    /// more, such as a report that the data could not be wrapped.
     pub fn wrap_media(
-        &mut self,
-        now: SimTime,
-        local: SocketAddrV4,
-        protocol: Protocol,
-        remote: SocketAddrV4,
-        bytes: &[u8],
-    ) -> Option<Datagram> {
-        self.wrap_media_drained(now, local, protocol, remote, bytes).0
-    }
-
-    /// `wrap_media`, also saying whether the endpoint was left with anything to poll:
-    /// false in the usual case (the relay's client sends its one datagram and changes no
-    /// timer), so a driver sending media for many calls need not have every TURN client's
-    /// queues and timers read after each packet. True when the client queued more, such as
-    /// a report that the data could not be wrapped.
-    pub fn wrap_media_drained(
         &mut self,
         now: SimTime,
         local: SocketAddrV4,

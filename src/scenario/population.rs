@@ -799,7 +799,7 @@ fn send_media(e: &mut Engine<'_>, c: &mut Call, until: SimTime, drive: &mut Driv
             };
             let d = if wrapped {
                 let d = e.command_polling_if(s.sender.1, |svc, now| match svc {
-                    Service::Media(m) => m.wrap_media_drained(now, local, protocol, remote, &bytes),
+                    Service::Media(m) => m.wrap_media(now, local, protocol, remote, &bytes),
                     _ => (None, true),
                 });
                 *scratch = bytes;

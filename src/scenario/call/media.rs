@@ -138,7 +138,7 @@ pub(super) fn measure_media(
             let bytes = rtp.encode();
             let (local, protocol, remote) = (s.local, s.protocol, s.remote);
             let d = e.command(s.sender.media, |svc, now| match svc {
-                crate::engine::Service::Media(m) => m.wrap_media(now, local, protocol, remote, &bytes),
+                crate::engine::Service::Media(m) => m.wrap_media(now, local, protocol, remote, &bytes).0,
                 _ => None,
             });
             if let Some(d) = d {
