@@ -749,7 +749,6 @@ impl<'t> Engine<'t> {
         self.rng.fork(label).next_u64()
     }
 
-    /// Records a service's events, when it said nothing else can have changed.
     /// Sends what a service produced, records its events and re-arms its timer.
     fn poll_service(&mut self, id: ServiceId) {
         let now = self.now;

@@ -225,9 +225,7 @@ impl MediaEndpoint {
         let from_server = self.turn_servers & server_bit(packet.src) != 0;
         if !from_server && proto == Protocol::Udp && !may_be_stun(&packet.payload) {
             debug_assert!(self.turn_sockets.iter().all(|&(_, _, server)| server != packet.src));
-            // Nothing ran, so the engine's poll after the last input left nothing behind.
-            debug_assert!(self.out.is_empty() && self.events.is_empty(), "invariant: pumped after every input");
-            return Received::Media(media_event(packet.dst, packet.src, &packet.payload));
+            return self.media_only(packet.dst, packet.src, &packet.payload);
         }
         self.now = now;
         let key = (proto, packet.dst, packet.src);
@@ -245,11 +243,7 @@ impl MediaEndpoint {
                                 // Relayed media: the client handed the data over with nothing
                                 // queued or re-timed, and the agent did not run, so this event
                                 // is all that came of it (the path of every relayed RTP packet).
-                                debug_assert!(
-                                    self.out.is_empty() && self.events.is_empty(),
-                                    "invariant: pumped after every input"
-                                );
-                                return Received::Media(media_event(relayed, peer, data));
+                                return self.media_only(relayed, peer, data);
                             }
                         }
                         None => {
@@ -275,13 +269,19 @@ impl MediaEndpoint {
                 if !self.agent.handle_receive(now, packet.dst, proto, packet.src, &packet.payload) {
                     // Not STUN for the agent (an empty datagram, or STUN it does not take):
                     // the agent is untouched and nothing else ran.
-                    debug_assert!(self.out.is_empty() && self.events.is_empty(), "invariant: pumped after every input");
-                    return Received::Media(media_event(packet.dst, packet.src, &packet.payload));
+                    return self.media_only(packet.dst, packet.src, &packet.payload);
                 }
             }
         }
         self.pump();
         Received::Ran
+    }
+
+    /// Media that is all an input came to: nothing ran, so (the engine having polled after
+    /// the previous input) nothing waits to be sent or reported besides this event.
+    fn media_only(&self, local: SocketAddrV4, from: SocketAddrV4, bytes: &[u8]) -> Received {
+        debug_assert!(self.out.is_empty() && self.events.is_empty(), "invariant: pumped after every input");
+        Received::Media(media_event(local, from, bytes))
     }
 
     pub fn handle_timeout(&mut self, now: SimTime) {
