@@ -252,7 +252,7 @@ impl TurnClient {
     pub fn send(&mut self, _now: SimTime, peer: SocketAddrV4, data: &[u8]) {
         let bytes = match self.channel_for(peer) {
             Some(channel) => ChannelData { channel, data: data.to_vec() }
-                .encode(self.cfg.protocol == Protocol::Tcp)
+                .into_bytes(self.cfg.protocol == Protocol::Tcp)
                 .map_err(Discard::BadChannelData),
             None => {
                 let tid = self.next_tid();

@@ -21,7 +21,7 @@ use crate::wire::stun::{
     Attribute, Class, HEADER_LEN, IntegrityKey, MessageView, MessageWriter, Method, ParseError, TRANSPORT_UDP,
     TransactionId, pad4, types,
 };
-use crate::wire::turn::{CHANNEL_HEADER_LEN, ChannelData, ChannelDataError, Frame, is_valid_channel};
+use crate::wire::turn::{CHANNEL_HEADER_LEN, ChannelData, Frame, is_valid_channel};
 use crate::wire::{Datagram, Protocol, Transport};
 
 /// How a TURN server is set up.
@@ -650,7 +650,8 @@ impl TurnServer {
         a.counters.packets_from_peer += 1;
         a.counters.bytes_from_peer += packet.payload.len() as u64;
         let bytes = match a.peer_channel(now, from) {
-            Some(channel) => channel_data_in_place(channel, packet.payload, tuple.protocol == Protocol::Tcp)
+            Some(channel) => ChannelData { channel, data: packet.payload }
+                .into_bytes(tuple.protocol == Protocol::Tcp)
                 .map_err(Discard::BadChannelData),
             None => {
                 let tid = self.next_transaction_id();
@@ -803,24 +804,6 @@ fn into_data(mut bytes: Vec<u8>, range: Range<usize>) -> Vec<u8> {
     bytes
 }
 
-/// The bytes `ChannelData { channel, data }.encode(pad)` gives, built in `data`'s own buffer:
-/// the 4-byte header is written after the data and rotated to the front.
-fn channel_data_in_place(channel: u16, data: Vec<u8>, pad: bool) -> Result<Vec<u8>, ChannelDataError> {
-    if !is_valid_channel(channel) {
-        return Err(ChannelDataError::InvalidChannel(channel));
-    }
-    let len = data.len();
-    let len16 = u16::try_from(len).map_err(|_| ChannelDataError::TooLong(len))?;
-    let total = CHANNEL_HEADER_LEN + if pad { pad4(len) } else { len };
-    let mut b = data;
-    b.reserve_exact(total - len);
-    b.extend_from_slice(&channel.to_be_bytes());
-    b.extend_from_slice(&len16.to_be_bytes());
-    b.rotate_right(CHANNEL_HEADER_LEN);
-    b.resize(total, 0);
-    Ok(b)
-}
-
 fn secs(d: SimDuration) -> u32 {
     u32::try_from(d.as_nanos() / 1_000_000_000).unwrap_or(u32::MAX)
 }
@@ -828,22 +811,6 @@ fn secs(d: SimDuration) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn channel_data_in_place_writes_what_encode_writes() {
-        for len in (0..=9).chain([172, 1212]) {
-            let data: Vec<u8> = (0..len).map(|i| i as u8 | 0x80).collect();
-            for pad in [false, true] {
-                let expected = ChannelData { channel: 0x4abc, data: data.clone() }.encode(pad);
-                assert_eq!(channel_data_in_place(0x4abc, data.clone(), pad), expected, "{len} bytes, pad {pad}");
-                let mut roomy = Vec::with_capacity(len + 8);
-                roomy.extend_from_slice(&data);
-                assert_eq!(channel_data_in_place(0x4abc, roomy, pad), expected);
-            }
-        }
-        assert_eq!(channel_data_in_place(0x3fff, vec![1], false), Err(ChannelDataError::InvalidChannel(0x3fff)));
-        assert_eq!(channel_data_in_place(0x4000, vec![0; 70_000], true), Err(ChannelDataError::TooLong(70_000)));
-    }
 
     #[test]
     fn data_is_cut_out_of_its_own_buffer() {

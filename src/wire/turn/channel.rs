@@ -54,6 +54,25 @@ impl ChannelData {
         Ok(b)
     }
 
+    /// `encode`'s bytes, built in the data's own buffer: the 4-byte header is written after
+    /// the data and rotated to the front, so a relay sending data on allocates nothing (when
+    /// the buffer has the room) and copies it only within itself.
+    pub fn into_bytes(self, pad: bool) -> Result<Vec<u8>, ChannelDataError> {
+        if !is_valid_channel(self.channel) {
+            return Err(ChannelDataError::InvalidChannel(self.channel));
+        }
+        let len = self.data.len();
+        let len16 = u16::try_from(len).map_err(|_| ChannelDataError::TooLong(len))?;
+        let total = CHANNEL_HEADER_LEN + if pad { len.div_ceil(4) * 4 } else { len };
+        let mut b = self.data;
+        b.reserve_exact(total - len);
+        b.extend_from_slice(&self.channel.to_be_bytes());
+        b.extend_from_slice(&len16.to_be_bytes());
+        b.rotate_right(CHANNEL_HEADER_LEN);
+        b.resize(total, 0);
+        Ok(b)
+    }
+
     /// Decodes a ChannelData message from the start of `bytes`; bytes after the claimed
     /// length (padding) are ignored. Total: never panics.
     pub fn decode(bytes: &[u8]) -> Result<ChannelData, ChannelDataError> {
@@ -81,6 +100,25 @@ impl ChannelData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn into_bytes_writes_what_encode_writes() {
+        let cd = |data: &[u8]| ChannelData { channel: 0x4abc, data: data.to_vec() };
+        for len in (0..=9).chain([172, 1212]) {
+            let data: Vec<u8> = (0..len).map(|i| i as u8 | 0x80).collect();
+            for pad in [false, true] {
+                let expected = cd(&data).encode(pad);
+                assert_eq!(cd(&data).into_bytes(pad), expected, "{len} bytes, pad {pad}");
+                let mut roomy = Vec::with_capacity(len + 8);
+                roomy.extend_from_slice(&data);
+                assert_eq!(ChannelData { channel: 0x4abc, data: roomy }.into_bytes(pad), expected);
+            }
+        }
+        let bad = ChannelData { channel: 0x3fff, data: vec![1] };
+        assert_eq!(bad.into_bytes(false), Err(ChannelDataError::InvalidChannel(0x3fff)));
+        let long = ChannelData { channel: 0x4000, data: vec![0; 70_000] };
+        assert_eq!(long.into_bytes(true), Err(ChannelDataError::TooLong(70_000)));
+    }
 
     #[test]
     fn encode_pads_only_when_asked() {
