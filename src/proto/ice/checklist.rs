@@ -370,22 +370,23 @@ pub fn form_pairs_into(
     first_id: u32,
 ) {
     let start = out.len();
-    let pairable = |l: &Candidate, r: &Candidate| l.can_pair_with(r) && check_source(l, locals).is_some();
-    let count = locals.iter().map(|l| remotes.iter().filter(|r| pairable(l, r)).count()).sum();
+    // A local candidate's check source depends on it alone: found once per local, not per
+    // (local, remote), both to size the list and to form it.
+    let count = locals
+        .iter()
+        .filter(|l| check_source(l, locals).is_some())
+        .map(|l| remotes.iter().filter(|r| l.can_pair_with(r)).count())
+        .sum();
     out.reserve(count);
     for l in locals {
-        for r in remotes {
-            if !l.can_pair_with(r) {
-                continue;
-            }
+        let Some(src) = check_source(l, locals) else { continue };
+        for r in remotes.iter().filter(|r| l.can_pair_with(r)) {
             // The priority is the original local candidate's; the pair is then checked from
             // the base (§6.1.2.4: "replace with its base"). Candidates are copied once, into
             // the pair.
-            if let Some(src) = check_source(l, locals) {
-                let mut pair = CandidatePair::new(PairId(0), src.clone(), r.clone(), controlling);
-                pair.priority = priority_for(l, r, controlling);
-                out.push(pair);
-            }
+            let mut pair = CandidatePair::new(PairId(0), src.clone(), r.clone(), controlling);
+            pair.priority = priority_for(l, r, controlling);
+            out.push(pair);
         }
     }
     let batch = &mut out[start..];
