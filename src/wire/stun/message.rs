@@ -516,15 +516,20 @@ pub struct MessageWriter {
     error: Option<EncodeError>,
 }
 
+/// Appends a message header with a zero length (`set_body_length` fills it in at the end).
+fn put_header(buf: &mut Vec<u8>, class: Class, method: Method, transaction_id: TransactionId) {
+    buf.extend_from_slice(&message_type(class, method).to_be_bytes());
+    buf.extend_from_slice(&[0, 0]);
+    buf.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
+    buf.extend_from_slice(&transaction_id.0);
+}
+
 impl MessageWriter {
     /// A message with room for `body` bytes of attributes plus MESSAGE-INTEGRITY (24) and
     /// FINGERPRINT (8), so a right guess allocates once.
     pub fn new(class: Class, method: Method, transaction_id: TransactionId, body: usize) -> MessageWriter {
         let mut buf = Vec::with_capacity(HEADER_LEN + body + 32);
-        buf.extend_from_slice(&message_type(class, method).to_be_bytes());
-        buf.extend_from_slice(&[0, 0]);
-        buf.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
-        buf.extend_from_slice(&transaction_id.0);
+        put_header(&mut buf, class, method, transaction_id);
         MessageWriter { buf, error: None }
     }
 
@@ -586,10 +591,7 @@ impl MessageWriter {
         // The header and the leading attributes are written after the value, then rotated to
         // the front: a rotation by a short prefix moves the value once, as the copy into a new
         // buffer did, and needs no second buffer.
-        b.extend_from_slice(&message_type(class, method).to_be_bytes());
-        b.extend_from_slice(&[0, 0]);
-        b.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
-        b.extend_from_slice(&transaction_id.0);
+        put_header(&mut b, class, method, transaction_id);
         for a in head {
             a.encode_into(&mut b)?;
         }
